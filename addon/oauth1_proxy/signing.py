@@ -1,0 +1,414 @@
+"""Sign an HTTP request as RFC 5849 (OAuth 1.0a) requires.
+
+The one canonical reference is https://www.rfc-editor.org/rfc/rfc5849
+
+Rule: no I/O, no clock, no randomness in this module. Callers pass the nonce
+and the timestamp (RFC 5849 §3.3) and already-loaded keys.
+
+The recipe, the way the RFC lays it out:
+
+1. Collect the parameters: the query, a form body, and the protocol
+   parameters (``oauth_*``) — never ``oauth_signature`` nor ``realm``
+   (§3.4.1.3.1).
+2. Normalize them: percent-encode names and values, sort, join (§3.4.1.3.2).
+3. Build the base string URI: lower-case scheme and host, no default port,
+   the path as sent, no query (§3.4.1.2).
+4. Join method, base string URI and normalized parameters into the
+   signature base string (§3.4.1.1).
+5. Sign it: HMAC-SHA* with the key ``consumer_secret&token_secret``
+   (§3.4.2), RSA-SHA* with the client's private key (§3.4.3), or send the
+   key itself (PLAINTEXT, §3.4.4).
+6. Place the protocol parameters in the ``Authorization`` header (§3.5.1),
+   the form body (§3.5.2) or the query (§3.5.3).
+
+Byte strings travel through here: a query or form value that is not UTF-8
+is signed as the bytes it is, so the client's bytes are never re-encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
+
+__all__ = [
+    "SignatureMethod",
+    "Placement",
+    "RequestToSign",
+    "ClientCredentials",
+    "TokenCredentials",
+    "RSASigner",
+    "SignedRequest",
+    "percent_encode",
+    "base_string_uri",
+    "parse_form",
+    "collect_parameters",
+    "normalize_parameters",
+    "signature_base_string",
+    "signing_key",
+    "hmac_signature",
+    "body_hash",
+    "authorization_header",
+    "is_form_content_type",
+    "strip_oauth_parameters",
+    "sign_request",
+]
+
+Param = tuple[bytes, bytes]
+
+
+class SignatureMethod(StrEnum):
+    """The signature methods of RFC 5849 §3.4, plus the SHA-2 HMAC/RSA variants."""
+
+    HMAC_SHA1 = "HMAC-SHA1"
+    HMAC_SHA256 = "HMAC-SHA256"
+    HMAC_SHA512 = "HMAC-SHA512"
+    RSA_SHA1 = "RSA-SHA1"
+    RSA_SHA256 = "RSA-SHA256"
+    RSA_SHA512 = "RSA-SHA512"
+    PLAINTEXT = "PLAINTEXT"
+
+    @property
+    def is_hmac(self) -> bool:
+        return self.value.startswith("HMAC-")
+
+    @property
+    def is_rsa(self) -> bool:
+        return self.value.startswith("RSA-")
+
+    @property
+    def hash_name(self) -> str:
+        """The hashlib name of this method's hash family (PLAINTEXT: sha1)."""
+        return _HASH_NAMES[self]
+
+
+_HASH_NAMES = {
+    SignatureMethod.HMAC_SHA1: "sha1",
+    SignatureMethod.HMAC_SHA256: "sha256",
+    SignatureMethod.HMAC_SHA512: "sha512",
+    SignatureMethod.RSA_SHA1: "sha1",
+    SignatureMethod.RSA_SHA256: "sha256",
+    SignatureMethod.RSA_SHA512: "sha512",
+    # Interpretation: PLAINTEXT has no hash of its own; the body hash
+    # extension's default, SHA-1, is used for oauth_body_hash.
+    SignatureMethod.PLAINTEXT: "sha1",
+}
+
+
+class Placement(StrEnum):
+    """Where the protocol parameters travel (RFC 5849 §3.5)."""
+
+    HEADER = "header"
+    BODY = "body"
+    QUERY = "query"
+
+
+class RSASigner(Protocol):
+    """What signing needs of a private key: sign bytes with a hash name."""
+
+    def __call__(self, message: bytes, hash_name: str) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestToSign:
+    """A request as the upstream will receive it.
+
+    ``url`` is absolute (``scheme://host[:port]/path?query``), with the path
+    and query exactly as they go on the wire.
+    """
+
+    method: str
+    url: str
+    content_type: str | None = None
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientCredentials:
+    """Client credentials (RFC 5849 §1.1); client key = consumer key."""
+
+    key: str
+    secret: str = field(default="", repr=False)
+    rsa_signer: RSASigner | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenCredentials:
+    """Token credentials, or temporary credentials during the dance (RFC 5849 §1.1)."""
+
+    token: str
+    secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedRequest:
+    """What to send: the URL, the Authorization value (if any) and the body."""
+
+    url: str
+    authorization: str | None
+    body: bytes
+    oauth_params: tuple[tuple[str, str], ...]
+    base_string: str
+    normalized_parameters: str
+
+
+# RFC 5849 §3.6: "Characters in the unreserved character set as defined by
+# [RFC3986], Section 2.3 (ALPHA, DIGIT, "-", ".", "_", "~") MUST NOT be
+# encoded. All other characters MUST be encoded." Python's quote leaves
+# exactly those alone with safe="" and writes upper-case hex digits.
+def percent_encode(value: str | bytes) -> str:
+    """Percent-encode a value as RFC 5849 §3.6 requires (UTF-8 first)."""
+    # "Text values MUST be encoded as UTF-8 octets [RFC3629] prior to
+    # percent-encoding them."
+    if isinstance(value, str):
+        value = value.encode("utf-8", "surrogateescape")
+    return quote_from_bytes(value, safe="")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def base_string_uri(url: str) -> str:
+    """Build the base string URI (RFC 5849 §3.4.1.2)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"URL {url!r} is not http or https")
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"URL {url!r} has no host")
+    # 1. "The scheme and host MUST be in lowercase."
+    host = host.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    # 3. "The port MUST be included if it is not the default port for the
+    #    scheme, and MUST be excluded if it is the default."
+    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    # Interpretation: the path is taken as sent (already percent-encoded
+    # by the client), an empty path is "/" (RFC 7230 §5.3.1), and only a
+    # space would be encoded, the way oauthlib's verifier does.
+    path = (parts.path or "/").replace(" ", "%20")
+    return f"{scheme}://{netloc}{path}"
+
+
+def parse_form(data: bytes) -> list[Param]:
+    """Decode an application/x-www-form-urlencoded string into name/value bytes.
+
+    W3C HTML 4.0 §17.13.4 as RFC 5849 §3.4.1.3.1 asks: "+" is a space, %XX an
+    octet; an empty segment is dropped, a bare name has the empty value.
+    """
+    params: list[Param] = []
+    for segment in data.split(b"&"):
+        if not segment:
+            continue
+        name, _, value = segment.partition(b"=")
+        params.append(
+            (
+                unquote_to_bytes(name.replace(b"+", b" ")),
+                unquote_to_bytes(value.replace(b"+", b" ")),
+            )
+        )
+    return params
+
+
+def is_form_content_type(content_type: str | None) -> bool:
+    """Tell whether a Content-Type names a form body, in any case, with any parameters."""
+    if not content_type:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/x-www-form-urlencoded"
+
+
+def _query_of(url: str) -> str:
+    before_fragment = url.partition("#")[0]
+    return before_fragment.partition("?")[2]
+
+
+def collect_parameters(
+    request: RequestToSign, oauth_params: Iterable[tuple[str, str]]
+) -> list[Param]:
+    """Collect the request parameters (RFC 5849 §3.4.1.3.1)."""
+    # "The query component of the HTTP request URI ... is parsed into a
+    # list of name/value pairs by treating it as an
+    # "application/x-www-form-urlencoded" string"
+    params = parse_form(_query_of(request.url).encode("utf-8", "surrogateescape"))
+    # "The OAuth HTTP "Authorization" header field (Section 3.5.1) if
+    # present ... excluding the "realm" parameter if present."
+    params.extend((k.encode(), v.encode()) for k, v in oauth_params)
+    # "The HTTP request entity-body, but only if ... the "Content-Type"
+    # header field set to "application/x-www-form-urlencoded"."
+    if request.body and is_form_content_type(request.content_type):
+        params.extend(parse_form(request.body))
+    # "The "oauth_signature" parameter MUST be excluded from the signature
+    # base string if present."
+    return [p for p in params if p[0] != b"oauth_signature"]
+
+
+def normalize_parameters(params: Iterable[Param]) -> str:
+    """Normalize the collected parameters into one string (RFC 5849 §3.4.1.3.2)."""
+    # 1. "First, the name and value of each parameter are encoded (Section 3.6)."
+    encoded = [(percent_encode(k), percent_encode(v)) for k, v in params]
+    # 2. "The parameters are sorted by name, using ascending byte value
+    #    ordering. If two or more parameters share the same name, they are
+    #    sorted by their value."
+    encoded.sort()
+    # 3./4. "The name of each parameter is concatenated to its corresponding
+    # value using an "=" character ... The sorted name/value pairs are
+    # concatenated together into a single string by using an "&" character"
+    return "&".join(f"{k}={v}" for k, v in encoded)
+
+
+def signature_base_string(method: str, uri: str, normalized_parameters: str) -> str:
+    """Join method, base string URI and parameters (RFC 5849 §3.4.1.1)."""
+    # 1. "The HTTP request method in uppercase." 2. "An "&" character."
+    # 3. "The base string URI from Section 3.4.1.2, after being encoded."
+    # 4. "An "&" character." 5. "The request parameters as normalized in
+    # Section 3.4.1.3.2, after being encoded (Section 3.6)."
+    return "&".join(
+        (percent_encode(method.upper()), percent_encode(uri), percent_encode(normalized_parameters))
+    )
+
+
+def signing_key(client: ClientCredentials, token: TokenCredentials | None) -> str:
+    """Build the HMAC/PLAINTEXT key from the two secrets (RFC 5849 §3.4.2, §3.4.4)."""
+    # "The key is set to the concatenated values of: 1. The client shared-
+    # secret, after being encoded (Section 3.6). 2. An "&" character (ASCII
+    # code 38), which MUST be included even when either secret is empty.
+    # 3. The token shared-secret, after being encoded (Section 3.6)."
+    token_secret = token.secret if token is not None else ""
+    return f"{percent_encode(client.secret)}&{percent_encode(token_secret)}"
+
+
+def hmac_signature(base_string: str, key: str, hash_name: str = "sha1") -> str:
+    """Compute an HMAC-SHA* signature, base64-encoded (RFC 5849 §3.4.2)."""
+    # "digest = HMAC-SHA1 (key, text)" ... "The "oauth_signature" protocol
+    # parameter is set to the result of the "digest" value, after the result
+    # octet string is base64-encoded per [RFC2045], Section 6.8."
+    digest = hmac.digest(key.encode("ascii"), base_string.encode("ascii"), hash_name)
+    return base64.b64encode(digest).decode("ascii")
+
+
+def body_hash(body: bytes, hash_name: str) -> str:
+    """Compute oauth_body_hash: the base64 hash of the raw body (OAuth Request Body Hash §3.2)."""
+    return base64.b64encode(hashlib.new(hash_name, body).digest()).decode("ascii")
+
+
+def authorization_header(oauth_params: Sequence[tuple[str, str]], realm: str | None) -> str:
+    """Render the OAuth Authorization header value (RFC 5849 §3.5.1)."""
+    # "Parameter names and values are encoded per Parameter Encoding
+    # (Section 3.6)." "The OPTIONAL "realm" parameter MAY be added".
+    items = [f'{percent_encode(k)}="{percent_encode(v)}"' for k, v in oauth_params]
+    if realm is not None:
+        # Interpretation: realm goes first and is a quoted-string (RFC 2617
+        # §1.2), so only '"' and '\' need escaping, not percent-encoding.
+        escaped = realm.replace("\\", "\\\\").replace('"', '\\"')
+        items.insert(0, f'realm="{escaped}"')
+    return "OAuth " + ", ".join(items)
+
+
+def _is_oauth_segment(segment: bytes) -> bool:
+    name = segment.partition(b"=")[0]
+    return unquote_to_bytes(name.replace(b"+", b" ")).startswith(b"oauth_")
+
+
+def strip_oauth_parameters(data: bytes) -> bytes:
+    """Drop every ``oauth_*`` parameter from a query or form body, byte for byte otherwise."""
+    if b"oauth_" not in data and b"oauth%5" not in data.lower():
+        return data
+    return b"&".join(s for s in data.split(b"&") if not _is_oauth_segment(s))
+
+
+def _append_params(data: bytes, params: Sequence[tuple[str, str]]) -> bytes:
+    extra = "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in params).encode()
+    if not data:
+        return extra
+    return data + (b"" if data.endswith(b"&") else b"&") + extra
+
+
+def sign_request(
+    request: RequestToSign,
+    *,
+    client: ClientCredentials,
+    token: TokenCredentials | None,
+    signature_method: SignatureMethod,
+    nonce: str,
+    timestamp: str,
+    placement: Placement = Placement.HEADER,
+    realm: str | None = None,
+    include_body_hash: bool = False,
+    extra_oauth_params: Sequence[tuple[str, str]] = (),
+) -> SignedRequest:
+    """Sign a request and place its protocol parameters (RFC 5849 §3.1–§3.5).
+
+    ``extra_oauth_params`` carries ``oauth_callback`` or ``oauth_verifier``
+    during the token dance (RFC 5849 §2.1, §2.3).
+    """
+    is_form = is_form_content_type(request.content_type)
+    if placement is Placement.BODY and not is_form:
+        # SPEC §4: body placement applies to form requests only; others fall
+        # back to the header (RFC 5849 §3.5.2 lists the same conditions).
+        placement = Placement.HEADER
+    # RFC 5849 §3.1: the protocol parameters.
+    oauth_params: list[tuple[str, str]] = [("oauth_consumer_key", client.key)]
+    if token is not None:
+        # "oauth_token ... MAY be omitted when making requests not associated
+        # with a resource owner": consumer-only requests carry none at all.
+        oauth_params.append(("oauth_token", token.token))
+    oauth_params += [
+        ("oauth_signature_method", signature_method.value),
+        ("oauth_timestamp", timestamp),
+        ("oauth_nonce", nonce),
+        ("oauth_version", "1.0"),
+    ]
+    oauth_params.extend(extra_oauth_params)
+    if include_body_hash and not is_form:
+        # OAuth Request Body Hash §4.1.1: "Not include an oauth_body_hash
+        # parameter" on form-encoded requests; others hash the raw body,
+        # the empty body included.
+        oauth_params.append(("oauth_body_hash", body_hash(request.body, signature_method.hash_name)))
+
+    uri = base_string_uri(request.url)
+    normalized = normalize_parameters(collect_parameters(request, oauth_params))
+    base_string = signature_base_string(request.method, uri, normalized)
+
+    if signature_method is SignatureMethod.PLAINTEXT:
+        # RFC 5849 §3.4.4: "The "oauth_signature" protocol parameter is set
+        # to the concatenated value of" the two encoded secrets.
+        signature = signing_key(client, token)
+    elif signature_method.is_hmac:
+        signature = hmac_signature(base_string, signing_key(client, token), signature_method.hash_name)
+    else:
+        if client.rsa_signer is None:
+            raise ValueError(f"{signature_method} needs a private key")
+        # RFC 5849 §3.4.3: "S = RSASSA-PKCS1-V1_5-SIGN (K, M)" with M the
+        # signature base string, base64-encoded.
+        raw = client.rsa_signer(base_string.encode("ascii"), signature_method.hash_name)
+        signature = base64.b64encode(raw).decode("ascii")
+    oauth_params.append(("oauth_signature", signature))
+
+    url, body, authorization = request.url, request.body, None
+    if placement is Placement.HEADER:
+        authorization = authorization_header(oauth_params, realm)
+    elif placement is Placement.QUERY:
+        # RFC 5849 §3.5.3: "added to the HTTP request URI as a query component".
+        before, sep, fragment = url.partition("#")
+        path, q, query = before.partition("?")
+        new_query = _append_params(query.encode("utf-8", "surrogateescape"), oauth_params)
+        url = f"{path}?{new_query.decode('utf-8', 'surrogateescape')}"
+    else:
+        # RFC 5849 §3.5.2: "added to the HTTP request entity-body".
+        body = _append_params(request.body, oauth_params)
+    return SignedRequest(
+        url=url,
+        authorization=authorization,
+        body=body,
+        oauth_params=tuple(oauth_params),
+        base_string=base_string,
+        normalized_parameters=normalized,
+    )
