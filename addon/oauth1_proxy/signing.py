@@ -346,10 +346,25 @@ def sign_request(
 ) -> SignedRequest:
     """Sign a request and place its protocol parameters (RFC 5849 §3.1–§3.5).
 
+    Returns the URL, body and Authorization value to send: any ``oauth_*``
+    parameter the client put in the query or a form body is replaced.
+
     ``extra_oauth_params`` carries ``oauth_callback`` or ``oauth_verifier``
     during the token dance (RFC 5849 §2.1, §2.3).
     """
     is_form = is_form_content_type(request.content_type)
+    # SPEC §5: "A client-supplied OAuth Authorization header and oauth_*
+    # parameters are replaced": drop them from the query and a form body,
+    # leaving every other byte as the client sent it.
+    before_fragment = request.url.partition("#")[0]
+    path, has_query, query = before_fragment.partition("?")
+    if has_query:
+        query_bytes = strip_oauth_parameters(query.encode("utf-8", "surrogateescape"))
+        query = query_bytes.decode("utf-8", "surrogateescape")
+    url = f"{path}?{query}" if query else path
+    body = strip_oauth_parameters(request.body) if is_form else request.body
+    if url != request.url or body is not request.body:
+        request = RequestToSign(method=request.method, url=url, content_type=request.content_type, body=body)
     if placement is Placement.BODY and not is_form:
         # SPEC §4: body placement applies to form requests only; others fall
         # back to the header (RFC 5849 §3.5.2 lists the same conditions).
@@ -392,13 +407,11 @@ def sign_request(
         signature = base64.b64encode(raw).decode("ascii")
     oauth_params.append(("oauth_signature", signature))
 
-    url, body, authorization = request.url, request.body, None
+    authorization = None
     if placement is Placement.HEADER:
         authorization = authorization_header(oauth_params, realm)
     elif placement is Placement.QUERY:
         # RFC 5849 §3.5.3: "added to the HTTP request URI as a query component".
-        before, sep, fragment = url.partition("#")
-        path, q, query = before.partition("?")
         new_query = _append_params(query.encode("utf-8", "surrogateescape"), oauth_params)
         url = f"{path}?{new_query.decode('utf-8', 'surrogateescape')}"
     else:

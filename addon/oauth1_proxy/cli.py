@@ -1,0 +1,240 @@
+"""The ``oauth1-proxy`` console script (SPEC §3).
+
+Errors a user can cause end with a one-paragraph message and a non-zero exit,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from oauth1_proxy import __version__
+from oauth1_proxy.config import ProxyConfig, load_config
+from oauth1_proxy.errors import ProxyError
+from oauth1_proxy.signing import RequestToSign, SignatureMethod, percent_encode, sign_request
+from oauth1_proxy.tokens import FileTokenStore, token_for
+
+HELPER_HOST = "oauth1.proxy"
+
+
+class UsageError(ProxyError):
+    status_hint = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oauth1-proxy",
+        description="An OAuth 1.0a signing proxy: requests to configured hosts leave signed.",
+    )
+    parser.add_argument("--version", action="version", version=f"oauth1-proxy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", allow_abbrev=False, help="run the signing proxy (mitmdump options pass through)",
+        description="Run mitmdump with the signer; every mitmdump option after --config passes through.",
+    )
+    run.add_argument("--config", required=True, help="the YAML config file")
+
+    check = sub.add_parser("check", help="validate the config and the token store")
+    check.add_argument("--config", required=True, help="the YAML config file")
+
+    sign = sub.add_parser("sign", help="sign one request as the proxy would and print it")
+    sign.add_argument("--config", required=True, help="the YAML config file")
+    sign.add_argument("-X", "--request", dest="method", default=None, help="the method (default GET, or POST with -d)")
+    sign.add_argument("-H", "--header", dest="headers", action="append", default=[], help="'Name: value'")
+    sign.add_argument("-d", "--data", dest="data", default=None,
+                      help="the body, as sent (with no Content-Type given, a form body, as curl does)")
+    sign.add_argument("--nonce", default=None, help="fix oauth_nonce (to reproduce a published example)")
+    sign.add_argument("--timestamp", default=None, help="fix oauth_timestamp")
+    sign.add_argument("--explain", action="store_true", help="also print the normalized parameters and base string")
+    sign.add_argument("--show-secrets", action="store_true", help="do not mask a PLAINTEXT signature")
+    sign.add_argument("url", help="the absolute URL, as sent upstream")
+
+    demo = sub.add_parser("demo", help="a walk-through against an embedded provider")
+    demo.add_argument("--once", action="store_true", help="run the walk-through, then exit (0 on success)")
+    demo.add_argument("--port", type=int, default=0, help="the proxy's port (default: a free one)")
+    return parser
+
+
+def _load(path: str) -> ProxyConfig:
+    return load_config(path)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    store = FileTokenStore(config.token_store)
+    tokens = store.all()  # raises TokenStoreError on a corrupt store
+    print(f"{args.config}: OK, {len(config.profiles)} profile(s); token store {config.token_store}")
+    for p in config.profiles:
+        hosts = ", ".join(str(h) for h in p.hosts)
+        if p.has_static_token:
+            state = "static token"
+        elif p.name in tokens:
+            state = "logged in"
+        elif p.has_dance:
+            state = f"not logged in (oauth1-proxy login {p.name} --config {args.config})"
+        else:
+            state = "consumer-only (two-legged)"
+        print(f"  {p.name}: {hosts} {p.path_prefix} {p.signature_method} {p.placement}: {state}")
+    return 0
+
+
+def _mask(text: str, signature: str) -> str:
+    if not signature:
+        return text
+    for form in (percent_encode(signature), signature):
+        text = text.replace(form, "***")
+    return text
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(args.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"the URL {args.url!r} is not an absolute http(s) URL; write it as https://host/path.")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    profile = config.profile_for(parts.scheme, parts.hostname, port, path)
+    headers: list[tuple[str, str]] = []
+    for raw in args.headers:
+        name, sep, value = raw.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"the header {raw!r} is not 'Name: value'; write it as -H 'Content-Type: text/plain'.")
+        headers.append((name.strip(), value.strip()))
+    wanted = next((v for k, v in headers if k.lower() == "x-oauth1-profile"), None)
+    if wanted is not None:
+        headers = [(k, v) for k, v in headers if k.lower() != "x-oauth1-profile"]
+        candidates = config.profiles_for(parts.scheme, parts.hostname, port, path)
+        profile = next((p for p in candidates if p.name == wanted), None)
+        if profile is None:
+            raise UsageError(f"X-OAuth1-Profile: {wanted!r} does not sign {args.url}; the profiles that do are "
+                             f"{', '.join(p.name for p in candidates) or 'none'}.")
+    if profile is None:
+        raise UsageError(
+            f"no profile in {args.config} signs {args.url} (scheme, host, port and path_prefix are compared); "
+            "the proxy would pass it through unsigned. Check the profile's hosts and path_prefix."
+        )
+    body = (args.data or "").encode("utf-8", "surrogateescape")
+    method = (args.method or ("POST" if args.data is not None else "GET")).upper()
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+    if content_type is None and args.data is not None:
+        content_type = "application/x-www-form-urlencoded"
+        headers.append(("Content-Type", content_type))
+    headers = [(k, v) for k, v in headers if not (k.lower() == "authorization" and v[:6].lower() == "oauth ")]
+    token = token_for(
+        profile, FileTokenStore(config.token_store),
+        login_url=f"http://{HELPER_HOST}/login/{profile.name}",
+        login_hint=f", or run: oauth1-proxy login {profile.name} --config {args.config}",
+    )
+    url = f"{parts.scheme}://{parts.netloc}{path}"
+    signed = sign_request(
+        RequestToSign(method=method, url=url, content_type=content_type, body=body),
+        client=profile.client,
+        token=token,
+        signature_method=profile.signature_method,
+        nonce=args.nonce or secrets.token_hex(16),
+        timestamp=args.timestamp or str(int(time.time())),
+        placement=profile.placement,
+        realm=profile.realm,
+        include_body_hash=profile.body_hash,
+    )
+    if signed.authorization is not None:
+        headers.append(("Authorization", signed.authorization))
+    lines = [f"{method} {signed.url}"] + [f"{k}: {v}" for k, v in headers] + ["", signed.body.decode("utf-8", "replace")]
+    text = "\n".join(lines)
+    if profile.signature_method is SignatureMethod.PLAINTEXT and not args.show_secrets:
+        text = _mask(text, dict(signed.oauth_params)["oauth_signature"])
+    print(text)
+    if args.explain:
+        print()
+        print("# profile:", profile.name, profile.signature_method, profile.placement)
+        print("# normalized parameters (RFC 5849 §3.4.1.3.2):")
+        print(signed.normalized_parameters)
+        print("# signature base string (RFC 5849 §3.4.1.1):")
+        print(signed.base_string)
+    return 0
+
+
+def _gives_listen_host(mitm_args: Sequence[str]) -> bool:
+    return any(
+        a == "--listen-host" or a.startswith("--listen-host=") or a.startswith("listen_host=")
+        for a in mitm_args
+    )
+
+
+def mitmdump_arguments(config_path: str, rest: Sequence[str]) -> list[str]:
+    """mitmdump's arguments for ``run``: loopback unless --listen-host is given, and our config."""
+    out = list(rest)
+    if not _gives_listen_host(out):
+        out = ["--listen-host", "127.0.0.1", *out]
+    return [*out, "--set", f"oauth1_config={Path(config_path).resolve()}"]
+
+
+def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
+    _load(args.config)  # fail fast, with our own message, before mitmproxy starts
+    from mitmproxy.tools import cmdline
+    from mitmproxy.tools import main as mitm_main
+    from mitmproxy.tools.dump import DumpMaster
+
+    from oauth1_proxy.mitmproxy_addon import OAuth1Signer
+
+    class OAuth1DumpMaster(DumpMaster):
+        """mitmdump with the signer appended last, after --map-remote and --modify-*."""
+
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, **kw)
+            self.addons.add(OAuth1Signer())
+
+    def extra(parsed: Any) -> dict[str, Any]:
+        if parsed.filter_args:
+            v = " ".join(parsed.filter_args)
+            return {"save_stream_filter": v, "readfile_filter": v, "dumper_filter": v}
+        return {}
+
+    sys.argv[0] = "oauth1-proxy run"
+    mitm_main.run(OAuth1DumpMaster, cmdline.mitmdump, mitmdump_arguments(args.config, rest), extra)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from oauth1_proxy import demo
+
+    return demo.main(once=args.once, port=args.port)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    try:
+        if argv and argv[0] == "run":
+            args, rest = parser.parse_known_args(argv)
+            # Only the arguments after "run" that are not ours go to mitmdump.
+            return cmd_run(args, rest)
+        args = parser.parse_args(argv)
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "sign":
+            return cmd_sign(args)
+        if args.command == "demo":
+            return cmd_demo(args)
+    except ProxyError as e:
+        print(f"oauth1-proxy: {e}", file=sys.stderr)
+        return e.status_hint if isinstance(e, UsageError) else 1
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

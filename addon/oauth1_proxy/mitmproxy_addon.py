@@ -1,0 +1,303 @@
+"""The mitmproxy glue: sign every request to a configured host, fail closed.
+
+Loads two ways: appended last to mitmdump's chain by ``oauth1-proxy run``
+(so --map-remote and --modify-* have already run when we sign), or as a
+script: ``mitmdump -s addon/oauth1_proxy/mitmproxy_addon.py --set
+oauth1_config=FILE``.
+
+Rules:
+1. No parsing, crypto or YAML here: build a RequestToSign, call the core.
+2. A hook never lets an exception escape (mitmproxy would forward the
+   request unsigned): every failure becomes a response made by the proxy.
+3. Match on the real destination (flow.request.host/port), never on the
+   Host header; refuse to sign when the Host header disagrees.
+4. No secret in a log line, a response or flow.metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from typing import Any
+
+from mitmproxy import ctx, exceptions, http
+from mitmproxy.addonmanager import Loader
+
+from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, load_config
+from oauth1_proxy.errors import (
+    ConfigError,
+    ProxyError,
+    RequestRefused,
+    SigningError,
+    TokenMissingError,
+    TokenStoreError,
+)
+from oauth1_proxy.signing import (
+    RequestToSign,
+    SignatureMethod,
+    TokenCredentials,
+    is_form_content_type,
+    sign_request,
+)
+from oauth1_proxy.tokens import FileTokenStore, TokenStore, token_for
+
+HELPER_HOST = "oauth1.proxy"
+PROFILE_HEADER = "X-OAuth1-Profile"
+SERVER_NAME = "oauth1-proxy"
+
+logger = logging.getLogger("oauth1_proxy")
+# mitmdump sets the root logger to DEBUG; records nobody reads still cost
+# ~150 µs each through its log hook. Ours start at INFO, oauthlib's at WARNING
+# (it logs base strings and tokens at DEBUG).
+logger.setLevel(logging.INFO)
+logging.getLogger("oauthlib").setLevel(logging.WARNING)
+
+
+def make_error_response(error: ProxyError, *, profile: str | None = None, login_url: str | None = None) -> http.Response:
+    """Build the proxy's own answer to a request it will not forward (SPEC §5)."""
+    message = str(error)
+    body: dict[str, Any] = {"message": message, "error": type(error).__name__, "proxy": SERVER_NAME}
+    if profile is not None:
+        body["profile"] = profile
+    if login_url is not None:
+        body["login_url"] = login_url
+    content = (json.dumps(body, indent=1) + "\n").encode()
+    headers = {"Content-Type": "application/json", "Server": SERVER_NAME, "Cache-Control": "no-store"}
+    return http.Response.make(error.status_hint, content, headers)
+
+
+def _authority(scheme: str, host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return shown if DEFAULT_PORTS.get(scheme) == port else f"{shown}:{port}"
+
+
+def _host_header_matches(request: http.Request) -> bool:
+    header = request.host_header
+    if not header:
+        return True
+    expected = _authority(request.scheme, request.host.lower().rstrip("."), request.port)
+    got = header.lower()
+    if got.endswith(f":{DEFAULT_PORTS.get(request.scheme)}"):
+        got = got.rsplit(":", 1)[0]
+    if got.endswith("."):
+        got = got[:-1]
+    return got == expected
+
+
+class OAuth1Signer:
+    """Sign requests to configured hosts with OAuth 1.0a (RFC 5849)."""
+
+    def __init__(self) -> None:
+        self.config: ProxyConfig | None = None
+        self.store: TokenStore | None = None
+
+    # --- options ----------------------------------------------------------------------
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "oauth1_config",
+            str | None,  # type: ignore[arg-type]
+            None,
+            "oauth1-proxy: the YAML config file naming the profiles to sign for.",
+        )
+        loader.add_option(
+            "oauth1_helper_host",
+            str,
+            HELPER_HOST,
+            "oauth1-proxy: the pseudo-host of the helper endpoint, reached through the proxy.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "oauth1_config" in updated:
+            self._load_config()
+
+    def running(self) -> None:
+        if self.config is None and ctx.options.oauth1_config:
+            self._load_config()
+        if self.config is None:
+            logger.warning("oauth1-proxy: no oauth1_config set; nothing will be signed.")
+            return
+        for line in self.describe():
+            logger.info(line)
+
+    def _load_config(self) -> None:
+        path = ctx.options.oauth1_config
+        if not path:
+            self.config, self.store = None, None
+            return
+        try:
+            config = load_config(path)
+        except ConfigError as e:
+            raise exceptions.OptionsError(f"Cannot load oauth1_config {path}:\n{e}") from None
+        self.config = config
+        self.store = FileTokenStore(config.token_store)
+
+    def describe(self) -> list[str]:
+        """The start-up lines: helper, CA file, each profile (never a secret)."""
+        assert self.config is not None
+        lines = [f"oauth1-proxy: config {self.config.source}, token store {self.config.token_store}"]
+        for p in self.config.profiles:
+            hosts = ", ".join(str(h) for h in p.hosts)
+            prefix = "" if p.path_prefix == "/" else f" path {p.path_prefix}"
+            lines.append(
+                f"oauth1-proxy: profile {p.name}: {hosts}{prefix}, {p.signature_method}, "
+                f"placement {p.placement}, {self._login_state(p)}"
+            )
+        return lines
+
+    def _login_state(self, p: Profile) -> str:
+        if p.has_static_token:
+            return "static token"
+        if self.store is not None:
+            try:
+                stored = self.store.get(p.name)
+            except TokenStoreError:
+                return "token store unreadable"
+            if stored is not None:
+                return "logged in"
+        return "not logged in" if p.has_dance else "consumer-only (two-legged)"
+
+    # --- hooks ------------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Refuse a streamed request to a configured host: its headers would leave before signing."""
+        try:
+            if self.config is None or not flow.request.stream or flow.response is not None:
+                return
+            if self._profiles_for(flow.request):
+                flow.request.stream = False
+                logger.warning(
+                    "oauth1-proxy: refused %s %s%s: its body is streamed (stream_large_bodies), and a "
+                    "streamed request cannot be signed before it leaves; raise stream_large_bodies.",
+                    flow.request.method, flow.request.host, flow.request.path.partition("?")[0],
+                )
+                flow.kill()
+        except Exception:  # fail closed
+            logger.exception("oauth1-proxy: internal error in requestheaders; the request was not forwarded.")
+            flow.kill()
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if self.config is None or flow.response is not None or flow.error is not None:
+            return
+        # -r (read a file) re-runs request on flows that are not live: a
+        # capture being read or re-saved is never re-signed.
+        if not flow.live:
+            return
+        try:
+            self.sign_flow(flow)
+        except ProxyError as e:
+            if isinstance(e, TokenMissingError):
+                flow.response = make_error_response(e, profile=e.profile, login_url=e.login_url)
+            else:
+                flow.response = make_error_response(e)
+            logger.warning("oauth1-proxy: refused %s %s%s: %s", flow.request.method, flow.request.host,
+                           flow.request.path.partition("?")[0], e)
+        except Exception as e:  # fail closed: never forward unsigned
+            logger.error("oauth1-proxy: internal error while signing (%s); the request was not forwarded.",
+                         type(e).__name__)
+            flow.response = make_error_response(
+                SigningError(f"oauth1-proxy could not sign this request ({type(e).__name__}); it was not sent.")
+            )
+
+    # --- signing ----------------------------------------------------------------------
+
+    def _profiles_for(self, request: http.Request) -> tuple[Profile, ...]:
+        assert self.config is not None
+        return self.config.profiles_for(request.scheme, request.host, request.port, request.path)
+
+    def _choose(self, request: http.Request) -> Profile | None:
+        candidates = self._profiles_for(request)
+        wanted = request.headers.get(PROFILE_HEADER)
+        if not candidates:
+            return None
+        if wanted is None:
+            return candidates[0]
+        del request.headers[PROFILE_HEADER]
+        for p in candidates:
+            if p.name == wanted:
+                return p
+        names = ", ".join(p.name for p in candidates)
+        raise RequestRefused(
+            f"{PROFILE_HEADER}: {wanted!r} does not sign {request.scheme}://{request.host}:{request.port}; "
+            f"the profiles that do are {names}. Fix the header or the profile's hosts."
+        )
+
+    def _token_for(self, profile: Profile) -> TokenCredentials | None:
+        source = self.config.source if self.config else "FILE"
+        return token_for(
+            profile, self.store,
+            login_url=f"http://{ctx.options.oauth1_helper_host}/login/{profile.name}",
+            login_hint=f", or run: oauth1-proxy login {profile.name} --config {source}",
+        )
+
+    def sign_flow(self, flow: http.HTTPFlow) -> None:
+        """Sign one flow in place, or raise a ProxyError saying why it must not leave."""
+        request = flow.request
+        profile = self._choose(request)
+        if profile is None:
+            return
+        if not _host_header_matches(request):
+            raise RequestRefused(
+                f"the Host header {request.host_header!r} does not match the destination "
+                f"{_authority(request.scheme, request.host, request.port)}; oauth1-proxy signs only for the "
+                "real destination. Remove the Host header override."
+            )
+        if profile.signature_method is SignatureMethod.PLAINTEXT and request.scheme != "https" \
+                and not profile.allow_insecure:
+            raise SigningError(
+                f'Profile "{profile.name}" uses PLAINTEXT, which would send the secrets in clear over http '
+                "(RFC 5849 §3.4.4). Use https, or set allow_insecure: true on the profile."
+            )
+        if request.raw_content is None:
+            raise SigningError("the request body was streamed before it could be signed; it was not sent.")
+        token = self._token_for(profile)
+
+        content_type = request.headers.get("content-type")
+        body = request.raw_content
+        encoding = request.headers.get("content-encoding", "identity").lower()
+        if is_form_content_type(content_type) and encoding not in ("identity", ""):
+            raise RequestRefused(
+                "a form body with a Content-Encoding cannot be signed (its parameters are signed as sent); "
+                "send it uncompressed."
+            )
+        # A client-supplied OAuth Authorization header is replaced (SPEC §5);
+        # sign_request drops oauth_* parameters from the query and form body.
+        authorization = request.headers.get("authorization", "")
+        if authorization[:6].lower() == "oauth ":
+            del request.headers["authorization"]
+        origin = f"{request.scheme}://{_authority(request.scheme, request.host, request.port)}"
+        raw_path = request.data.path
+        signed = sign_request(
+            RequestToSign(method=request.method, url=origin + raw_path.decode("utf-8", "surrogateescape"),
+                          content_type=content_type, body=body),
+            client=profile.client,
+            token=token,
+            signature_method=profile.signature_method,
+            # RFC 5849 §3.3: a nonce unique for every request (128 bits from
+            # a CSPRNG) and the current timestamp.
+            nonce=secrets.token_hex(16),
+            timestamp=str(int(time.time())),
+            placement=profile.placement,
+            realm=profile.realm,
+            include_body_hash=profile.body_hash,
+        )
+        if signed.authorization is not None:
+            request.headers["Authorization"] = signed.authorization
+        new_path = signed.url[len(origin):].encode("utf-8", "surrogateescape")
+        if new_path != raw_path:
+            request.data.path = new_path
+        if signed.body != body:
+            request.raw_content = signed.body
+            if "transfer-encoding" not in request.headers:
+                request.headers["content-length"] = str(len(signed.body))
+        path_only = raw_path.partition(b"?")[0]
+        logger.info(
+            "oauth1-proxy: signed profile=%s %s %s %s %s",
+            profile.name, request.method, request.host, path_only.decode("utf-8", "replace"),
+            profile.signature_method,
+        )
+
+
+addons = [OAuth1Signer()]
