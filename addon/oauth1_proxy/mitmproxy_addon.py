@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import time
 from typing import Any
@@ -137,7 +138,12 @@ class OAuth1Signer:
     def describe(self) -> list[str]:
         """The start-up lines: helper, CA file, each profile (never a secret)."""
         assert self.config is not None
-        lines = [f"oauth1-proxy: config {self.config.source}, token store {self.config.token_store}"]
+        modes = ", ".join(ctx.options.mode)
+        ca_file = os.path.join(os.path.expanduser(ctx.options.confdir), "mitmproxy-ca-cert.pem")
+        lines = [
+            f"oauth1-proxy: mode {modes}; config {self.config.source}; token store {self.config.token_store}",
+            f"oauth1-proxy: HTTPS clients must trust the CA file {ca_file} (curl --cacert {ca_file})",
+        ]
         for p in self.config.profiles:
             hosts = ", ".join(str(h) for h in p.hosts)
             prefix = "" if p.path_prefix == "/" else f" path {p.path_prefix}"
