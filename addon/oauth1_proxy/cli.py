@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("--show-secrets", action="store_true", help="do not mask a PLAINTEXT signature")
     sign.add_argument("url", help="the absolute URL, as sent upstream")
 
+    login = sub.add_parser("login", help="run the token dance from a terminal and store the token")
+    login.add_argument("profile", help="the profile to log in")
+    login.add_argument("--config", required=True, help="the YAML config file")
+    login.add_argument("--oob", action="store_true",
+                       help="send oauth_callback=oob and read the PIN (or the callback URL) from stdin")
+    login.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the callback")
+    login.add_argument("--no-browser", action="store_true", help="do not try to open a browser")
+
     demo = sub.add_parser("demo", help="a walk-through against an embedded provider")
     demo.add_argument("--once", action="store_true", help="run the walk-through, then exit (0 on success)")
     demo.add_argument("--port", type=int, default=0, help="the proxy's port (default: a free one)")
@@ -185,14 +193,14 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     from mitmproxy.tools import main as mitm_main
     from mitmproxy.tools.dump import DumpMaster
 
-    from oauth1_proxy.mitmproxy_addon import OAuth1Signer
+    from oauth1_proxy.mitmproxy_addon import make_addons
 
     class OAuth1DumpMaster(DumpMaster):
         """mitmdump with the signer appended last, after --map-remote and --modify-*."""
 
         def __init__(self, *a: Any, **kw: Any) -> None:
             super().__init__(*a, **kw)
-            self.addons.add(OAuth1Signer())
+            self.addons.add(*make_addons())
 
     def extra(parsed: Any) -> dict[str, Any]:
         if parsed.filter_args:
@@ -224,6 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args)
         if args.command == "sign":
             return cmd_sign(args)
+        if args.command == "login":
+            from oauth1_proxy.login import cmd_login
+
+            return cmd_login(args.profile, args.config, oob=args.oob, timeout=args.timeout,
+                             open_browser=not args.no_browser)
         if args.command == "demo":
             return cmd_demo(args)
     except ProxyError as e:

@@ -188,12 +188,26 @@ def _dotted(path: Path_) -> str:
     return out or "(top level)"
 
 
+def _construct(node: yaml.Node, path: Path_, loc: _Located, constructor: yaml.SafeLoader) -> Any:
+    """Build one scalar; a value YAML cannot build (a bad tag, 2024-13-45) is a problem on its line."""
+    try:
+        return constructor.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as e:
+        # Never str(e): PyYAML's message quotes the line, which may hold a secret.
+        problem = getattr(e, "problem", None) or f"not a valid {node.tag.rpartition(':')[2]}"
+        loc.problems.append(
+            f"{loc.source}:{node.start_mark.line + 1}: {_dotted(path)}: this value cannot be read "
+            f"({problem}); write it as a quoted string."
+        )
+        return None
+
+
 def _to_plain(node: yaml.Node, path: Path_, loc: _Located, constructor: yaml.SafeLoader) -> Any:
     loc.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
+            key = _construct(key_node, path, loc, constructor)
             key = str(key)
             child = (*path, key)
             if key in out:
@@ -207,7 +221,7 @@ def _to_plain(node: yaml.Node, path: Path_, loc: _Located, constructor: yaml.Saf
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_plain(v, (*path, i), loc, constructor) for i, v in enumerate(node.value)]
-    return constructor.construct_object(node, deep=True)
+    return _construct(node, path, loc, constructor)
 
 
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int], list[str]]:
@@ -226,7 +240,10 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int], list[str]
     try:
         data = _to_plain(node, (), loc, constructor)
     except yaml.YAMLError as e:
-        raise ConfigError([f"{source}: this YAML cannot be read ({e}); fix the syntax."]) from e
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or type(e).__name__  # not str(e): it quotes the line
+        raise ConfigError([f"{source}{line}: this YAML cannot be read ({problem}); fix the syntax."]) from e
     return data, loc.lines, loc.problems
 
 
@@ -422,7 +439,7 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
     private_key_file: Path | None = None
     rsa_signer: RSASigner | None = None
     key_text = c.string(data, "private_key_file", path)
-    if method.is_rsa and key_text is None and "private_key_file" not in data:
+    if method.is_rsa and key_text is None and data.get("private_key_file") is None:
         c.problem((*path, "private_key_file"), f"is required for {method}; give the path of a PEM private key.")
     if key_text is not None:
         if not method.is_rsa:

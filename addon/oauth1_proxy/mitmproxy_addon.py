@@ -20,11 +20,15 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.addonmanager import Loader
+from mitmproxy.addons import asgiapp
+from mitmproxy.proxy.mode_specs import ReverseMode
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, load_config
 from oauth1_proxy.errors import (
@@ -43,6 +47,7 @@ from oauth1_proxy.signing import (
     sign_request,
 )
 from oauth1_proxy.tokens import FileTokenStore, TokenStore, token_for
+from oauth1_proxy.web import REVERSE_PREFIX, make_web_app, split_helper_path
 
 HELPER_HOST = "oauth1.proxy"
 PROFILE_HEADER = "X-OAuth1-Profile"
@@ -93,6 +98,7 @@ class OAuth1Signer:
     def __init__(self) -> None:
         self.config: ProxyConfig | None = None
         self.store: TokenStore | None = None
+        self.helper_url: str | None = None  # the direct URL, once running
 
     # --- options ----------------------------------------------------------------------
 
@@ -108,6 +114,13 @@ class OAuth1Signer:
             str,
             HELPER_HOST,
             "oauth1-proxy: the pseudo-host of the helper endpoint, reached through the proxy.",
+        )
+        loader.add_option(
+            "oauth1_helper_port",
+            int,
+            0,
+            "oauth1-proxy: the loopback port of the helper's direct URL, for browsers that do not use the "
+            "proxy (0: a free port, printed at start; -1: none).",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -230,12 +243,18 @@ class OAuth1Signer:
             f"the profiles that do are {names}. Fix the header or the profile's hosts."
         )
 
-    def _token_for(self, profile: Profile) -> TokenCredentials | None:
+    def _token_for(self, profile: Profile, flow: http.HTTPFlow) -> TokenCredentials | None:
         source = self.config.source if self.config else "FILE"
+        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+            host, port = flow.client_conn.sockname[:2]
+            login_url = f"http://{host}:{port}{REVERSE_PREFIX}/login/{profile.name}"
+        else:
+            login_url = f"http://{ctx.options.oauth1_helper_host}/login/{profile.name}"
+        direct = f" (or {self.helper_url}login/{profile.name} in a browser)" if self.helper_url else ""
         return token_for(
             profile, self.store,
-            login_url=f"http://{ctx.options.oauth1_helper_host}/login/{profile.name}",
-            login_hint=f", or run: oauth1-proxy login {profile.name} --config {source}",
+            login_url=login_url,
+            login_hint=f"{direct}, or run: oauth1-proxy login {profile.name} --config {source}",
         )
 
     def sign_flow(self, flow: http.HTTPFlow) -> None:
@@ -258,7 +277,7 @@ class OAuth1Signer:
             )
         if request.raw_content is None:
             raise SigningError("the request body was streamed before it could be signed; it was not sent.")
-        token = self._token_for(profile)
+        token = self._token_for(profile, flow)
 
         content_type = request.headers.get("content-type")
         body = request.raw_content
@@ -306,4 +325,68 @@ class OAuth1Signer:
         )
 
 
-addons = [OAuth1Signer()]
+class OAuth1Helper(asgiapp.WSGIApp):
+    """Serve the helper app (web.py) through the proxy and on a direct loopback URL (SPEC §6)."""
+
+    def __init__(self, signer: OAuth1Signer) -> None:
+        self.signer = signer
+        self.web_app = make_web_app(lambda: signer.config, lambda: signer.store, cafile=self._cafile)
+        super().__init__(self.web_app, HELPER_HOST, None)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return "oauth1-helper"
+
+    @staticmethod
+    def _cafile() -> str | None:
+        # The helper trusts what the proxy trusts upstream.
+        value = ctx.options.ssl_verify_upstream_trusted_ca
+        return str(value) if value else None
+
+    def should_serve(self, flow: http.HTTPFlow) -> bool:
+        if not flow.live or flow.error or flow.response or self.signer.config is None:
+            return False
+        if flow.request.host.lower() == ctx.options.oauth1_helper_host.lower():
+            return True
+        return isinstance(flow.client_conn.proxy_mode, ReverseMode) and split_helper_path(flow.request.path)
+
+    def running(self) -> None:
+        if self.signer.config is None and ctx.options.oauth1_config:
+            self.signer._load_config()
+        if self.signer.config is None or self._server is not None or ctx.options.oauth1_helper_port < 0:
+            return
+        try:
+            self._server = make_server("127.0.0.1", ctx.options.oauth1_helper_port, self.web_app, threaded=True)
+        except OSError as e:
+            logger.error("oauth1-proxy: the helper's direct URL could not listen on 127.0.0.1:%s (%s)",
+                         ctx.options.oauth1_helper_port, e.strerror)
+            return
+        self.signer.helper_url = f"http://127.0.0.1:{self._server.server_port}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="oauth1-helper", daemon=True)
+        self._thread.start()
+        helper_host = ctx.options.oauth1_helper_host
+        logger.info("oauth1-proxy: helper at http://%s/ through the proxy, %s direct%s", helper_host,
+                    self.signer.helper_url, self._reverse_hint())
+
+    @staticmethod
+    def _reverse_hint() -> str:
+        if any(m.startswith("reverse:") for m in ctx.options.mode):
+            return f", and {REVERSE_PREFIX}/ on the reverse proxy's address"
+        return ""
+
+    def done(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def make_addons() -> list[Any]:
+    """The addons to load, helper first so that its pages are never signed."""
+    signer = OAuth1Signer()
+    return [OAuth1Helper(signer), signer]
+
+
+addons = make_addons()

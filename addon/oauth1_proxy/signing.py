@@ -319,7 +319,9 @@ def _is_oauth_segment(segment: bytes) -> bool:
 
 def strip_oauth_parameters(data: bytes) -> bytes:
     """Drop every ``oauth_*`` parameter from a query or form body, byte for byte otherwise."""
-    if b"oauth_" not in data and b"oauth%5" not in data.lower():
+    # Fast path only when no name can decode to "oauth_": any escape could
+    # spell it ("%6Fauth_nonce"), so data with a "%" takes the slow path.
+    if b"oauth_" not in data and b"%" not in data:
         return data
     return b"&".join(s for s in data.split(b"&") if not _is_oauth_segment(s))
 

@@ -1,0 +1,163 @@
+"""``oauth1-proxy login PROFILE``: the token dance from a terminal (SPEC §3).
+
+By default a loopback listener on an ephemeral port receives the callback;
+with ``--oob`` the provider shows a PIN, read from stdin (the pasted
+callback URL works too). The authorize URL is printed on a line of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import threading
+import time
+import webbrowser
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+from .config import Profile, load_config
+from .errors import ProxyError
+from .token_exchange import (
+    ExchangeError,
+    TemporaryCredentials,
+    check_status,
+    make_access_token_request,
+    make_authorize_url,
+    make_request_token_request,
+    parse_access_token_response,
+    parse_callback_query,
+    parse_request_token_response,
+)
+from .tokens import FileTokenStore
+from .transport import fetch
+from .web import now_iso
+
+
+class LoginError(ProxyError):
+    status_hint = 1
+
+
+def _nonce_and_time() -> dict[str, str]:
+    return {"nonce": secrets.token_hex(16), "timestamp": str(int(time.time()))}
+
+
+class _CallbackServer(HTTPServer):
+    expected_path: str
+    result: tuple[str, str, dict[str, str]] | None = None
+    done: threading.Event
+
+
+class _CallbackHandler(BaseHTTPRequestHandler):
+    server: _CallbackServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path, _, query = self.path.partition("?")
+        if path != self.server.expected_path:
+            self._answer(404, "Not the oauth1-proxy login callback.")
+            return
+        try:
+            self.server.result = parse_callback_query(query)
+        except ExchangeError:
+            self._answer(400, "This callback has no oauth_token and oauth_verifier; the login was not completed.")
+            self.server.done.set()
+            return
+        self._answer(200, "oauth1-proxy received the authorization. You can close this tab and go back to the "
+                          "terminal.")
+        self.server.done.set()
+
+    def _answer(self, status: int, text: str) -> None:
+        body = f"<!doctype html><meta charset=utf-8><title>oauth1-proxy login</title><p id=message>{text}</p>"
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # the query holds the verifier: never logged
+        pass
+
+
+def _request_token(profile: Profile, callback: str) -> TemporaryCredentials:
+    reply = fetch("request token", make_request_token_request(profile, callback, **_nonce_and_time()))
+    check_status("request token", reply.status, reply.body)
+    return parse_request_token_response(reply.body)
+
+
+def _read_oob(temporary: TemporaryCredentials) -> tuple[str, dict[str, str]]:
+    print("Approve access at the provider, then paste the PIN (or the whole callback URL) here:", flush=True)
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise LoginError("no PIN was entered; run oauth1-proxy login again.")
+    if "oauth_verifier" in line:
+        token, verifier, extra = parse_callback_query(line)
+        if token != temporary.token:
+            raise LoginError("the pasted callback belongs to another login; paste the one from this login.")
+        return verifier, extra
+    return line, {}
+
+
+def _wait_for_callback(server: _CallbackServer, timeout: float) -> tuple[str, str, dict[str, str]]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        if not server.done.wait(timeout):
+            raise LoginError(f"no callback arrived within {timeout:.0f} s; run oauth1-proxy login again.")
+    finally:
+        server.shutdown()
+        server.server_close()
+    if server.result is None:
+        raise LoginError("the callback carried no oauth_token and oauth_verifier; run oauth1-proxy login again.")
+    return server.result
+
+
+def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_browser: bool) -> int:
+    config = load_config(config_path)
+    profile = config.profile_named(name)
+    if profile is None:
+        names = ", ".join(p.name for p in config.profiles)
+        raise LoginError(f"there is no profile {name!r} in {config_path}; the profiles are {names}.")
+    if not profile.has_dance:
+        raise LoginError(f'profile "{name}" in {config_path} has no request_token_url, authorize_url and '
+                         "access_token_url; add them to log in.")
+    store = FileTokenStore(config.token_store)
+    store.all()  # a corrupt store is reported before the dance, never overwritten after it
+
+    server: _CallbackServer | None = None
+    if oob or profile.callback == "oob":
+        callback = "oob"
+    elif profile.callback != "auto":
+        callback = profile.callback
+        oob = True  # the provider sends the browser elsewhere: read the verifier from stdin
+    else:
+        server = _CallbackServer(("127.0.0.1", 0), _CallbackHandler)
+        server.expected_path = f"/callback/{name}"
+        server.done = threading.Event()
+        callback = f"http://127.0.0.1:{server.server_port}/callback/{name}"
+    try:
+        temporary = _request_token(profile, callback)
+        url = make_authorize_url(profile, temporary.token)
+        print("Open this URL to authorize oauth1-proxy:", flush=True)
+        print(url, flush=True)
+        if open_browser and server is not None and (os.environ.get("DISPLAY") or sys.platform == "darwin"):
+            webbrowser.open(url)
+        if server is not None:
+            print(f"Waiting for the provider's callback on {callback} ...", flush=True)
+            token, verifier, extra = _wait_for_callback(server, timeout)
+            if token != temporary.token:
+                raise LoginError("the callback carried another request token; run oauth1-proxy login again.")
+        else:
+            verifier, extra = _read_oob(temporary)
+        reply = fetch("access token", make_access_token_request(profile, temporary, verifier, **_nonce_and_time()))
+        check_status("access token", reply.status, reply.body)
+        stored = parse_access_token_response(reply.body, obtained_at=now_iso(), extra=extra)
+    finally:
+        if server is not None:
+            server.server_close()
+    store.put(name, stored)
+    info = dict(stored.extra)
+    who = info.get("screen_name") or info.get("user_id") or "the authorizing user"
+    print(f'Profile "{name}" is logged in as {who}; token stored in {config.token_store}.')
+    return 0
