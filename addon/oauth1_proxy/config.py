@@ -119,6 +119,23 @@ class Profile:
     def matches_path(self, path: str) -> bool:
         return path.startswith(self.path_prefix)
 
+    def is_authorize_page(self, scheme: str, host: str, port: int, path: str) -> bool:
+        """Tell whether a request is for this profile's authorize page (RFC 5849 §2.2).
+
+        Interpretation: the resource owner's browser opens that page; it is not
+        a signed request, so it passes through unsigned even on a signed host
+        (Twitter's is api.twitter.com/oauth/authorize).
+        """
+        if self.authorize_url is None:
+            return False
+        target = urlsplit(self.authorize_url)
+        target_port = target.port or DEFAULT_PORTS[target.scheme]
+        return (
+            (scheme.lower(), normalize_host(host), port) == (target.scheme, normalize_host(target.hostname or ""),
+                                                              target_port)
+            and path.split("?", 1)[0] == (target.path or "/")
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProxyConfig:

@@ -24,27 +24,16 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from .config import load_config
 from .errors import ProxyError
 from .provider import Provider, ProviderClient
-from .token_exchange import (
-    check_status,
-    make_access_token_request,
-    make_authorize_url,
-    make_request_token_request,
-    parse_access_token_response,
-    parse_request_token_response,
-)
-from .tokens import FileTokenStore
-from .transport import fetch
 
 LISTENING = re.compile(r"listening at (?:http://)?\[?([0-9a-f.:]+)\]?:(\d+)")
 PROFILE = "demo"
+HELPER = "http://oauth1.proxy"
 
 
 class DemoFailed(ProxyError):
@@ -122,33 +111,30 @@ def main(*, once: bool = False, port: int = 0, confdir: Path | None = None) -> i
         _say(f"2. Starting the proxy: oauth1-proxy run --config {config_path}")
         proxy, proxy_port, _ = _start_proxy(config_path, port, provider, confdir)
         proxy_url = f"http://127.0.0.1:{proxy_port}"
-        ca_file = (confdir or Path(os.path.expanduser("~/.mitmproxy"))) / "mitmproxy-ca-cert.pem"
 
-        _say("3. The token dance (auto-approved by the demo provider)")
-        profile = load_config(config_path).profile_named(PROFILE)
-        assert profile is not None
-        reply = fetch("request token", make_request_token_request(
-            profile, "oob", nonce=secrets.token_hex(16), timestamp=str(int(time.time()))),
-            cafile=provider.ca_file)
-        check_status("request token", reply.status, reply.body)
-        temporary = parse_request_token_response(reply.body)
-        _say(f"   authorize URL: {make_authorize_url(profile, temporary.token)}")
-        verifier = provider.approve(temporary.token)
-        reply = fetch("access token", make_access_token_request(
-            profile, temporary, verifier, nonce=secrets.token_hex(16), timestamp=str(int(time.time()))),
-            cafile=provider.ca_file)
-        check_status("access token", reply.status, reply.body)
-        token = parse_access_token_response(reply.body, obtained_at=datetime.now(UTC).isoformat(timespec="seconds"))
-        FileTokenStore(state / "tokens.yaml").put(PROFILE, token)
-        who = dict(token.extra)
-        _say(f"   logged in as {who.get('screen_name', '?')} (user_id {who.get('user_id', '?')}); token stored in "
-             f"{state / 'tokens.yaml'}")
+        ca_file = (confdir or Path(os.path.expanduser("~/.mitmproxy"))) / "mitmproxy-ca-cert.pem"
+        deadline = time.monotonic() + 15
+        while not ca_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        context = ssl.create_default_context(cafile=str(ca_file))
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({"https": proxy_url, "http": proxy_url}),
+            urllib.request.HTTPSHandler(context=context),
+        )
+        _say(f"3. The token dance through the proxy's helper: GET {HELPER}/login/{PROFILE}")
+        _say("   (request token -> the provider's authorize page, auto-approved here -> callback -> access token)")
+        with opener.open(f"{HELPER}/login/{PROFILE}", timeout=30) as response:
+            page = response.read().decode("utf-8", "replace")
+        if 'id="success"' not in page:
+            raise DemoFailed("the helper did not complete the login; see the proxy output above.")
+        with opener.open(f"{HELPER}/status.json", timeout=10) as response:
+            status = json.loads(response.read())
+        me = next(p for p in status["profiles"] if p["name"] == PROFILE)
+        _say(f"   logged in as {me.get('screen_name')} (user_id {me.get('user_id')}) since {me.get('since')}; "
+             f"token stored in {state / 'tokens.yaml'}")
 
         _say("4. A plain client (no OAuth) calls the API through the proxy")
         before = len(provider.records)
-        context = ssl.create_default_context(cafile=str(ca_file))
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"https": proxy_url}),
-                                             urllib.request.HTTPSHandler(context=context))
         with opener.open(f"{provider.base_url}/api/me", timeout=20) as response:
             answer = json.loads(response.read())
         records = provider.records[before:]
@@ -165,6 +151,8 @@ def main(*, once: bool = False, port: int = 0, confdir: Path | None = None) -> i
         _say(f"  {curl} -X PUT -H 'Content-Type: application/json' -d '{{\"a\": 1}}' "
              f"{provider.base_url}/api/echo/items/1")
         _say(f"  {curl} -X DELETE {provider.base_url}/api/echo/items/1")
+        _say(f"  {curl} {HELPER}/status.json        # the helper: who is logged in")
+        _say(f"Or open the helper in a browser: {HELPER}/ through the proxy, or the direct URL printed above.")
         if once:
             _say("\nDemo OK.")
             return 0
@@ -175,6 +163,9 @@ def main(*, once: bool = False, port: int = 0, confdir: Path | None = None) -> i
         raise DemoFailed("the proxy stopped; its output is above.")
     except KeyboardInterrupt:
         return 0
+    except (OSError, ValueError, KeyError, StopIteration) as e:  # urllib's errors are OSErrors
+        print(f"oauth1-proxy demo: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     finally:
         if proxy is not None and proxy.poll() is None:
             proxy.terminate()

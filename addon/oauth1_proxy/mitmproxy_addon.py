@@ -263,6 +263,8 @@ class OAuth1Signer:
         profile = self._choose(request)
         if profile is None:
             return
+        if profile.is_authorize_page(request.scheme, request.host, request.port, request.path):
+            return  # the user's browser on the provider's authorize page: never signed (RFC 5849 §2.2)
         if not _host_header_matches(request):
             raise RequestRefused(
                 f"the Host header {request.host_header!r} does not match the destination "
