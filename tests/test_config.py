@@ -220,6 +220,35 @@ def test_load_config_some_dance_urls_names_each_missing_one(tmp_path: Path) -> N
             "access_token_url together."), problem)
 
 
+DANCE = """\
+    request_token_url: https://api.example.com/oauth/request_token
+    authorize_url: https://api.example.com/oauth/authorize
+    access_token_url: https://api.example.com/oauth/access_token
+"""
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["api.example.com/oauth/authorize", "ftp://api.example.com/authorize", "https://api.example.com:99999/authorize",
+     "https://api.example.com:x/authorize", "https://[api.example.com/authorize"],
+    ids=["no-scheme", "ftp", "port-too-big", "port-not-a-number", "unclosed-bracket"],
+)
+def test_load_config_bad_dance_url_asks_for_an_http_url(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, GOOD_PROFILE + DANCE.replace("https://api.example.com/oauth/authorize", url))
+    with pytest.raises(ConfigError, match=at(path, 7, "profiles.api.authorize_url") + re.escape(
+            f"{url!r} is not an http(s) URL; write it as https://host/path.")):
+        load_config(path, env={})
+
+
+@pytest.mark.parametrize("callback", ["https://[localhost/cb", "https://localhost:0/cb", "somewhere"],
+                         ids=["unclosed-bracket", "port-zero", "not-a-url"])
+def test_load_config_bad_callback_says_auto_oob_or_url(tmp_path: Path, callback: str) -> None:
+    path = write(tmp_path, GOOD_PROFILE + DANCE + f'    callback: "{callback}"\n')
+    with pytest.raises(ConfigError, match=at(path, 9, "profiles.api.callback") + re.escape(
+            f"{callback!r} must be auto, oob or an http(s) URL.")):
+        load_config(path, env={})
+
+
 def test_load_config_rsa_without_private_key_file_asks_for_a_pem(tmp_path: Path) -> None:
     path = write(tmp_path, """\
         profiles:

@@ -356,8 +356,7 @@ class _Checker:
         raw = self.string(data, key, path)
         if raw is None:
             return None
-        parts = urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not is_http_url(raw):
             self.problem((*path, key), f"{raw!r} is not an http(s) URL; write it as https://host/path.")
             return None
         return raw
@@ -365,6 +364,16 @@ class _Checker:
     def path(self, raw: str) -> Path:
         p = Path(raw).expanduser()
         return p if p.is_absolute() else self.base_dir / p
+
+
+def is_http_url(raw: str) -> bool:
+    """Tell whether a URL is absolute http(s) with a host and, if any, a valid port."""
+    try:
+        parts = urlsplit(raw)
+        port_ok = parts.port is None or parts.port > 0  # .port raises ValueError beyond 65535
+    except ValueError:  # "https://[api.example.com/": an unclosed IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port_ok
 
 
 def parse_host(raw: str) -> HostPattern:
@@ -498,8 +507,7 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
 
     callback = c.string(data, "callback", path) or "auto"
     if callback not in ("auto", "oob"):
-        parts = urlsplit(callback)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not is_http_url(callback):
             c.problem((*path, "callback"), f"{callback!r} must be auto, oob or an http(s) URL.")
 
     authorize_params: list[tuple[str, str]] = []

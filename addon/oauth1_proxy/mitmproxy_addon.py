@@ -47,7 +47,7 @@ from oauth1_proxy.signing import (
     sign_request,
 )
 from oauth1_proxy.tokens import FileTokenStore, TokenStore, token_for
-from oauth1_proxy.web import REVERSE_PREFIX, make_web_app, split_helper_path
+from oauth1_proxy.web import ORIGIN_HEADER, REVERSE_PREFIX, make_web_app, split_helper_path
 
 HELPER_HOST = "oauth1.proxy"
 PROFILE_HEADER = "X-OAuth1-Profile"
@@ -341,6 +341,10 @@ class OAuth1Helper(asgiapp.WSGIApp):
     def name(self) -> str:
         return "oauth1-helper"
 
+    def _direct_app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ["oauth1_proxy.direct"] = True
+        return self.web_app(environ, start_response)
+
     @staticmethod
     def _cafile() -> str | None:
         # The helper trusts what the proxy trusts upstream.
@@ -351,8 +355,14 @@ class OAuth1Helper(asgiapp.WSGIApp):
         if not flow.live or flow.error or flow.response or self.signer.config is None:
             return False
         if flow.request.host.lower() == ctx.options.oauth1_helper_host.lower():
+            flow.request.headers[ORIGIN_HEADER] = f"http://{ctx.options.oauth1_helper_host}"
             return True
-        return isinstance(flow.client_conn.proxy_mode, ReverseMode) and split_helper_path(flow.request.path)
+        if isinstance(flow.client_conn.proxy_mode, ReverseMode) and split_helper_path(flow.request.path):
+            host, port = flow.client_conn.sockname[:2]
+            shown = f"[{host}]" if ":" in host else host
+            flow.request.headers[ORIGIN_HEADER] = f"http://{shown}:{port}"
+            return True
+        return False
 
     def running(self) -> None:
         if self.signer.config is None and ctx.options.oauth1_config:
@@ -360,7 +370,7 @@ class OAuth1Helper(asgiapp.WSGIApp):
         if self.signer.config is None or self._server is not None or ctx.options.oauth1_helper_port < 0:
             return
         try:
-            self._server = make_server("127.0.0.1", ctx.options.oauth1_helper_port, self.web_app, threaded=True)
+            self._server = make_server("127.0.0.1", ctx.options.oauth1_helper_port, self._direct_app, threaded=True)
         except OSError as e:
             logger.error("oauth1-proxy: the helper's direct URL could not listen on 127.0.0.1:%s (%s)",
                          ctx.options.oauth1_helper_port, e.strerror)

@@ -45,6 +45,10 @@ from .tokens import StoredToken, TokenStore
 from .transport import fetch
 
 REVERSE_PREFIX = "/_oauth1"
+# Set by the addon on requests it serves (the client's own value is replaced),
+# removed on the direct listener: the origin the browser used, which the Host
+# header no longer tells in reverse mode.
+ORIGIN_HEADER = "X-OAuth1-Proxy-Origin"
 PENDING_LIFETIME = 600.0  # seconds a request token waits for its callback
 
 logger = logging.getLogger("oauth1_proxy.web")
@@ -154,6 +158,9 @@ def make_web_app(
         return request.script_root.rstrip("/")
 
     def origin() -> str:
+        given = request.headers.get(ORIGIN_HEADER)
+        if given:
+            return given
         host = request.headers.get("Host") or request.environ.get("SERVER_NAME", "localhost")
         return f"http://{host}"
 
@@ -327,6 +334,8 @@ class PrefixMiddleware:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("oauth1_proxy.direct"):
+            environ.pop("HTTP_" + ORIGIN_HEADER.upper().replace("-", "_"), None)
         path = environ.get("PATH_INFO", "")
         if path == REVERSE_PREFIX or path.startswith(REVERSE_PREFIX + "/"):
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + REVERSE_PREFIX

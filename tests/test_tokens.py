@@ -1,0 +1,273 @@
+"""tokens.py: the token store on disk (SPEC §7) and which token credentials a profile signs with."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from oauth1_proxy.config import Profile, parse_config
+from oauth1_proxy.errors import TokenMissingError, TokenStoreError
+from oauth1_proxy.signing import TokenCredentials
+from oauth1_proxy.tokens import FileTokenStore, MemoryTokenStore, StoredToken, token_for
+
+TOKEN = StoredToken(
+    token="tok-1",
+    token_secret="ts-Very-Secret",
+    obtained_at="2024-05-01T12:00:00Z",
+    extra=(("screen_name", "alice"), ("user_id", "12345")),
+)
+OTHER = StoredToken(token="tok-2", token_secret="ts-2", obtained_at="2024-05-02T12:00:00Z")
+LOGIN_URL = "http://oauth1.proxy/login/api"
+
+
+def old_store(path: Path) -> bytes:
+    """Write a store holding TOKEN for profile "old" with a first instance; return its bytes."""
+    FileTokenStore(path).put("old", TOKEN)
+    return path.read_bytes()
+
+
+# --- FileTokenStore ----------------------------------------------------------------------------
+
+
+def test_file_token_store_round_trips_token_and_extras(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    FileTokenStore(path).put("api", TOKEN)
+    assert FileTokenStore(path).get("api") == TOKEN
+
+
+def test_file_token_store_missing_file_is_empty(tmp_path: Path) -> None:
+    store = FileTokenStore(tmp_path / "tokens.yaml")
+    assert (store.get("api"), dict(store.all())) == (None, {})
+
+
+def test_file_token_store_keeps_other_profiles_on_put(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    FileTokenStore(path).put("api", TOKEN)
+    FileTokenStore(path).put("other", OTHER)
+    assert dict(FileTokenStore(path).all()) == {"api": TOKEN, "other": OTHER}
+
+
+def test_file_token_store_file_mode_is_0600(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    FileTokenStore(path).put("api", TOKEN)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_file_token_store_creates_missing_folder(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "deeper" / "tokens.yaml"
+    FileTokenStore(path).put("api", TOKEN)
+    assert FileTokenStore(path).get("api") == TOKEN
+
+
+def test_file_token_store_writes_a_temp_file_fsyncs_it_then_renames_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tokens.yaml"
+    events: list[tuple[str, object]] = []
+    real_replace, real_fsync = os.replace, os.fsync
+
+    def replace(src: str, dst: str | Path) -> None:
+        events.append(("replace", (Path(src), Path(dst))))
+        real_replace(src, dst)
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", fd))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)
+    FileTokenStore(path).put("api", TOKEN)
+
+    kinds = [kind for kind, _ in events]
+    assert kinds.index("fsync") < kinds.index("replace")
+    src, dst = dict(events)["replace"]  # type: ignore[misc]
+    assert (src.parent, dst) == (path.parent, path)
+    assert src != path and not src.exists()
+
+
+@pytest.mark.parametrize("failing", ["replace", "fsync"], ids=["rename-fails", "fsync-fails"])
+def test_file_token_store_failed_write_leaves_old_store_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    path = tmp_path / "tokens.yaml"
+    before = old_store(path)
+
+    def fail(*args: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, failing, fail)
+    with pytest.raises(TokenStoreError, match=re.escape(
+            f"{path}: the token store cannot be written (Input/output error); the old store is unchanged.")):
+        FileTokenStore(path).put("new", OTHER)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.yaml"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"api: [unclosed\n", b"- just\n- a list\n", b"api:\n  token: only-a-token\n", b"api:\n  token: 1\n  token_secret: 2\n"],
+    ids=["not-yaml", "not-a-mapping", "no-secret", "not-strings"],
+)
+def test_file_token_store_corrupt_store_raises_and_put_leaves_it_byte_for_byte(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "tokens.yaml"
+    path.write_bytes(content)
+    store = FileTokenStore(path)
+    with pytest.raises(TokenStoreError, match=re.escape(f"{path}: ") + ".*left untouched"):
+        store.put("api", TOKEN)
+    assert path.read_bytes() == content
+
+
+def test_file_token_store_corrupt_store_get_names_file_and_fix(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    path.write_bytes(b"api: [unclosed\n")
+    with pytest.raises(TokenStoreError, match=re.escape(
+            f"{path}: the token store is not valid YAML; it was left untouched. Fix or move it, then log in again.")):
+        FileTokenStore(path).get("api")
+
+
+def test_file_token_store_corrupt_store_delete_leaves_it_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    path.write_bytes(b"api: [unclosed\n")
+    with pytest.raises(TokenStoreError):
+        FileTokenStore(path).delete("api")
+    assert path.read_bytes() == b"api: [unclosed\n"
+
+
+def test_file_token_store_sees_a_token_written_by_another_instance(tmp_path: Path) -> None:
+    # A running proxy must pick up a token stored by `oauth1-proxy login`.
+    path = tmp_path / "tokens.yaml"
+    proxy_side = FileTokenStore(path)
+    assert proxy_side.get("api") is None
+    FileTokenStore(path).put("api", TOKEN)
+    assert proxy_side.get("api") == TOKEN
+
+
+def test_file_token_store_sees_a_token_replaced_by_another_instance(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    proxy_side = FileTokenStore(path)
+    proxy_side.put("api", TOKEN)
+    FileTokenStore(path).put("api", OTHER)
+    assert proxy_side.get("api") == OTHER
+
+
+def test_file_token_store_put_keeps_a_token_another_instance_wrote_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    first, second = FileTokenStore(path), FileTokenStore(path)
+    first.put("api", TOKEN)
+    second.put("other", OTHER)
+    first.put("third", OTHER)
+    assert set(FileTokenStore(path).all()) == {"api", "other", "third"}
+
+
+def test_file_token_store_delete_removes_only_that_profile(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    store = FileTokenStore(path)
+    store.put("api", TOKEN)
+    store.put("other", OTHER)
+    store.delete("api")
+    assert dict(FileTokenStore(path).all()) == {"other": OTHER}
+
+
+def test_file_token_store_delete_unknown_profile_does_not_rewrite(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    before = old_store(path)
+    inode = path.stat().st_ino
+    FileTokenStore(path).delete("nobody")
+    assert (path.read_bytes(), path.stat().st_ino) == (before, inode)
+
+
+def test_file_token_store_under_a_regular_file_raises_naming_the_path(tmp_path: Path) -> None:
+    # Tests run as root, for whom chmod blocks nothing: a path under a file does.
+    (tmp_path / "afile").write_text("not a folder")
+    path = tmp_path / "afile" / "tokens.yaml"
+    with pytest.raises(TokenStoreError, match=re.escape(f"{path}: the token store cannot be")):
+        FileTokenStore(path).put("api", TOKEN)
+
+
+def test_file_token_store_unwritable_folder_says_make_it_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tokens.yaml"
+
+    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("oauth1_proxy.tokens.tempfile.mkstemp", mkstemp)
+    with pytest.raises(TokenStoreError, match=re.escape(
+            f"{path}: the token store cannot be written (Permission denied); make {tmp_path} writable or set "
+            "token_store in the config to a writable place.")):
+        FileTokenStore(path).put("api", TOKEN)
+
+
+def test_file_token_store_file_never_holds_a_secret_in_a_repr() -> None:
+    assert "ts-Very-Secret" not in repr(TOKEN)
+
+
+def test_memory_token_store_put_get_delete() -> None:
+    store = MemoryTokenStore()
+    store.put("api", TOKEN)
+    assert store.get("api") == TOKEN
+    store.delete("api")
+    assert store.get("api") is None
+
+
+# --- token_for ---------------------------------------------------------------------------------
+
+
+def make_profile(**keys: object) -> Profile:
+    body = {"hosts": ["api.example.com"], "consumer_key": "ck", "consumer_secret": "cs", **keys}
+    return parse_config({"profiles": {"api": body}}, "test.yaml", env={}).profiles[0]
+
+
+DANCE = {
+    "request_token_url": "https://api.example.com/oauth/request_token",
+    "authorize_url": "https://api.example.com/oauth/authorize",
+    "access_token_url": "https://api.example.com/oauth/access_token",
+}
+
+
+def test_token_for_static_token_wins_over_the_store() -> None:
+    profile = make_profile(token="static", token_secret="static-secret", **DANCE)
+    store = MemoryTokenStore({"api": TOKEN})
+    assert token_for(profile, store, login_url=LOGIN_URL) == TokenCredentials(token="static", secret="static-secret")
+
+
+def test_token_for_static_token_with_empty_secret_signs_with_empty_secret() -> None:
+    profile = make_profile(token="static", token_secret="")
+    assert token_for(profile, None, login_url=LOGIN_URL) == TokenCredentials(token="static", secret="")
+
+
+def test_token_for_uses_the_store_without_a_static_token() -> None:
+    profile = make_profile(**DANCE)
+    store = MemoryTokenStore({"api": TOKEN})
+    assert token_for(profile, store, login_url=LOGIN_URL) == TokenCredentials(token="tok-1", secret="ts-Very-Secret")
+
+
+def test_token_for_dance_without_token_raises_with_login_url() -> None:
+    profile = make_profile(**DANCE)
+    with pytest.raises(TokenMissingError, match=re.escape(
+            f'Profile "api" is not logged in yet. Open {LOGIN_URL} to connect it, or run: x.')) as info:
+        token_for(profile, MemoryTokenStore(), login_url=LOGIN_URL, login_hint=", or run: x")
+    assert (info.value.profile, info.value.login_url, info.value.status_hint) == ("api", LOGIN_URL, 401)
+
+
+def test_token_for_dance_without_a_store_raises_token_missing() -> None:
+    with pytest.raises(TokenMissingError, match="is not logged in yet"):
+        token_for(make_profile(**DANCE), None, login_url=LOGIN_URL)
+
+
+def test_token_for_consumer_only_profile_is_none() -> None:
+    assert token_for(make_profile(), MemoryTokenStore(), login_url=LOGIN_URL) is None
+
+
+def test_token_for_reads_a_file_store(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    FileTokenStore(path).put("api", TOKEN)
+    token = token_for(make_profile(**DANCE), FileTokenStore(path), login_url=LOGIN_URL)
+    assert token == TOKEN.credentials
