@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import yaml
 
 from oauth1_proxy.config import Profile, parse_config
 from oauth1_proxy.errors import TokenMissingError, TokenStoreError
@@ -37,6 +38,15 @@ def test_file_token_store_round_trips_token_and_extras(tmp_path: Path) -> None:
     path = tmp_path / "tokens.yaml"
     FileTokenStore(path).put("api", TOKEN)
     assert FileTokenStore(path).get("api") == TOKEN
+
+
+def test_file_token_store_file_is_yaml_with_one_mapping_per_profile(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    FileTokenStore(path).put("api", TOKEN)
+    assert yaml.safe_load(path.read_text(encoding="utf-8")) == {
+        "api": {"token": "tok-1", "token_secret": "ts-Very-Secret", "obtained_at": "2024-05-01T12:00:00Z",
+                "screen_name": "alice", "user_id": "12345"},
+    }
 
 
 def test_file_token_store_missing_file_is_empty(tmp_path: Path) -> None:
@@ -109,7 +119,8 @@ def test_file_token_store_failed_write_leaves_old_store_and_no_temp_file(
 
 @pytest.mark.parametrize(
     "content",
-    [b"api: [unclosed\n", b"- just\n- a list\n", b"api:\n  token: only-a-token\n", b"api:\n  token: 1\n  token_secret: 2\n"],
+    [b"api: [unclosed\n", b"- just\n- a list\n", b"api:\n  token: only-a-token\n",
+     b"api:\n  token: 1\n  token_secret: 2\n"],
     ids=["not-yaml", "not-a-mapping", "no-secret", "not-strings"],
 )
 def test_file_token_store_corrupt_store_raises_and_put_leaves_it_byte_for_byte(
@@ -127,7 +138,8 @@ def test_file_token_store_corrupt_store_get_names_file_and_fix(tmp_path: Path) -
     path = tmp_path / "tokens.yaml"
     path.write_bytes(b"api: [unclosed\n")
     with pytest.raises(TokenStoreError, match=re.escape(
-            f"{path}: the token store is not valid YAML; it was left untouched. Fix or move it, then log in again.")):
+            f"{path}: the token store is not valid YAML; it was left untouched. Fix or move it, then log in "
+            "again.")):
         FileTokenStore(path).get("api")
 
 
@@ -205,7 +217,7 @@ def test_file_token_store_unwritable_folder_says_make_it_writable(
         FileTokenStore(path).put("api", TOKEN)
 
 
-def test_file_token_store_file_never_holds_a_secret_in_a_repr() -> None:
+def test_stored_token_repr_hides_the_token_secret() -> None:
     assert "ts-Very-Secret" not in repr(TOKEN)
 
 
@@ -235,7 +247,8 @@ DANCE = {
 def test_token_for_static_token_wins_over_the_store() -> None:
     profile = make_profile(token="static", token_secret="static-secret", **DANCE)
     store = MemoryTokenStore({"api": TOKEN})
-    assert token_for(profile, store, login_url=LOGIN_URL) == TokenCredentials(token="static", secret="static-secret")
+    expected = TokenCredentials(token="static", secret="static-secret")
+    assert token_for(profile, store, login_url=LOGIN_URL) == expected
 
 
 def test_token_for_static_token_with_empty_secret_signs_with_empty_secret() -> None:
@@ -246,7 +259,8 @@ def test_token_for_static_token_with_empty_secret_signs_with_empty_secret() -> N
 def test_token_for_uses_the_store_without_a_static_token() -> None:
     profile = make_profile(**DANCE)
     store = MemoryTokenStore({"api": TOKEN})
-    assert token_for(profile, store, login_url=LOGIN_URL) == TokenCredentials(token="tok-1", secret="ts-Very-Secret")
+    expected = TokenCredentials(token="tok-1", secret="ts-Very-Secret")
+    assert token_for(profile, store, login_url=LOGIN_URL) == expected
 
 
 def test_token_for_dance_without_token_raises_with_login_url() -> None:

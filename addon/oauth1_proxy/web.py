@@ -128,6 +128,7 @@ PAGE = """<!doctype html>
 body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
 table {{ border-collapse: collapse; width: 100%; }} td, th {{ text-align: left; padding: .4rem .6rem;
 border-bottom: 1px solid #ddd; vertical-align: top; }}
+td:nth-child(3), td:last-child {{ white-space: nowrap; }}
 .ok {{ color: #176f2c; font-weight: 600; }} .no {{ color: #a33; font-weight: 600; }}
 .box {{ padding: 1rem; border-radius: .4rem; background: #f4f6f8; }} .err {{ background: #fdecea; }}
 button, a.button {{ font: inherit; padding: .25rem .8rem; border: 1px solid #888; border-radius: .3rem;
