@@ -135,6 +135,13 @@ class OAuth1Signer:
             return
         for line in self.describe():
             logger.info(line)
+        host = ctx.options.listen_host
+        if host not in ("127.0.0.1", "::1", "localhost") and not ctx.options.proxyauth:
+            logger.warning(
+                "oauth1-proxy: listening on %s without proxyauth: anyone who can reach this port can make "
+                "requests signed with your credentials. Listen on 127.0.0.1, or set --proxyauth.",
+                host or "all interfaces",
+            )
 
     def _load_config(self) -> None:
         path = ctx.options.oauth1_config
