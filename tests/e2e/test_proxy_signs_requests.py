@@ -305,3 +305,30 @@ def test_mitmdump_script_mode_signs(tmp_path: Path, http_provider: Provider, run
     proxy = run_mitmdump("-s", addon_module.__file__, "--set", f"oauth1_config={config}")
     echo(curl("-x", proxy.url, f"{http_provider.base_url}/api/echo/script"))
     only_valid(http_provider)
+
+
+@pytest.mark.parametrize("method", ["RSA-SHA1", "RSA-SHA256", "RSA-SHA512"])
+@pytest.mark.parametrize("key_format", ["pkcs1", "pkcs8"])
+def test_proxy_rsa_profile_verifies(tmp_path: Path, run_proxy: Any, method: str, key_format: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from oauth1_proxy.provider import ProviderClient
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fmt = (serialization.PrivateFormat.TraditionalOpenSSL if key_format == "pkcs1"
+           else serialization.PrivateFormat.PKCS8)
+    (tmp_path / "private.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()))
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    with Provider(clients=[ProviderClient(key="rsa-client", rsa_public_key_pem=public)]) as provider:
+        config = write_config(tmp_path / "proxy.yaml", {"jira": {
+            "hosts": [f"{provider.host}:{provider.port}"], "consumer_key": "rsa-client",
+            "signature_method": method, "private_key_file": "private.pem",  # relative to the config file
+        }})
+        proxy = run_proxy(config)
+        data = echo(curl("-x", proxy.url, "-d", "summary=Bug+report&x=%7E", f"{provider.base_url}/api/echo/issue"))
+        assert data["signature_method"] == method
+        assert data["token"] is None  # consumer-only: no oauth_token at all
+        only_valid(provider)
