@@ -74,57 +74,101 @@ def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
 
 def cli(tmp_path: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HOME": str(tmp_path / "home")}  # never the real ~/.config/oauth1-proxy
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=tmp_path)
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path
+    )
 
 
 def sign_twitter(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     config = write(tmp_path, TWITTER_CONFIG)
-    return cli(tmp_path, "sign", "--config", str(config), "-X", "POST", "-d", TWITTER_BODY,
-               "--nonce", TWITTER_NONCE, "--timestamp", TWITTER_TIMESTAMP, TWITTER_URL, *extra)
+    return cli(
+        tmp_path,
+        "sign",
+        "--config",
+        str(config),
+        "-X",
+        "POST",
+        "-d",
+        TWITTER_BODY,
+        "--nonce",
+        TWITTER_NONCE,
+        "--timestamp",
+        TWITTER_TIMESTAMP,
+        TWITTER_URL,
+        *extra,
+    )
+
+
+# Each run costs ~0.5 s: runs that several tests read are made once per module.
+
+
+@pytest.fixture(scope="module")
+def twitter_signed(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    return sign_twitter(tmp_path_factory.mktemp("sign"))
+
+
+@pytest.fixture(scope="module")
+def twitter_explained(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    return sign_twitter(tmp_path_factory.mktemp("explain"), "--explain")
+
+
+@pytest.fixture(scope="module")
+def checked_good(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    tmp_path = tmp_path_factory.mktemp("check")
+    config = write(tmp_path, TWITTER_CONFIG + DANCE_CONFIG.split("profiles:\n")[1])
+    return cli(tmp_path, "check", "--config", str(config))
 
 
 # --- check -------------------------------------------------------------------------------------
 
 
-def test_check_good_config_exits_0_and_lists_profiles(tmp_path: Path) -> None:
-    result = cli(tmp_path, "check", "--config", str(write(tmp_path, TWITTER_CONFIG + DANCE_CONFIG.split("profiles:\n")[1])))
+def test_check_good_config_exits_0_and_lists_profiles(checked_good: subprocess.CompletedProcess[str]) -> None:
+    result = checked_good
     assert result.returncode == 0, result.stderr
     assert "2 profile(s)" in result.stdout
     assert "  twitter: api.twitter.com / HMAC-SHA1 header: static token" in result.stdout
     assert "  api: api.example.com / HMAC-SHA1 header: not logged in (oauth1-proxy login api" in result.stdout
 
 
-def test_check_good_config_never_prints_a_secret(tmp_path: Path) -> None:
-    result = cli(tmp_path, "check", "--config", str(write(tmp_path, TWITTER_CONFIG)))
-    assert result.returncode == 0
+def test_check_good_config_never_prints_a_secret(checked_good: subprocess.CompletedProcess[str]) -> None:
+    result = checked_good
     assert TWITTER["consumer_secret"] not in result.stdout + result.stderr
     assert TWITTER["token_secret"] not in result.stdout + result.stderr
+
+
+HEAD = "profiles:\n  api:\n    hosts: [api.example.com]\n"  # lines 1-3 of each bad config below
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("profiles:\n  api:\n    hosts: [api.example.com]\n    consumer_key: ck\n    consumer_secert: cs\n",
-         ":5: profiles.api.consumer_secert: unknown key"),
-        ("profiles:\n  api:\n    hosts: [api.example.com]\n    consumer_key: ck\n    consumer_secret: cs\n"
-         "    signature_method: HMAC-MD5\n",
-         ":6: profiles.api.signature_method: 'HMAC-MD5' is not supported; use one of HMAC-SHA1"),
-        ("profiles:\n  api:\n    hosts: [api.example.com]\n    consumer_key: ${NOT_SET_ANYWHERE}\n"
-         "    consumer_secret: cs\n",
-         ":4: profiles.api.consumer_key: the environment variable NOT_SET_ANYWHERE is not set; export"),
-        ("profiles:\n  api:\n    hosts: [\"https://api.example.com/\"]\n    consumer_key: ck\n    consumer_secret: cs\n",
-         ":3: profiles.api.hosts[0]: 'https://api.example.com/' is not a host"),
-        ("profiles:\n  api:\n    hosts: [api.example.com]\n    consumer_key: a: b\n",
-         ":4: this is not valid YAML"),
-        ("profiles:\n  api:\n    hosts: [api.example.com]\n    consumer_key: ck\n    consumer_secret: cs\n"
-         "    realm: 2024-13-45\n",
-         ":6: profiles.api.realm: this value cannot be read"),
+        (
+            HEAD + "    consumer_key: ck\n    consumer_secert: cs\n",
+            ":5: profiles.api.consumer_secert: unknown key",
+        ),
+        (
+            HEAD + "    consumer_key: ck\n    consumer_secret: cs\n    signature_method: HMAC-MD5\n",
+            ":6: profiles.api.signature_method: 'HMAC-MD5' is not supported; use one of HMAC-SHA1",
+        ),
+        (
+            HEAD + "    consumer_key: ${NOT_SET_ANYWHERE}\n    consumer_secret: cs\n",
+            ":4: profiles.api.consumer_key: the environment variable NOT_SET_ANYWHERE is not set; export",
+        ),
+        (
+            HEAD.replace("[api.example.com]", '["https://api.example.com/"]') + "    consumer_key: ck\n",
+            ":3: profiles.api.hosts[0]: 'https://api.example.com/' is not a host",
+        ),
+        (HEAD + "    consumer_key: a: b\n", ":4: this is not valid YAML"),
+        (
+            HEAD + "    consumer_key: ck\n    consumer_secret: cs\n    realm: 2024-13-45\n",
+            ":6: profiles.api.realm: this value cannot be read",
+        ),
     ],
     ids=["misspelt-key", "bad-method", "unset-variable", "bad-host", "invalid-yaml", "impossible-date"],
 )
-def test_check_bad_config_exits_1_with_the_message_and_no_traceback(tmp_path: Path, text: str,
-                                                                    message: str) -> None:
+def test_check_bad_config_exits_1_with_the_message_and_no_traceback(
+    tmp_path: Path, text: str, message: str
+) -> None:
     config = write(tmp_path, text)
     result = cli(tmp_path, "check", "--config", str(config))
     assert result.returncode == 1
@@ -133,8 +177,11 @@ def test_check_bad_config_exits_1_with_the_message_and_no_traceback(tmp_path: Pa
 
 
 def test_check_several_problems_prints_each(tmp_path: Path) -> None:
-    config = write(tmp_path, "colour: blue\nprofiles:\n  api:\n    hosts: [api.example.com]\n    consumer_key: ck\n"
-                             "    consumer_secret: cs\n    placement: cookie\n")
+    config = write(
+        tmp_path,
+        "colour: blue\nprofiles:\n  api:\n    hosts: [api.example.com]\n    consumer_key: ck\n"
+        "    consumer_secret: cs\n    placement: cookie\n",
+    )
     result = cli(tmp_path, "check", "--config", str(config))
     assert result.returncode == 1
     assert f"{config}:1: colour: unknown key" in result.stderr
@@ -159,38 +206,44 @@ def test_check_corrupt_token_store_exits_1_naming_it(tmp_path: Path) -> None:
 # --- sign ----------------------------------------------------------------------------------------
 
 
-def test_sign_reproduces_the_twitter_docs_signature(tmp_path: Path) -> None:
-    result = sign_twitter(tmp_path)
+def test_sign_reproduces_the_twitter_docs_signature(twitter_signed: subprocess.CompletedProcess[str]) -> None:
+    result = twitter_signed
     assert result.returncode == 0, result.stderr
     authorization = [line for line in result.stdout.splitlines() if line.startswith("Authorization: ")]
     assert len(authorization) == 1
     assert f'oauth_signature="{TWITTER_SIGNATURE}"' in authorization[0]
 
 
-def test_sign_prints_request_line_headers_blank_line_body(tmp_path: Path) -> None:
-    lines = sign_twitter(tmp_path).stdout.splitlines()
+def test_sign_prints_request_line_headers_blank_line_body(
+    twitter_signed: subprocess.CompletedProcess[str],
+) -> None:
+    lines = twitter_signed.stdout.splitlines()
     assert lines[0] == f"POST {TWITTER_URL}"
     assert lines[1] == "Content-Type: application/x-www-form-urlencoded"
     assert lines[2].startswith("Authorization: OAuth ")
     assert lines[3:] == ["", TWITTER_BODY]
 
 
-def test_sign_explain_prints_the_signature_base_string(tmp_path: Path) -> None:
-    result = sign_twitter(tmp_path, "--explain")
+def test_sign_explain_prints_the_signature_base_string(
+    twitter_explained: subprocess.CompletedProcess[str],
+) -> None:
+    result = twitter_explained
     assert result.returncode == 0
     assert TWITTER_BASE_STRING in result.stdout.splitlines()
 
 
-def test_sign_never_prints_hmac_secrets(tmp_path: Path) -> None:
-    result = sign_twitter(tmp_path, "--explain")
+def test_sign_never_prints_hmac_secrets(twitter_explained: subprocess.CompletedProcess[str]) -> None:
+    result = twitter_explained
     assert TWITTER["consumer_secret"] not in result.stdout
     assert TWITTER["token_secret"] not in result.stdout
 
 
 def test_sign_without_nonce_uses_a_fresh_one(tmp_path: Path) -> None:
     config = write(tmp_path, TWITTER_CONFIG)
-    outputs = [cli(tmp_path, "sign", "--config", str(config), "https://api.twitter.com/1.1/x.json").stdout
-               for _ in range(2)]
+    outputs = [
+        cli(tmp_path, "sign", "--config", str(config), "https://api.twitter.com/1.1/x.json").stdout
+        for _ in range(2)
+    ]
     assert outputs[0] != outputs[1]
     assert "oauth_nonce=" in outputs[0]
 
@@ -205,15 +258,21 @@ def test_sign_plaintext_signature_is_masked(tmp_path: Path) -> None:
 
 def test_sign_plaintext_signature_shown_with_show_secrets(tmp_path: Path) -> None:
     config = write(tmp_path, PLAINTEXT_CONFIG)
-    result = cli(tmp_path, "sign", "--config", str(config), "--show-secrets", "https://api.example.com/v1/items")
+    result = cli(
+        tmp_path, "sign", "--config", str(config), "--show-secrets", "https://api.example.com/v1/items"
+    )
     assert f'oauth_signature="{PLAIN_CONSUMER_SECRET}%26{PLAIN_TOKEN_SECRET}"' in result.stdout
 
 
 def test_sign_plaintext_with_empty_secrets_keeps_url_and_body_intact(tmp_path: Path) -> None:
     # The PLAINTEXT signature with two empty secrets is "&": masking it must not
     # touch every "&" of the URL and the body.
-    config = write(tmp_path, PLAINTEXT_CONFIG.replace(PLAIN_CONSUMER_SECRET, '""').replace(PLAIN_TOKEN_SECRET, '""'))
-    result = cli(tmp_path, "sign", "--config", str(config), "-d", "a=1&b=2", "https://api.example.com/v1?x=1&y=2")
+    config = write(
+        tmp_path, PLAINTEXT_CONFIG.replace(PLAIN_CONSUMER_SECRET, '""').replace(PLAIN_TOKEN_SECRET, '""')
+    )
+    result = cli(
+        tmp_path, "sign", "--config", str(config), "-d", "a=1&b=2", "https://api.example.com/v1?x=1&y=2"
+    )
     lines = result.stdout.splitlines()
     assert lines[0] == "POST https://api.example.com/v1?x=1&y=2"
     assert lines[-1] == "a=1&b=2"
@@ -223,8 +282,10 @@ def test_sign_url_matching_no_profile_exits_non_zero_with_the_fix(tmp_path: Path
     config = write(tmp_path, TWITTER_CONFIG)
     result = cli(tmp_path, "sign", "--config", str(config), "https://api.example.com/1.1/x.json")
     assert result.returncode != 0
-    assert (f"no profile in {config} signs https://api.example.com/1.1/x.json" in result.stderr
-            and "Check the profile's hosts and path_prefix." in result.stderr)
+    assert (
+        f"no profile in {config} signs https://api.example.com/1.1/x.json" in result.stderr
+        and "Check the profile's hosts and path_prefix." in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -245,15 +306,29 @@ def test_sign_relative_url_exits_non_zero_asking_for_an_absolute_url(tmp_path: P
 
 def test_sign_passes_other_headers_through(tmp_path: Path) -> None:
     config = write(tmp_path, TWITTER_CONFIG)
-    result = cli(tmp_path, "sign", "--config", str(config), "-H", "Accept: application/json",
-                 "https://api.twitter.com/1.1/x.json")
+    result = cli(
+        tmp_path,
+        "sign",
+        "--config",
+        str(config),
+        "-H",
+        "Accept: application/json",
+        "https://api.twitter.com/1.1/x.json",
+    )
     assert "Accept: application/json" in result.stdout.splitlines()
 
 
 def test_sign_unknown_profile_header_exits_non_zero(tmp_path: Path) -> None:
     config = write(tmp_path, TWITTER_CONFIG)
-    result = cli(tmp_path, "sign", "--config", str(config), "-H", "X-OAuth1-Profile: nope",
-                 "https://api.twitter.com/1.1/x.json")
+    result = cli(
+        tmp_path,
+        "sign",
+        "--config",
+        str(config),
+        "-H",
+        "X-OAuth1-Profile: nope",
+        "https://api.twitter.com/1.1/x.json",
+    )
     assert result.returncode != 0
     assert "X-OAuth1-Profile: 'nope' does not sign" in result.stderr
 
