@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import sys
 import time
@@ -18,7 +19,7 @@ from typing import Any
 from oauth1_proxy import __version__
 from oauth1_proxy.config import ProxyConfig, load_config
 from oauth1_proxy.errors import ProxyError
-from oauth1_proxy.signing import RequestToSign, SignatureMethod, percent_encode, sign_request
+from oauth1_proxy.signing import RequestToSign, SignatureMethod, sign_request
 from oauth1_proxy.tokens import FileTokenStore, token_for
 
 HELPER_HOST = "oauth1.proxy"
@@ -94,12 +95,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mask(text: str, signature: str) -> str:
-    if not signature:
-        return text
-    for form in (percent_encode(signature), signature):
-        text = text.replace(form, "***")
-    return text
+SIGNATURE_VALUE = re.compile(r'(oauth_signature=)("[^"]*"|[^&\s]*)')
+
+
+def _mask(text: str) -> str:
+    """Hide every oauth_signature value (a PLAINTEXT signature is the secrets themselves)."""
+    return SIGNATURE_VALUE.sub(lambda m: m.group(1) + ('"***"' if m.group(2).startswith('"') else "***"), text)
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -138,6 +139,10 @@ def cmd_sign(args: argparse.Namespace) -> int:
         content_type = "application/x-www-form-urlencoded"
         headers.append(("Content-Type", content_type))
     headers = [(k, v) for k, v in headers if not (k.lower() == "authorization" and v[:6].lower() == "oauth ")]
+    if profile.signature_method is SignatureMethod.PLAINTEXT and parts.scheme != "https" \
+            and not profile.allow_insecure:
+        raise UsageError(f'profile "{profile.name}" uses PLAINTEXT, which would send the secrets in clear over '
+                         "http (RFC 5849 §3.4.4); the proxy refuses it. Use https, or set allow_insecure: true.")
     token = token_for(
         profile, FileTokenStore(config.token_store),
         login_url=f"http://{HELPER_HOST}/login/{profile.name}",
@@ -160,7 +165,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     lines = [f"{method} {signed.url}"] + [f"{k}: {v}" for k, v in headers] + ["", signed.body.decode("utf-8", "replace")]
     text = "\n".join(lines)
     if profile.signature_method is SignatureMethod.PLAINTEXT and not args.show_secrets:
-        text = _mask(text, dict(signed.oauth_params)["oauth_signature"])
+        text = _mask(text)
     print(text)
     if args.explain:
         print()

@@ -458,6 +458,9 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
     placement = c.choice(data, "placement", path, Placement, Placement.HEADER)
     consumer_key = c.string(data, "consumer_key", path, required=True, allow_empty=False)
     consumer_secret = c.string(data, "consumer_secret", path)
+    for key in ("consumer_secret", "token_secret"):
+        if key in data and data[key] is None:
+            c.problem((*path, key), f'has no value; write {key}: "" for an empty secret, or remove the key.')
     if consumer_secret is None and not method.is_rsa and "consumer_secret" not in data:
         c.problem((*path, "consumer_secret"),
                   f"is required for {method}; add it (write consumer_secret: \"\" for an empty secret).")
