@@ -162,7 +162,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     )
     if signed.authorization is not None:
         headers.append(("Authorization", signed.authorization))
-    lines = [f"{method} {signed.url}"] + [f"{k}: {v}" for k, v in headers] + ["", signed.body.decode("utf-8", "replace")]
+    body_text = signed.body.decode("utf-8", "replace")
+    lines = [f"{method} {signed.url}", *(f"{k}: {v}" for k, v in headers), "", body_text]
     text = "\n".join(lines)
     if profile.signature_method is SignatureMethod.PLAINTEXT and not args.show_secrets:
         text = _mask(text)

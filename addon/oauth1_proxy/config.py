@@ -28,7 +28,8 @@ DEFAULT_TOKEN_STORE = "~/.config/oauth1-proxy/tokens.yaml"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
 # A host name (RFC 1123 labels) or an IPv4 address; IPv6 in brackets.
-HOST_NAME = re.compile(r"(?=.{1,253}\Z)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\Z")
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+HOST_NAME = re.compile(rf"(?=.{{1,253}}\Z)({_LABEL})(\.{_LABEL})*\Z")
 ENV_REF = re.compile(r"\$\{([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 

@@ -61,7 +61,9 @@ logger.setLevel(logging.INFO)
 logging.getLogger("oauthlib").setLevel(logging.WARNING)
 
 
-def make_error_response(error: ProxyError, *, profile: str | None = None, login_url: str | None = None) -> http.Response:
+def make_error_response(
+    error: ProxyError, *, profile: str | None = None, login_url: str | None = None
+) -> http.Response:
     """Build the proxy's own answer to a request it will not forward (SPEC §5)."""
     message = str(error)
     body: dict[str, Any] = {"message": message, "error": type(error).__name__, "proxy": SERVER_NAME}

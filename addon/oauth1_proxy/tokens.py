@@ -201,7 +201,9 @@ class FileTokenStore:
         self._stamp = self._stat_stamp()
 
 
-def token_for(profile: Profile, store: TokenStore | None, *, login_url: str, login_hint: str = "") -> TokenCredentials | None:
+def token_for(
+    profile: Profile, store: TokenStore | None, *, login_url: str, login_hint: str = ""
+) -> TokenCredentials | None:
     """The token credentials a profile signs with: static ones win, then the store; None for consumer-only.
 
     Raise TokenMissingError when the profile has the dance configured but no token yet (SPEC §5).
