@@ -22,6 +22,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http
@@ -45,6 +46,12 @@ from oauth1_proxy.signing import (
     TokenCredentials,
     is_form_content_type,
     sign_request,
+)
+from oauth1_proxy.redaction import (
+    has_token_secret,
+    redact_signature_bytes,
+    redact_signature_text,
+    redact_token_secret,
 )
 from oauth1_proxy.tokens import FileTokenStore, TokenStore, token_for
 from oauth1_proxy.web import ORIGIN_HEADER, REVERSE_PREFIX, make_web_app, split_helper_path
@@ -101,6 +108,7 @@ class OAuth1Signer:
         self.config: ProxyConfig | None = None
         self.store: TokenStore | None = None
         self.helper_url: str | None = None  # the direct URL, once running
+        self.guard = CaptureGuard()
 
     # --- options ----------------------------------------------------------------------
 
@@ -118,6 +126,13 @@ class OAuth1Signer:
             "oauth1-proxy: the pseudo-host of the helper endpoint, reached through the proxy.",
         )
         loader.add_option(
+            "oauth1_replay",
+            str,
+            "resign",
+            "oauth1-proxy: what replayed requests get: resign (a fresh nonce, timestamp and signature) or keep "
+            "(sent exactly as captured, for forensic replays).",
+        )
+        loader.add_option(
             "oauth1_helper_port",
             int,
             0,
@@ -126,10 +141,17 @@ class OAuth1Signer:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if "oauth1_replay" in updated and ctx.options.oauth1_replay not in ("resign", "keep"):
+            raise exceptions.OptionsError(
+                f"oauth1_replay: {ctx.options.oauth1_replay!r} is not resign or keep; use --set oauth1_replay=keep "
+                "to send captured requests untouched, or leave it unset to re-sign them."
+            )
         if "oauth1_config" in updated:
             self._load_config()
+        self.guard.install()
 
     def running(self) -> None:
+        self.guard.install()
         if self.config is None and ctx.options.oauth1_config:
             self._load_config()
         if self.config is None:
@@ -212,6 +234,10 @@ class OAuth1Signer:
         # -r (read a file) re-runs request on flows that are not live: a
         # capture being read or re-saved is never re-signed.
         if not flow.live:
+            return
+        if flow.is_replay == "request" and ctx.options.oauth1_replay == "keep":
+            logger.info("oauth1-proxy: replaying %s %s%s as captured (oauth1_replay=keep)", flow.request.method,
+                        flow.request.host, flow.request.path.partition("?")[0])
             return
         try:
             self.sign_flow(flow)
@@ -319,6 +345,8 @@ class OAuth1Signer:
             realm=profile.realm,
             include_body_hash=profile.body_hash,
         )
+        if profile.signature_method is SignatureMethod.PLAINTEXT:
+            self.guard.watch_request(flow)
         if signed.authorization is not None:
             request.headers["Authorization"] = signed.authorization
         new_path = signed.url[len(origin):].encode("utf-8", "surrogateescape")
@@ -334,6 +362,102 @@ class OAuth1Signer:
             profile.name, request.method, request.host, path_only.decode("utf-8", "replace"),
             profile.signature_method,
         )
+
+
+class CaptureGuard:
+    """Keep secrets out of captures and logs, whatever the order addons were loaded in (SPEC §8).
+
+    Installed first in mitmproxy's chain (ahead of Save, SaveHar and the
+    Dumper) with a CaptureRestorer last:
+    - a request signed with PLAINTEXT is redacted once it has been sent
+      (responseheaders/response/error), for good: replays re-sign;
+    - a response carrying oauth_token_secret is redacted before Save and the
+      Dumper see it, restored by the restorer for the client, and redacted
+      again for good at shutdown (SaveHar serialises then).
+    Nothing is kept in flow.metadata (it is saved with the flow).
+    """
+
+    name = "oauth1-capture-guard"
+
+    def __init__(self) -> None:
+        self.restorer = CaptureRestorer(self)
+        self._requests: weakref.WeakValueDictionary[str, http.HTTPFlow] = weakref.WeakValueDictionary()
+        self._originals: dict[str, bytes] = {}
+        self._responses: weakref.WeakValueDictionary[str, http.HTTPFlow] = weakref.WeakValueDictionary()
+
+    def install(self) -> None:
+        """Put the guard first and the restorer last in the master's chain (once)."""
+        manager = ctx.master.addons
+        for addon in (self, self.restorer):
+            if manager.get(addon.name) is None:
+                manager.register(addon)
+        # A new list, never a mutation: an event being dispatched keeps iterating the old one.
+        rest = [a for a in manager.chain if a is not self and a is not self.restorer]
+        if manager.chain[:1] != [self] or manager.chain[-1:] != [self.restorer]:
+            manager.chain = [self, *rest, self.restorer]
+
+    def watch_request(self, flow: http.HTTPFlow) -> None:
+        self._requests[flow.id] = flow
+
+    def _redact_request(self, flow: http.HTTPFlow) -> None:
+        if self._requests.pop(flow.id, None) is None:
+            return
+        request = flow.request
+        for name in ("authorization",):
+            if name in request.headers:
+                request.headers[name] = redact_signature_text(request.headers[name])
+        request.path = redact_signature_text(request.path)
+        if request.raw_content and b"oauth_signature=" in request.raw_content:
+            request.raw_content = redact_signature_bytes(request.raw_content)
+            if "transfer-encoding" not in request.headers:
+                request.headers["content-length"] = str(len(request.raw_content))
+
+    def _redact_response(self, flow: http.HTTPFlow) -> None:
+        response = flow.response
+        if response is None or not response.raw_content:
+            return
+        body = response.get_content(strict=False) or b""
+        if not has_token_secret(body):
+            return
+        self._originals[flow.id] = response.raw_content
+        response.set_content(redact_token_secret(body))
+        self._responses[flow.id] = flow
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        self._redact_request(flow)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._redact_request(flow)
+        self._redact_response(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._redact_request(flow)
+
+    def done(self) -> None:
+        for flow in list(self._requests.values()):
+            self._redact_request(flow)
+        for flow in list(self._responses.values()):
+            if flow.response is not None and flow.response.raw_content:
+                body = flow.response.get_content(strict=False) or b""
+                flow.response.set_content(redact_token_secret(body))
+        self._responses.clear()
+        self._originals.clear()
+
+
+class CaptureRestorer:
+    """Last in the chain: give the client the response body it was sent, secrets included."""
+
+    name = "oauth1-capture-restore"
+
+    def __init__(self, guard: CaptureGuard) -> None:
+        self.guard = guard
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        original = self.guard._originals.pop(flow.id, None)
+        if original is not None and flow.response is not None:
+            flow.response.raw_content = original
+            if "transfer-encoding" not in flow.response.headers:
+                flow.response.headers["content-length"] = str(len(original))
 
 
 class OAuth1Helper(asgiapp.WSGIApp):
