@@ -52,6 +52,7 @@ PROFILE_KEYS = (
     "callback",
     "authorize_params",
     "allow_insecure",
+    "clock_skew",
     "preset",
 )
 SECRET_KEYS = frozenset({"consumer_secret", "token_secret"})
@@ -103,6 +104,7 @@ class Profile:
     callback: str = "auto"
     authorize_params: tuple[tuple[str, str], ...] = ()
     allow_insecure: bool = False
+    clock_skew: int = 0  # seconds added to our clock for this provider's timestamps
 
     @property
     def client(self) -> ClientCredentials:
@@ -529,6 +531,13 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
                 if expanded is not None:
                     authorize_params.append((str(k), expanded))
 
+    clock_skew = data.get("clock_skew", 0)
+    if clock_skew is None:
+        clock_skew = 0
+    if isinstance(clock_skew, bool) or not isinstance(clock_skew, int) or abs(clock_skew) > 86400:
+        c.problem((*path, "clock_skew"), f"{clock_skew!r} is not a number of seconds (-86400 to 86400); write e.g. "
+                                         "clock_skew: 120 when the provider's clock is 2 minutes ahead.")
+        clock_skew = 0
     body_hash = c.boolean(data, "body_hash", path, False)
     allow_insecure = c.boolean(data, "allow_insecure", path, False)
 
@@ -559,6 +568,7 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
         callback=callback,
         authorize_params=tuple(authorize_params),
         allow_insecure=allow_insecure,
+        clock_skew=clock_skew,
     )
 
 

@@ -16,6 +16,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ import secrets
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http
@@ -32,6 +34,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, load_config
+from oauth1_proxy.diagnostics import clock_correction, diff_base_strings, parse_refusal
 from oauth1_proxy.errors import (
     ConfigError,
     ProxyError,
@@ -40,18 +43,18 @@ from oauth1_proxy.errors import (
     TokenMissingError,
     TokenStoreError,
 )
+from oauth1_proxy.redaction import (
+    has_token_secret,
+    redact_signature_bytes,
+    redact_signature_text,
+    redact_token_secret,
+)
 from oauth1_proxy.signing import (
     RequestToSign,
     SignatureMethod,
     TokenCredentials,
     is_form_content_type,
     sign_request,
-)
-from oauth1_proxy.redaction import (
-    has_token_secret,
-    redact_signature_bytes,
-    redact_signature_text,
-    redact_token_secret,
 )
 from oauth1_proxy.tokens import FileTokenStore, TokenStore, token_for
 from oauth1_proxy.web import ORIGIN_HEADER, REVERSE_PREFIX, make_web_app, split_helper_path
@@ -101,6 +104,15 @@ def _host_header_matches(request: http.Request) -> bool:
     return got == expected
 
 
+@dataclass(frozen=True, slots=True)
+class SignedFlow:
+    """What the signer remembers of a flow until its response: never a secret."""
+
+    profile: str
+    base_string: str
+    may_retry: bool
+
+
 class OAuth1Signer:
     """Sign requests to configured hosts with OAuth 1.0a (RFC 5849)."""
 
@@ -109,6 +121,10 @@ class OAuth1Signer:
         self.store: TokenStore | None = None
         self.helper_url: str | None = None  # the direct URL, once running
         self.guard = CaptureGuard()
+        # Per flow in flight, dropped at its response or error: no state kept per request served.
+        self._signed: dict[str, SignedFlow] = {}
+        self._skew: dict[str, int] = {}  # learned clock corrections, per profile
+        self._retries: dict[str, asyncio.Future[None]] = {}  # our timestamp retries, by flow id
 
     # --- options ----------------------------------------------------------------------
 
@@ -131,6 +147,13 @@ class OAuth1Signer:
             "resign",
             "oauth1-proxy: what replayed requests get: resign (a fresh nonce, timestamp and signature) or keep "
             "(sent exactly as captured, for forensic replays).",
+        )
+        loader.add_option(
+            "oauth1_debug",
+            bool,
+            False,
+            "oauth1-proxy: when a provider refuses a signed request, also log our signature base string and, "
+            "when the provider sent its own, where the two differ. Never a secret.",
         )
         loader.add_option(
             "oauth1_helper_port",
@@ -235,7 +258,7 @@ class OAuth1Signer:
         # capture being read or re-saved is never re-signed.
         if not flow.live:
             return
-        if flow.is_replay == "request" and ctx.options.oauth1_replay == "keep":
+        if flow.is_replay == "request" and ctx.options.oauth1_replay == "keep" and flow.id not in self._retries:
             logger.info("oauth1-proxy: replaying %s %s%s as captured (oauth1_replay=keep)", flow.request.method,
                         flow.request.host, flow.request.path.partition("?")[0])
             return
@@ -254,6 +277,73 @@ class OAuth1Signer:
             flow.response = make_error_response(
                 SigningError(f"oauth1-proxy could not sign this request ({type(e).__name__}); it was not sent.")
             )
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        waiter = self._retries.get(flow.id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        signed = self._signed.pop(flow.id, None)
+        if signed is None or flow.response is None or flow.response.status_code not in (400, 401):
+            return
+        try:
+            await self._diagnose(flow, signed)
+        except Exception as e:  # a diagnosis never breaks the flow
+            logger.error("oauth1-proxy: could not read the provider's refusal (%s)", type(e).__name__)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._signed.pop(flow.id, None)
+        waiter = self._retries.get(flow.id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _diagnose(self, flow: http.HTTPFlow, signed: SignedFlow) -> None:
+        assert flow.response is not None
+        response = flow.response
+        headers = {k: response.headers.get(k, "") for k in ("www-authenticate", "date")}
+        diagnosis = parse_refusal(response.status_code, headers, response.get_content(strict=False) or b"")
+        logger.warning("oauth1-proxy: profile %s: %s %s%s was refused: %s", signed.profile, flow.request.method,
+                       flow.request.host, flow.request.path.partition("?")[0], diagnosis.summary())
+        if ctx.options.oauth1_debug:
+            logger.info("oauth1-proxy: our signature base string: %s", signed.base_string)
+            if diagnosis.provider_base_string:
+                logger.info("oauth1-proxy: the provider's base string: %s", diagnosis.provider_base_string)
+                for line in diff_base_strings(signed.base_string, diagnosis.provider_base_string):
+                    logger.info("oauth1-proxy: differs: %s", line)
+        if diagnosis.problem != "timestamp_refused" or self.config is None:
+            return
+        profile = self.config.profile_named(signed.profile)
+        correction = clock_correction(diagnosis, time.time())
+        if profile is None or correction is None:
+            return
+        learned = correction - profile.clock_skew
+        if self._skew.get(profile.name) != learned:
+            self._skew[profile.name] = learned
+            logger.warning("oauth1-proxy: profile %s: the provider's clock is %+d s from ours; its timestamps are "
+                           "corrected from now on (set clock_skew: %d in the profile to start with it).",
+                           profile.name, correction, correction)
+        if signed.may_retry:
+            await self._retry(flow)
+
+    async def _retry(self, flow: http.HTTPFlow) -> None:
+        """Send a refused request once more, re-signed with the corrected timestamp, and answer with that."""
+        retry = flow.copy()
+        retry.response = None
+        retry.error = None
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._retries[retry.id] = future
+        try:
+            ctx.master.commands.call("replay.client", [retry])
+            await asyncio.wait_for(future, timeout=30)
+        except (TimeoutError, exceptions.CommandError) as e:
+            logger.warning("oauth1-proxy: the retry of %s %s did not complete (%s)", flow.request.method,
+                           flow.request.host, type(e).__name__)
+            return
+        finally:
+            self._retries.pop(retry.id, None)
+        if retry.response is not None:
+            logger.info("oauth1-proxy: retried %s %s%s with the corrected timestamp: %s", flow.request.method,
+                        flow.request.host, flow.request.path.partition("?")[0], retry.response.status_code)
+            flow.response = retry.response.copy()
 
     # --- signing ----------------------------------------------------------------------
 
@@ -340,13 +430,18 @@ class OAuth1Signer:
             # RFC 5849 §3.3: a nonce unique for every request (128 bits from
             # a CSPRNG) and the current timestamp.
             nonce=secrets.token_hex(16),
-            timestamp=str(int(time.time())),
+            timestamp=str(int(time.time()) + profile.clock_skew + self._skew.get(profile.name, 0)),
             placement=profile.placement,
             realm=profile.realm,
             include_body_hash=profile.body_hash,
         )
         if profile.signature_method is SignatureMethod.PLAINTEXT:
             self.guard.watch_request(flow)
+        self._signed[flow.id] = SignedFlow(
+            profile=profile.name,
+            base_string=signed.base_string,
+            may_retry=(request.method in ("GET", "HEAD", "OPTIONS") or not body) and flow.id not in self._retries,
+        )
         if signed.authorization is not None:
             request.headers["Authorization"] = signed.authorization
         new_path = signed.url[len(origin):].encode("utf-8", "surrogateescape")

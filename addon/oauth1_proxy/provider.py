@@ -69,8 +69,11 @@ from oauthlib.oauth1 import (
     ResourceEndpoint,
     SignatureOnlyEndpoint,
 )
+from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849.endpoints.base import BaseEndpoint
+from oauthlib.oauth1.rfc5849.errors import InvalidRequestError
 from oauthlib.oauth1.rfc5849.utils import parse_authorization_header, unescape
+from werkzeug.http import http_date
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 # oauthlib logs signature base strings, tokens and request reprs at DEBUG.
@@ -157,6 +160,20 @@ class VerifiedRequest:
     body: bytes
     reason: str | None  # why refused: the oauth_problem, or "body hash mismatch"; never a secret
     problem: str | None = None  # the oauth_problem sent back (None when valid)
+
+
+def _oauthlib_base_string(incoming: _Incoming) -> str:
+    """The signature base string oauthlib computes for what this provider received."""
+    params = oauth_signature.collect_parameters(
+        uri_query=urlsplit(incoming.oauth_uri).query,
+        body=incoming.oauth_body or None,
+        headers=incoming.headers,
+        exclude_oauth_signature=True,
+    )
+    return str(oauth_signature.signature_base_string(
+        incoming.method, oauth_signature.base_string_uri(incoming.oauth_uri),
+        oauth_signature.normalize_parameters(params),
+    ))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,6 +291,7 @@ class _ProviderValidator(RequestValidator):  # type: ignore[misc]
         }
         self._nonces: dict[tuple[str, str, str, str | None], int] = {}
         self._local = threading.local()
+        self.clock_offset = 0
         self._dummy_client = "dummy-client-" + secrets.token_hex(8)
         self._dummy_request_token = "dummy-request-token-" + secrets.token_hex(8)
         self._dummy_access_token = "dummy-access-token-" + secrets.token_hex(8)
@@ -565,6 +583,17 @@ class _DiagnosingEndpoint(BaseEndpoint):  # type: ignore[misc]
             raise
 
     def _check_mandatory_parameters(self, oauth_request: Any) -> None:
+        offset = self.request_validator.clock_offset
+        if offset and oauth_request.timestamp and str(oauth_request.timestamp).isdigit():
+            # oauthlib compares with time.time(); a provider with a skewed clock
+            # compares with its own clock, then lets oauthlib check the rest.
+            provider_now = time.time() + offset
+            if abs(provider_now - int(oauth_request.timestamp)) >= self.request_validator.timestamp_lifetime:
+                error = InvalidRequestError(description="Timestamp given is invalid, differ from allowed by over "
+                                            f"{self.request_validator.timestamp_lifetime} seconds.")
+                self.request_validator.note(*_problem_for_error(error))
+                raise error
+            oauth_request.timestamp = str(int(time.time()))
         try:
             super()._check_mandatory_parameters(oauth_request)
         except OAuth1Error as e:
@@ -840,6 +869,8 @@ class Provider:
         cert_dir: str | Path | None = None,
         user_id: str = "1001",
         screen_name: str = "demo_user",
+        clock_offset: int = 0,
+        report_base_string: bool = False,
     ) -> None:
         by_key: dict[str, ProviderClient] = {}
         for client in clients:
@@ -850,6 +881,10 @@ class Provider:
             if not token or not set(token) <= _PRINTABLE_ASCII or len(token) > 256:
                 raise ValueError(f"Provider: access token {token!r} must be 1-256 printable ASCII characters")
         self._validator = _ProviderValidator(clients=by_key, access_tokens=access_tokens, realms=realms)
+        # A provider whose clock is off by this many seconds (issue 4: clock skew).
+        self.clock_offset = self._validator.clock_offset = clock_offset
+        # Jira-style: a signature_invalid answer carries the provider's own base string.
+        self._report_base_string = report_base_string
         self._request_token_endpoint = _RequestTokenEndpoint(self._validator, token_generator=_make_token)
         self._authorization_endpoint = AuthorizationEndpoint(self._validator, token_generator=_make_token)
         self._access_token_endpoint = _AccessTokenEndpoint(self._validator, token_generator=_make_token)
@@ -1007,17 +1042,19 @@ class Provider:
         with self._records_lock:
             self.records.append(record)
 
-    def _refusal(self, problem: str, advice: str, absent: Sequence[str]) -> Response:
+    def _refusal(self, problem: str, advice: str, absent: Sequence[str],
+                 extra: Sequence[tuple[str, str]] = ()) -> Response:
         """Answer a refused request the way providers do: form-encoded oauth_problem (RFC 5849 §3.2)."""
         fields = [("oauth_problem", problem)]
         if absent:
             fields.append(("oauth_parameters_absent", "&".join(absent)))
         if problem == "timestamp_refused":
-            now = int(time.time())
+            now = int(time.time()) + self.clock_offset
             acceptable = f"{now - TIMESTAMP_LIFETIME}-{now + TIMESTAMP_LIFETIME}"
             fields.append(("oauth_acceptable_timestamps", acceptable))
         if advice:
             fields.append(("oauth_problem_advice", advice))
+        fields.extend(extra)
         status = 400 if problem in BAD_REQUEST_PROBLEMS else 401
         response = Response(urlencode(fields), status, content_type=FORM_MEDIA_TYPE)
         realm = self._realms[0] if self._realms else self.base_url
@@ -1082,7 +1119,10 @@ class Provider:
         if success is not None:
             return success
         assert problem is not None
-        return self._refusal(problem, advice, absent)
+        extra: list[tuple[str, str]] = []
+        if problem == "signature_invalid" and self._report_base_string:
+            extra.append(("oauth_signature_base_string", _oauthlib_base_string(incoming)))
+        return self._refusal(problem, advice, absent, extra)
 
     def _verify_resource(self, incoming: _Incoming, *, require_token: bool) -> bool:
         """Verify a protected-resource request: with token credentials, or consumer-only (RFC 5849 §3.2)."""
@@ -1112,6 +1152,12 @@ class Provider:
 
     def _make_app(self) -> Flask:
         app = Flask(__name__)
+
+        @app.after_request
+        def provider_date(response: Response) -> Response:
+            # The Date header tells the provider's own (possibly skewed) clock.
+            response.headers["Date"] = http_date(time.time() + self.clock_offset)
+            return response
         echo_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
         @app.get("/")
