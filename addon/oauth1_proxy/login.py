@@ -8,38 +8,21 @@ callback URL works too). The authorize URL is printed on a line of its own.
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 import threading
-import time
 import webbrowser
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-from .config import Profile, load_config
+from .config import load_config
 from .errors import ProxyError
-from .token_exchange import (
-    ExchangeError,
-    TemporaryCredentials,
-    check_status,
-    make_access_token_request,
-    make_authorize_url,
-    make_request_token_request,
-    parse_access_token_response,
-    parse_callback_query,
-    parse_request_token_response,
-)
+from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_url, parse_callback_query
 from .tokens import FileTokenStore
-from .transport import fetch
-from .web import now_iso
+from .transport import obtain_access_token, obtain_request_token
 
 
 class LoginError(ProxyError):
     status_hint = 1
-
-
-def _nonce_and_time() -> dict[str, str]:
-    return {"nonce": secrets.token_hex(16), "timestamp": str(int(time.time()))}
 
 
 class _CallbackServer(HTTPServer):
@@ -78,12 +61,6 @@ class _CallbackHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # the query holds the verifier: never logged
         pass
-
-
-def _request_token(profile: Profile, callback: str) -> TemporaryCredentials:
-    reply = fetch("request token", make_request_token_request(profile, callback, **_nonce_and_time()))
-    check_status("request token", reply.status, reply.body)
-    return parse_request_token_response(reply.body)
 
 
 def _read_oob(temporary: TemporaryCredentials) -> tuple[str, dict[str, str]]:
@@ -137,7 +114,7 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
         server.done = threading.Event()
         callback = f"http://127.0.0.1:{server.server_port}/callback/{name}"
     try:
-        temporary = _request_token(profile, callback)
+        temporary = obtain_request_token(profile, callback)
         url = make_authorize_url(profile, temporary.token)
         print("Open this URL to authorize oauth1-proxy:", flush=True)
         print(url, flush=True)
@@ -150,9 +127,7 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
                 raise LoginError("the callback carried another request token; run oauth1-proxy login again.")
         else:
             verifier, extra = _read_oob(temporary)
-        reply = fetch("access token", make_access_token_request(profile, temporary, verifier, **_nonce_and_time()))
-        check_status("access token", reply.status, reply.body)
-        stored = parse_access_token_response(reply.body, obtained_at=now_iso(), extra=extra)
+        stored = obtain_access_token(profile, temporary, verifier, extra=extra)
     finally:
         if server is not None:
             server.server_close()

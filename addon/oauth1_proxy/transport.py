@@ -6,12 +6,27 @@ the environment are ignored, and every call times out.
 
 from __future__ import annotations
 
+import secrets
 import ssl
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from .token_exchange import ExchangeError, OutboundRequest
+from .config import Profile
+from .token_exchange import (
+    ExchangeError,
+    OutboundRequest,
+    TemporaryCredentials,
+    check_status,
+    make_access_token_request,
+    make_request_token_request,
+    parse_access_token_response,
+    parse_request_token_response,
+)
+from .tokens import StoredToken
 
 DEFAULT_TIMEOUT = 15.0
 
@@ -52,3 +67,26 @@ def fetch(step: str, request: OutboundRequest, *, cafile: str | None = None,
         raise ExchangeError(step, f"cannot reach {request.url.split('?')[0]} ({reason})") from e
     except (TimeoutError, OSError) as e:
         raise ExchangeError(step, f"no answer from {request.url.split('?')[0]} ({type(e).__name__}: {e})") from e
+
+
+def _nonce_and_timestamp() -> dict[str, str]:
+    # RFC 5849 §3.3: a fresh nonce (128 bits from a CSPRNG) and the current time.
+    return {"nonce": secrets.token_hex(16), "timestamp": str(int(time.time()))}
+
+
+def obtain_request_token(profile: Profile, callback: str, *, cafile: str | None = None) -> TemporaryCredentials:
+    """Run RFC 5849 §2.1 against the provider: temporary credentials, or ExchangeError naming the step."""
+    reply = fetch("request token", make_request_token_request(profile, callback, **_nonce_and_timestamp()),
+                  cafile=cafile)
+    check_status("request token", reply.status, reply.body)
+    return parse_request_token_response(reply.body)
+
+
+def obtain_access_token(profile: Profile, temporary: TemporaryCredentials, verifier: str, *,
+                        extra: Mapping[str, str], cafile: str | None = None) -> StoredToken:
+    """Run RFC 5849 §2.3 against the provider: token credentials, or ExchangeError naming the step."""
+    request = make_access_token_request(profile, temporary, verifier, **_nonce_and_timestamp())
+    reply = fetch("access token", request, cafile=cafile)
+    check_status("access token", reply.status, reply.body)
+    obtained_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return parse_access_token_response(reply.body, obtained_at=obtained_at, extra=extra)

@@ -17,12 +17,10 @@ from __future__ import annotations
 import html
 import ipaddress
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,19 +28,9 @@ from flask import Flask, Response, jsonify, redirect, request
 
 from .config import Profile, ProxyConfig
 from .errors import ProxyError, TokenStoreError
-from .token_exchange import (
-    ExchangeError,
-    TemporaryCredentials,
-    check_status,
-    make_access_token_request,
-    make_authorize_url,
-    make_request_token_request,
-    parse_access_token_response,
-    parse_callback_query,
-    parse_request_token_response,
-)
+from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_url, parse_callback_query
 from .tokens import StoredToken, TokenStore
-from .transport import fetch
+from .transport import obtain_access_token, obtain_request_token
 
 REVERSE_PREFIX = "/_oauth1"
 # Set by the addon on requests it serves (the client's own value is replaced),
@@ -95,10 +83,6 @@ def is_loopback(address: str | None) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_loopback
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def login_state(profile: Profile, stored: StoredToken | None) -> dict[str, Any]:
@@ -253,10 +237,7 @@ def make_web_app(
         if callback == "auto":
             callback = f"{origin()}{base()}/callback/{name}"
         try:
-            reply = fetch("request token", make_request_token_request(
-                profile, callback, nonce=secrets.token_hex(16), timestamp=str(int(time.time()))), cafile=cafile())
-            check_status("request token", reply.status, reply.body)
-            temporary = parse_request_token_response(reply.body)
+            temporary = obtain_request_token(profile, callback, cafile=cafile())
         except ExchangeError as e:
             logger.error('oauth1-proxy helper: login "%s" failed at %s', name, e)
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
@@ -290,11 +271,7 @@ def make_web_app(
         if profile is None or store is None:
             return error_page("Unknown profile", f"There is no profile named {name!r} in the config.", 404)
         try:
-            reply = fetch("access token", make_access_token_request(
-                profile, pending_login.temporary, verifier, nonce=secrets.token_hex(16),
-                timestamp=str(int(time.time()))), cafile=cafile())
-            check_status("access token", reply.status, reply.body)
-            stored = parse_access_token_response(reply.body, obtained_at=now_iso(), extra=extra)
+            stored = obtain_access_token(profile, pending_login.temporary, verifier, extra=extra, cafile=cafile())
         except ExchangeError as e:
             logger.error('oauth1-proxy helper: login "%s" failed at %s', name, e)
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
