@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, Self
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote_plus, urlencode, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -70,6 +70,7 @@ from oauthlib.oauth1 import (
     SignatureOnlyEndpoint,
 )
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
+from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 from oauthlib.oauth1.rfc5849.endpoints.base import BaseEndpoint
 from oauthlib.oauth1.rfc5849.errors import InvalidRequestError
 from oauthlib.oauth1.rfc5849.utils import parse_authorization_header, unescape
@@ -292,6 +293,7 @@ class _ProviderValidator(RequestValidator):  # type: ignore[misc]
         self._nonces: dict[tuple[str, str, str, str | None], int] = {}
         self._local = threading.local()
         self.clock_offset = 0
+        self.legacy_key = False
         self._dummy_client = "dummy-client-" + secrets.token_hex(8)
         self._dummy_request_token = "dummy-request-token-" + secrets.token_hex(8)
         self._dummy_access_token = "dummy-access-token-" + secrets.token_hex(8)
@@ -567,6 +569,9 @@ class _ProviderValidator(RequestValidator):  # type: ignore[misc]
             return found.verifier if found is not None else None
 
 
+LEGACY_KEY_HASHES = {"HMAC-SHA1": "sha1", "HMAC-SHA256": "sha256", "HMAC-SHA512": "sha512"}
+
+
 class _DiagnosingEndpoint(BaseEndpoint):  # type: ignore[misc]
     """Note, before re-raising, the errors oauthlib's endpoints raise and then swallow."""
 
@@ -581,6 +586,25 @@ class _DiagnosingEndpoint(BaseEndpoint):  # type: ignore[misc]
         except OAuth1Error as e:
             self.request_validator.note(*_problem_for_error(e))
             raise
+
+    def _check_signature(self, oauth_request: Any, is_token_request: bool = False) -> bool:
+        method = oauth_request.signature_method
+        legacy = self.request_validator.legacy_key and not oauth_request.resource_owner_key
+        if not (legacy and method in LEGACY_KEY_HASHES):
+            return bool(super()._check_signature(oauth_request, is_token_request))
+        # WooCommerce's legacy variant: the key is the encoded consumer secret
+        # with no "&" (RFC 5849 §3.4.2 always has it). oauthlib builds the base
+        # string; only the key differs.
+        base_string = oauth_signature.signature_base_string(
+            oauth_request.http_method, oauth_signature.base_string_uri(oauth_request.uri),
+            oauth_signature.normalize_parameters(oauth_signature.collect_parameters(
+                uri_query=urlsplit(oauth_request.uri).query, body=oauth_request.body,
+                headers=oauth_request.headers, exclude_oauth_signature=True)),
+        )
+        secret = self.request_validator.get_client_secret(oauth_request.client_key, oauth_request)
+        key = oauth_utils.escape(secret or "").encode()
+        expected = base64.b64encode(hmac.digest(key, base_string.encode(), LEGACY_KEY_HASHES[method])).decode()
+        return hmac.compare_digest(expected, oauth_request.signature)
 
     def _check_mandatory_parameters(self, oauth_request: Any) -> None:
         offset = self.request_validator.clock_offset
@@ -705,7 +729,15 @@ def is_form_content_type(content_type: str | None) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == FORM_MEDIA_TYPE
 
 
-def _read_incoming(scheme: str, default_host: str) -> _Incoming:
+def _drop_params(raw: str, names: frozenset[str]) -> str:
+    """Leave out the named parameters, as a provider that does not sign them does (Flickr's "photo")."""
+    if not names:
+        return raw
+    kept = [seg for seg in raw.split("&") if unquote_plus(seg.partition("=")[0]) not in names]
+    return "&".join(kept)
+
+
+def _read_incoming(scheme: str, default_host: str, excluded: frozenset[str] = frozenset()) -> _Incoming:
     """Describe the current Flask request as it came off the wire."""
     environ = request.environ
     target = _raw_request_target(environ)
@@ -714,13 +746,13 @@ def _read_incoming(scheme: str, default_host: str) -> _Incoming:
     path = raw_path.decode("utf-8", errors="replace")
     query = raw_query.decode("utf-8", errors="replace")
     uri = f"{scheme}://{host}{path}" + (f"?{query}" if has_query else "")
-    oauth_query = _escape_for_oauthlib(raw_query)
+    oauth_query = _drop_params(_escape_for_oauthlib(raw_query), excluded)
     oauth_uri = f"{scheme}://{host}{path}" + (f"?{oauth_query}" if has_query else "")
 
     body = request.get_data(cache=True)
     content_type = request.headers.get("Content-Type")
     is_form = is_form_content_type(content_type)
-    oauth_body = _escape_for_oauthlib(body) if is_form else ""
+    oauth_body = _drop_params(_escape_for_oauthlib(body), excluded) if is_form else ""
     headers: dict[str, str] = {}
     authorization = request.headers.get("Authorization")
     malformed = False
@@ -871,6 +903,12 @@ class Provider:
         screen_name: str = "demo_user",
         clock_offset: int = 0,
         report_base_string: bool = False,
+        legacy_key: bool = False,
+        excluded_params: Sequence[str] = (),
+        require_body_hash: bool = False,
+        form_body_hash: bool = False,
+        trust_forwarded_proto: bool = False,
+        dance_paths: tuple[str, str, str] = ("/oauth/request_token", "/oauth/authorize", "/oauth/access_token"),
     ) -> None:
         by_key: dict[str, ProviderClient] = {}
         for client in clients:
@@ -885,6 +923,19 @@ class Provider:
         self.clock_offset = self._validator.clock_offset = clock_offset
         # Jira-style: a signature_invalid answer carries the provider's own base string.
         self._report_base_string = report_base_string
+        # Quirks of real providers (issue 7), each off by default:
+        # - legacy_key: WooCommerce's old HMAC key without the trailing "&" (consumer-only requests);
+        # - excluded_params: names left out of the base string (Flickr's "photo");
+        # - require_body_hash: refuse requests without oauth_body_hash (LTI outcomes, Mastercard);
+        # - form_body_hash: accept and check oauth_body_hash on form bodies too (Mastercard);
+        # - trust_forwarded_proto: verify against X-Forwarded-Proto's scheme (behind a TLS terminator);
+        # - dance_paths: where the three token endpoints live (Jira, Trello use their own).
+        self._validator.legacy_key = legacy_key
+        self._excluded_params = frozenset(excluded_params)
+        self._require_body_hash = require_body_hash
+        self._form_body_hash = form_body_hash
+        self._trust_forwarded_proto = trust_forwarded_proto
+        self._dance_paths = dance_paths
         self._request_token_endpoint = _RequestTokenEndpoint(self._validator, token_generator=_make_token)
         self._authorization_endpoint = AuthorizationEndpoint(self._validator, token_generator=_make_token)
         self._access_token_endpoint = _AccessTokenEndpoint(self._validator, token_generator=_make_token)
@@ -975,15 +1026,15 @@ class Provider:
 
     @property
     def request_token_url(self) -> str:
-        return f"{self.base_url}/oauth/request_token"
+        return f"{self.base_url}{self._dance_paths[0]}"
 
     @property
     def authorize_url(self) -> str:
-        return f"{self.base_url}/oauth/authorize"
+        return f"{self.base_url}{self._dance_paths[1]}"
 
     @property
     def access_token_url(self) -> str:
-        return f"{self.base_url}/oauth/access_token"
+        return f"{self.base_url}{self._dance_paths[2]}"
 
     # -- the resource owner's side -------------------------------------------------------------
 
@@ -1006,7 +1057,7 @@ class Provider:
         return verifier
 
     def _authorize_uri(self) -> str:
-        return f"{self.authorize_url}" if self._port is not None else "http://127.0.0.1/oauth/authorize"
+        return f"{self.authorize_url}" if self._port is not None else f"http://127.0.0.1{self._dance_paths[1]}"
 
     def _approve_response(self, request_token: str) -> Response:
         """Approve and answer: 302 to the callback, or the PIN page for "oob" (RFC 5849 §2.2)."""
@@ -1073,7 +1124,10 @@ class Provider:
         if incoming.authorization_malformed:
             problem = reason = "parameter_rejected"
             advice = 'the Authorization header is not a valid OAuth header: OAuth name="value", ...'
-        elif body_hash_ok is not None and incoming.is_form:
+        elif body_hash_ok is None and self._require_body_hash:
+            problem, reason, absent = "parameter_absent", "parameter_absent", ["oauth_body_hash"]
+            advice = "this provider requires oauth_body_hash"
+        elif body_hash_ok is not None and incoming.is_form and not self._form_body_hash:
             # draft-eaton-oauth-bodyhash-00 §4.1.1: clients "MUST NOT include an
             # oauth_body_hash parameter on requests with form-encoded request bodies."
             problem, reason = "parameter_rejected", "oauth_body_hash on a form-encoded body"
@@ -1148,7 +1202,10 @@ class Provider:
     # -- the web application -------------------------------------------------------------------
 
     def _incoming(self) -> _Incoming:
-        return _read_incoming("https" if self._tls else "http", f"{self.host}:{self.port}")
+        scheme = "https" if self._tls else "http"
+        if self._trust_forwarded_proto and request.headers.get("X-Forwarded-Proto") in ("http", "https"):
+            scheme = request.headers["X-Forwarded-Proto"]
+        return _read_incoming(scheme, f"{self.host}:{self.port}", self._excluded_params)
 
     def _make_app(self) -> Flask:
         app = Flask(__name__)
@@ -1177,7 +1234,7 @@ class Provider:
         def public_hello() -> Response:
             return Response("Hello from the OAuth 1.0a demo provider.\n", mimetype="text/plain")
 
-        @app.route("/oauth/request_token", methods=["GET", "POST"])
+        @app.route(self._dance_paths[0], methods=["GET", "POST"])
         def request_token() -> Response:
             incoming = self._incoming()
 
@@ -1189,7 +1246,7 @@ class Provider:
 
             return self._handle("request_token", incoming, verify)
 
-        @app.route("/oauth/access_token", methods=["GET", "POST"])
+        @app.route(self._dance_paths[2], methods=["GET", "POST"])
         def access_token() -> Response:
             incoming = self._incoming()
 
@@ -1202,7 +1259,7 @@ class Provider:
 
             return self._handle("access_token", incoming, verify)
 
-        @app.get("/oauth/authorize")
+        @app.get(self._dance_paths[1])
         def authorize_page() -> Response:
             token = request.args.get("oauth_token", "")
             pending = self._validator.pending_request_token(token)
@@ -1218,12 +1275,12 @@ class Provider:
                 f"<p>The application <strong>{app_name}</strong> asks to act as "
                 f"<strong>{html.escape(self._screen_name)}</strong>.</p>"
                 f"<p>Afterwards you go to: <code>{html.escape(callback)}</code></p>"
-                '<form method="post" action="/oauth/authorize">'
+                f'<form method="post" action="{self._dance_paths[1]}">'
                 f'<input type="hidden" name="oauth_token" value="{html.escape(token, quote=True)}">'
                 '<button type="submit" name="approve" value="1" id="approve">Approve</button></form>',
             )
 
-        @app.post("/oauth/authorize")
+        @app.post(self._dance_paths[1])
         def authorize_approve() -> Response:
             return self._approve_response(request.form.get("oauth_token", ""))
 
