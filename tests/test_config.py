@@ -315,8 +315,8 @@ def test_load_config_key_file_not_an_rsa_key_says_how_to_convert(tmp_path: Path,
         """)
     key = str(tmp_path.resolve() / "key.pem")
     with pytest.raises(ConfigError, match=at(path, 6, "profiles.jira.private_key_file") + re.escape(
-            f"{key!r} is not an unencrypted RSA private key in PEM (PKCS#1 or PKCS#8); convert it with "
-            "openssl pkcs8 -topk8 -nocrypt.")):
+            f"{key!r} is not an RSA private key in PEM (PKCS#1 or PKCS#8) or PKCS#12, or its "
+            "private_key_password is wrong; convert it with openssl pkcs8 -topk8 -nocrypt, or check the password.")):
         load_config(path, env={})
 
 

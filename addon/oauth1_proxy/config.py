@@ -20,8 +20,10 @@ import yaml
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .errors import ConfigError
+from .presets import PRESETS, apply_preset, realm_from_host
 from .signing import ClientCredentials, Placement, RSASigner, SignatureMethod
 
 DEFAULT_TOKEN_STORE = "~/.config/oauth1-proxy/tokens.yaml"
@@ -54,9 +56,12 @@ PROFILE_KEYS = (
     "allow_insecure",
     "clock_skew",
     "preset",
+    "exclude_params",
+    "realm_from_host",
+    "key_ampersand",
+    "private_key_password",
 )
-SECRET_KEYS = frozenset({"consumer_secret", "token_secret"})
-KNOWN_PRESETS: tuple[str, ...] = ()
+SECRET_KEYS = frozenset({"consumer_secret", "token_secret", "private_key_password"})
 
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
@@ -96,6 +101,11 @@ class Profile:
     placement: Placement = Placement.HEADER
     realm: str | None = None
     body_hash: bool = False
+    body_hash_on_forms: bool = False  # body_hash: always (Mastercard): form bodies too
+    exclude_params: frozenset[str] = frozenset()  # left out of the base string (Flickr's "photo")
+    realm_from_host: bool = False  # NetSuite: realm = the account id of the request's host
+    key_ampersand: bool = True  # False: WooCommerce's legacy key without the trailing "&"
+    preset: str | None = None
     token: str | None = None
     token_secret: str | None = field(default=None, repr=False)
     request_token_url: str | None = None
@@ -105,6 +115,24 @@ class Profile:
     authorize_params: tuple[tuple[str, str], ...] = ()
     allow_insecure: bool = False
     clock_skew: int = 0  # seconds added to our clock for this provider's timestamps
+
+    def realm_for(self, host: str) -> str | None:
+        """The realm to send to this host: configured, or derived from the host (NetSuite)."""
+        if self.realm_from_host:
+            return realm_from_host(host)
+        return self.realm
+
+    def signing_options(self, host: str) -> dict[str, Any]:
+        """The profile's keyword arguments for signing.sign_request, for a request to ``host``."""
+        return {
+            "signature_method": self.signature_method,
+            "placement": self.placement,
+            "realm": self.realm_for(host),
+            "include_body_hash": self.body_hash,
+            "body_hash_on_forms": self.body_hash_on_forms,
+            "exclude_params": self.exclude_params,
+            "key_ampersand": self.key_ampersand,
+        }
 
     @property
     def client(self) -> ClientCredentials:
@@ -410,9 +438,13 @@ def _parse_port(text: str, raw: str) -> int:
     return int(text)
 
 
-def make_rsa_signer(pem: bytes, password: bytes | None = None) -> RSASigner:
-    """Load an RSA private key (PEM, PKCS#1 or PKCS#8) once and return a signer for it."""
-    key = serialization.load_pem_private_key(pem, password=password)
+def make_rsa_signer(data: bytes, password: bytes | None = None) -> RSASigner:
+    """Load an RSA private key once (PEM: PKCS#1 or PKCS#8; or PKCS#12) and return a signer for it."""
+    key: object
+    if b"-----BEGIN" in data:
+        key = serialization.load_pem_private_key(data, password=password)
+    else:
+        key = pkcs12.load_key_and_certificates(data, password)[0]
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("the key is not an RSA private key")
 
@@ -429,6 +461,13 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
         c.problem(path, "a profile must be a mapping of keys (hosts, consumer_key, ...).")
         return None
     before = len(c.problems)
+    preset = data.get("preset")
+    if preset is not None:
+        if not isinstance(preset, str) or preset not in PRESETS:
+            c.problem((*path, "preset"), f"{preset!r} is not a known preset; use one of {', '.join(PRESETS)}.")
+            preset = None
+        else:
+            data = apply_preset(PRESETS[preset], data)
     for key in data:
         if key not in PROFILE_KEYS:
             c.problem((*path, key), f"unknown key; the keys a profile takes are {', '.join(PROFILE_KEYS)}.")
@@ -470,6 +509,7 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
 
     private_key_file: Path | None = None
     rsa_signer: RSASigner | None = None
+    password = c.string(data, "private_key_password", path)
     key_text = c.string(data, "private_key_file", path)
     if method.is_rsa and key_text is None and data.get("private_key_file") is None:
         c.problem((*path, "private_key_file"), f"is required for {method}; give the path of a PEM private key.")
@@ -480,7 +520,8 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
         private_key_file = c.path(key_text)
         if c.read_file is not None and method.is_rsa:
             try:
-                rsa_signer = make_rsa_signer(c.read_file(private_key_file))
+                rsa_signer = make_rsa_signer(c.read_file(private_key_file),
+                                             password.encode() if password is not None else None)
             except FileNotFoundError:
                 c.problem((*path, "private_key_file"),
                           f"{str(private_key_file)!r} does not exist; fix the path (relative paths start "
@@ -490,8 +531,9 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
                           f"{str(private_key_file)!r} cannot be read ({e.strerror}); check its permissions.")
             except (ValueError, TypeError, UnsupportedAlgorithm):
                 c.problem((*path, "private_key_file"),
-                          f"{str(private_key_file)!r} is not an unencrypted RSA private key in PEM "
-                          "(PKCS#1 or PKCS#8); convert it with openssl pkcs8 -topk8 -nocrypt.")
+                          f"{str(private_key_file)!r} is not an RSA private key in PEM (PKCS#1 or PKCS#8) or "
+                          "PKCS#12, or its private_key_password is wrong; convert it with openssl pkcs8 -topk8 "
+                          "-nocrypt, or check the password.")
 
     realm = c.string(data, "realm", path)
     token = c.string(data, "token", path, allow_empty=False)
@@ -538,13 +580,22 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
         c.problem((*path, "clock_skew"), f"{clock_skew!r} is not a number of seconds (-86400 to 86400); write e.g. "
                                          "clock_skew: 120 when the provider's clock is 2 minutes ahead.")
         clock_skew = 0
-    body_hash = c.boolean(data, "body_hash", path, False)
+    body_hash_on_forms = data.get("body_hash") == "always"
+    body_hash = body_hash_on_forms or c.boolean({k: v for k, v in data.items() if v != "always"}, "body_hash",
+                                                path, False)
+    realm_from = c.boolean(data, "realm_from_host", path, False)
+    key_ampersand = c.boolean(data, "key_ampersand", path, True)
+    excluded: list[str] = []
+    raw_excluded = data.get("exclude_params")
+    if raw_excluded is not None:
+        if not isinstance(raw_excluded, list) or not all(isinstance(x, str) and x for x in raw_excluded):
+            c.problem((*path, "exclude_params"), "must be a list of parameter names, e.g. exclude_params: [photo].")
+        else:
+            excluded = [x for x in raw_excluded if not x.startswith("oauth_")]
+            if len(excluded) != len(raw_excluded):
+                c.problem((*path, "exclude_params"), "oauth_* parameters are always signed; remove them.")
     allow_insecure = c.boolean(data, "allow_insecure", path, False)
 
-    preset = c.string(data, "preset", path)
-    if preset is not None and preset not in KNOWN_PRESETS:
-        c.problem((*path, "preset"),
-                  f"{preset!r} is not a known preset; this version has none, so set the profile's keys yourself.")
 
     if len(c.problems) > before or consumer_key is None:
         return None
@@ -569,6 +620,11 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
         authorize_params=tuple(authorize_params),
         allow_insecure=allow_insecure,
         clock_skew=clock_skew,
+        body_hash_on_forms=body_hash_on_forms,
+        exclude_params=frozenset(excluded),
+        realm_from_host=realm_from,
+        key_ampersand=key_ampersand,
+        preset=preset,
     )
 
 
