@@ -19,6 +19,7 @@ from typing import Any
 from oauth1_proxy import __version__
 from oauth1_proxy.config import ProxyConfig, load_config
 from oauth1_proxy.errors import ProxyError
+from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.signing import RequestToSign, SignatureMethod, sign_request
 from oauth1_proxy.tokens import FileTokenStore, token_for
 
@@ -81,6 +82,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     store = FileTokenStore(config.token_store)
     tokens = store.all()  # raises TokenStoreError on a corrupt store
     print(f"{args.config}: OK, {len(config.profiles)} profile(s); token store {config.token_store}")
+    # Secrets at rest, like ssh: a warning on stderr, not a failure. (`run` logs the same from the addon.)
+    for warning in check_permissions(secret_files(config)):
+        print(f"oauth1-proxy: warning: {warning}", file=sys.stderr)
     for p in config.profiles:
         hosts = ", ".join(str(h) for h in p.hosts)
         if p.has_static_token:
@@ -91,7 +95,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             state = f"not logged in (oauth1-proxy login {p.name} --config {args.config})"
         else:
             state = "consumer-only (two-legged)"
-        print(f"  {p.name}: {hosts} {p.path_prefix} {p.signature_method} {p.placement}: {state}")
+        preset = f" (preset {p.preset})" if p.preset else ""
+        print(f"  {p.name}{preset}: {hosts} {p.path_prefix} {p.signature_method} {p.placement}: {state}")
     return 0
 
 
@@ -153,12 +158,9 @@ def cmd_sign(args: argparse.Namespace) -> int:
         RequestToSign(method=method, url=url, content_type=content_type, body=body),
         client=profile.client,
         token=token,
-        signature_method=profile.signature_method,
         nonce=args.nonce or secrets.token_hex(16),
         timestamp=args.timestamp or str(int(time.time())),
-        placement=profile.placement,
-        realm=profile.realm,
-        include_body_hash=profile.body_hash,
+        **profile.signing_options(parts.hostname),
     )
     if signed.authorization is not None:
         headers.append(("Authorization", signed.authorization))

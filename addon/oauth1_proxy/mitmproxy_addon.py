@@ -24,16 +24,17 @@ import secrets
 import threading
 import time
 import weakref
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.addonmanager import Loader
 from mitmproxy.addons import asgiapp
-from mitmproxy.proxy.mode_specs import ReverseMode
+from mitmproxy.net.http import url
+from mitmproxy.proxy import server_hooks
+from mitmproxy.proxy.mode_specs import ReverseMode, UpstreamMode
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, load_config
+from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, load_config, normalize_host
 from oauth1_proxy.diagnostics import clock_correction, diff_base_strings, parse_refusal
 from oauth1_proxy.errors import (
     ConfigError,
@@ -43,6 +44,7 @@ from oauth1_proxy.errors import (
     TokenMissingError,
     TokenStoreError,
 )
+from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.redaction import (
     has_token_secret,
     redact_signature_bytes,
@@ -60,6 +62,7 @@ from oauth1_proxy.tokens import FileTokenStore, TokenStore, token_for
 from oauth1_proxy.web import ORIGIN_HEADER, REVERSE_PREFIX, make_web_app, split_helper_path
 
 HELPER_HOST = "oauth1.proxy"
+REFUSED_HOST = "refused.oauth1.proxy"  # where refused streamed requests are sent: nowhere (server_connect)
 PROFILE_HEADER = "X-OAuth1-Profile"
 SERVER_NAME = "oauth1-proxy"
 
@@ -69,6 +72,11 @@ logger = logging.getLogger("oauth1_proxy")
 # (it logs base strings and tokens at DEBUG).
 logger.setLevel(logging.INFO)
 logging.getLogger("oauthlib").setLevel(logging.WARNING)
+
+
+def make_nonce() -> str:
+    """A fresh nonce for one request: 128 bits from the CSPRNG, as hex (RFC 5849 §3.3)."""
+    return secrets.token_hex(16)
 
 
 def make_error_response(
@@ -91,22 +99,80 @@ def _authority(scheme: str, host: str, port: int) -> str:
     return shown if DEFAULT_PORTS.get(scheme) == port else f"{shown}:{port}"
 
 
+def wire_host(host: str) -> str:
+    """The host as it goes on the wire (and to the resolver): mitmproxy decodes xn-- labels, IDNA encodes them back."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # not a name the resolver could look up: matches no profile
+        return host
+
+
 def _host_header_matches(request: http.Request) -> bool:
+    """Tell whether the Host header names the real destination (any case, one trailing dot, default port or not)."""
     header = request.host_header
     if not header:
         return True
-    expected = _authority(request.scheme, request.host.lower().rstrip("."), request.port)
-    got = header.lower()
-    if got.endswith(f":{DEFAULT_PORTS.get(request.scheme)}"):
-        got = got.rsplit(":", 1)[0]
-    if got.endswith("."):
-        got = got[:-1]
-    return got == expected
+    try:
+        host, port = url.parse_authority(header, check=True)
+    except ValueError:
+        return False
+    if port is None:
+        port = DEFAULT_PORTS.get(request.scheme)
+    return (normalize_host(wire_host(host)), port) == (normalize_host(wire_host(request.host)), request.port)
 
 
-@dataclass(frozen=True, slots=True)
-class SignedFlow:
-    """What the signer remembers of a flow until its response: never a secret."""
+def _may_stream_later(request: http.Request) -> bool:
+    """Tell whether mitmproxy may start streaming this body after requestheaders: its size is not known yet.
+
+    With stream_large_bodies set, a body without Content-Length (chunked, or
+    HTTP/2 and HTTP/3 without one) is streamed as soon as what was received
+    passes the limit; no hook runs between that moment and the headers leaving.
+    """
+    if "stream_large_bodies" not in ctx.options or not ctx.options.stream_large_bodies:
+        return False
+    if "content-length" in request.headers:
+        return False
+    return "transfer-encoding" in request.headers or request.is_http2 or request.is_http3
+
+
+class SecretLogFilter(logging.Filter):
+    """Take PLAINTEXT signatures and token secrets out of every log record (SPEC §8).
+
+    mitmproxy's proxy_debug logs the raw bytes sent upstream, signed requests
+    included; installed on the root logger's handlers, this runs before any
+    of them writes a record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot be formatted is not ours to judge
+            return True
+        if "oauth_signature" in message or "oauth_token_secret" in message:
+            text = redact_signature_text(message)
+            record.msg = redact_token_secret(text.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+            record.args = None
+        return True
+
+
+LOG_FILTER = SecretLogFilter()
+
+
+def install_log_filter() -> None:
+    """Put the secret filter on every handler of the root logger (mitmproxy's termlog, event store, ...)."""
+    for handler in logging.getLogger().handlers:
+        if LOG_FILTER not in handler.filters:
+            handler.addFilter(LOG_FILTER)
+
+
+class SignedFlow(NamedTuple):
+    """What the signer remembers of a flow until its response: never a secret.
+
+    A NamedTuple, not a dataclass: loaded as a mitmdump script (-s), this
+    module is not in sys.modules, where dataclasses look up its annotations.
+    """
 
     profile: str
     base_string: str
@@ -125,6 +191,8 @@ class OAuth1Signer:
         self._signed: dict[str, SignedFlow] = {}
         self._skew: dict[str, int] = {}  # learned clock corrections, per profile
         self._retries: dict[str, asyncio.Future[None]] = {}  # our timestamp retries, by flow id
+        self._signed_early: set[str] = set()  # flows signed in requestheaders (streamed bodies), by id
+        self._refusals: dict[str, str] = {}  # refused streamed requests: pseudo-host key -> reason
 
     # --- options ----------------------------------------------------------------------
 
@@ -171,10 +239,17 @@ class OAuth1Signer:
             )
         if "oauth1_config" in updated:
             self._load_config()
+        if "ssl_insecure" in updated and "ssl_insecure" in ctx.options and ctx.options.ssl_insecure:
+            logger.warning(
+                "oauth1-proxy: ssl_insecure is set: upstream TLS certificates are NOT verified, so signed requests "
+                "(and a PLAINTEXT signature's secrets) may go to an impostor. This is your explicit choice; "
+                "remove --set ssl_insecure=true (-k) to verify again."
+            )
         self.guard.install()
 
     def running(self) -> None:
         self.guard.install()
+        install_log_filter()
         if self.config is None and ctx.options.oauth1_config:
             self._load_config()
         if self.config is None:
@@ -201,6 +276,8 @@ class OAuth1Signer:
             raise exceptions.OptionsError(f"Cannot load oauth1_config {path}:\n{e}") from None
         self.config = config
         self.store = FileTokenStore(config.token_store)
+        for warning in check_permissions(secret_files(config)):
+            logger.warning("oauth1-proxy: %s", warning)
 
     def describe(self) -> list[str]:
         """The start-up lines: helper, CA file, each profile (never a secret)."""
@@ -235,30 +312,71 @@ class OAuth1Signer:
     # --- hooks ------------------------------------------------------------------------
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        """Refuse a streamed request to a configured host: its headers would leave before signing."""
+        """Sign a request whose body is (or may become) streamed before its headers leave, or refuse it.
+
+        With stream_large_bodies, mitmproxy sends the headers upstream right
+        after this hook; the request hook runs once the body is gone. A
+        non-form body without oauth_body_hash is not part of the signature, so
+        such a request is signed here. A form body or a body hash needs the
+        whole body: the request is refused with a log line saying why, by
+        closing the connection (mitmproxy cannot answer a streamed request).
+        """
         try:
-            if self.config is None or not flow.request.stream or flow.response is not None:
+            if self.config is None or flow.response is not None or flow.error is not None or not flow.live:
                 return
-            if self._profiles_for(flow.request):
-                flow.request.stream = False
-                logger.warning(
-                    "oauth1-proxy: refused %s %s%s: its body is streamed (stream_large_bodies), and a "
-                    "streamed request cannot be signed before it leaves; raise stream_large_bodies.",
-                    flow.request.method, flow.request.host, flow.request.path.partition("?")[0],
-                )
-                flow.kill()
-        except Exception:  # fail closed
-            logger.exception("oauth1-proxy: internal error in requestheaders; the request was not forwarded.")
+            if not (flow.request.stream or _may_stream_later(flow.request)):
+                return
+            if not self._profiles_for(flow.request) or self._keeps_capture(flow):
+                return
+            try:
+                self.sign_flow(flow, streamed=True)
+            except ProxyError as e:
+                self._refuse_streamed(flow, str(e))
+                return
+            self._signed_early.add(flow.id)
+        except Exception as e:  # fail closed: never forward unsigned
+            logger.error("oauth1-proxy: internal error while signing a streamed request (%s); it was not forwarded.",
+                         type(e).__name__)
             flow.kill()
 
+    def _refuse_streamed(self, flow: http.HTTPFlow, reason: str) -> None:
+        """Refuse a request whose body streams: mitmproxy cannot answer it from a hook, so send it nowhere.
+
+        Its destination becomes a pseudo-host of ours; ``server_connect``
+        refuses that connection, and mitmproxy answers the client 502 with the
+        reason. Nothing is sent. In upstream mode the connection would go to
+        the next proxy, so the flow is killed instead (the client sees it closed).
+        """
+        logger.warning("oauth1-proxy: refused %s %s%s: %s", flow.request.method, flow.request.host,
+                       flow.request.path.partition("?")[0], reason)
+        if isinstance(flow.client_conn.proxy_mode, UpstreamMode):
+            flow.kill()
+            return
+        key = secrets.token_hex(8)
+        self._refusals[key] = f"oauth1-proxy refused this request and sent nothing: {reason}"
+        flow.request.host = f"{key}.{REFUSED_HOST}"
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """Refuse the connection of a streamed request we refused (see _refuse_streamed)."""
+        host = data.server.address[0] if data.server.address else ""
+        if host.endswith(f".{REFUSED_HOST}"):
+            data.server.error = self._refusals.pop(host.partition(".")[0], "oauth1-proxy refused this request.")
+
+    def _keeps_capture(self, flow: http.HTTPFlow) -> bool:
+        """Tell whether a replayed flow goes out as captured (oauth1_replay=keep)."""
+        return flow.is_replay == "request" and ctx.options.oauth1_replay == "keep" and flow.id not in self._retries
+
     def request(self, flow: http.HTTPFlow) -> None:
+        if flow.id in self._signed_early:  # signed in requestheaders: its body may be gone already
+            self._signed_early.discard(flow.id)
+            return
         if self.config is None or flow.response is not None or flow.error is not None:
             return
         # -r (read a file) re-runs request on flows that are not live: a
         # capture being read or re-saved is never re-signed.
         if not flow.live:
             return
-        if flow.is_replay == "request" and ctx.options.oauth1_replay == "keep" and flow.id not in self._retries:
+        if self._keeps_capture(flow):
             logger.info("oauth1-proxy: replaying %s %s%s as captured (oauth1_replay=keep)", flow.request.method,
                         flow.request.host, flow.request.path.partition("?")[0])
             return
@@ -292,6 +410,7 @@ class OAuth1Signer:
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._signed.pop(flow.id, None)
+        self._signed_early.discard(flow.id)
         waiter = self._retries.get(flow.id)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -349,7 +468,7 @@ class OAuth1Signer:
 
     def _profiles_for(self, request: http.Request) -> tuple[Profile, ...]:
         assert self.config is not None
-        return self.config.profiles_for(request.scheme, request.host, request.port, request.path)
+        return self.config.profiles_for(request.scheme, wire_host(request.host), request.port, request.path)
 
     def _choose(self, request: http.Request) -> Profile | None:
         candidates = self._profiles_for(request)
@@ -382,18 +501,23 @@ class OAuth1Signer:
             login_hint=f"{direct}, or run: oauth1-proxy login {profile.name} --config {source}",
         )
 
-    def sign_flow(self, flow: http.HTTPFlow) -> None:
-        """Sign one flow in place, or raise a ProxyError saying why it must not leave."""
+    def sign_flow(self, flow: http.HTTPFlow, *, streamed: bool = False) -> None:
+        """Sign one flow in place, or raise a ProxyError saying why it must not leave.
+
+        ``streamed``: sign from the headers alone (the body streams afterwards
+        and is not part of the signature), or refuse when the body would be.
+        """
         request = flow.request
         profile = self._choose(request)
         if profile is None:
             return
-        if profile.is_authorize_page(request.scheme, request.host, request.port, request.path):
+        host = wire_host(request.host)
+        if profile.is_authorize_page(request.scheme, host, request.port, request.path):
             return  # the user's browser on the provider's authorize page: never signed (RFC 5849 §2.2)
         if not _host_header_matches(request):
             raise RequestRefused(
                 f"the Host header {request.host_header!r} does not match the destination "
-                f"{_authority(request.scheme, request.host, request.port)}; oauth1-proxy signs only for the "
+                f"{_authority(request.scheme, host, request.port)}; oauth1-proxy signs only for the "
                 "real destination. Remove the Host header override."
             )
         if profile.signature_method is SignatureMethod.PLAINTEXT and request.scheme != "https" \
@@ -402,12 +526,33 @@ class OAuth1Signer:
                 f'Profile "{profile.name}" uses PLAINTEXT, which would send the secrets in clear over http '
                 "(RFC 5849 §3.4.4). Use https, or set allow_insecure: true on the profile."
             )
-        if request.raw_content is None:
+        content_types = request.headers.get_all("content-type")
+        if len(content_types) > 1:
+            raise RequestRefused(
+                f"the request has {len(content_types)} Content-Type headers; whether its body is a form (and so "
+                "part of the signature) would depend on which one the upstream reads. Send one Content-Type."
+            )
+        content_type = content_types[0] if content_types else None
+        if streamed:
+            if is_form_content_type(content_type):
+                raise RequestRefused(
+                    "its form body is streamed (stream_large_bodies) before it can be read, and a form body's "
+                    "parameters are part of the signature; raise stream_large_bodies above your largest signed "
+                    "form body (and send a Content-Length)."
+                )
+            if profile.body_hash:
+                raise RequestRefused(
+                    f'its body is streamed (stream_large_bodies) before it can be read, and profile "{profile.name}" '
+                    "signs an oauth_body_hash of the whole body; raise stream_large_bodies above your largest "
+                    "signed body."
+                )
+            body = b""  # a non-form body without a body hash is not part of the signature (RFC 5849 §3.4.1.3.1)
+        elif request.raw_content is None:
             raise SigningError("the request body was streamed before it could be signed; it was not sent.")
+        else:
+            body = request.raw_content
         token = self._token_for(profile, flow)
 
-        content_type = request.headers.get("content-type")
-        body = request.raw_content
         encoding = request.headers.get("content-encoding", "identity").lower()
         if is_form_content_type(content_type) and encoding not in ("identity", ""):
             raise RequestRefused(
@@ -419,28 +564,26 @@ class OAuth1Signer:
         authorization = request.headers.get("authorization", "")
         if authorization[:6].lower() == "oauth ":
             del request.headers["authorization"]
-        origin = f"{request.scheme}://{_authority(request.scheme, request.host, request.port)}"
+        origin = f"{request.scheme}://{_authority(request.scheme, host, request.port)}"
         raw_path = request.data.path
         signed = sign_request(
             RequestToSign(method=request.method, url=origin + raw_path.decode("utf-8", "surrogateescape"),
                           content_type=content_type, body=body),
             client=profile.client,
             token=token,
-            signature_method=profile.signature_method,
             # RFC 5849 §3.3: a nonce unique for every request (128 bits from
             # a CSPRNG) and the current timestamp.
-            nonce=secrets.token_hex(16),
+            nonce=make_nonce(),
             timestamp=str(int(time.time()) + profile.clock_skew + self._skew.get(profile.name, 0)),
-            placement=profile.placement,
-            realm=profile.realm,
-            include_body_hash=profile.body_hash,
+            **profile.signing_options(request.host),
         )
         if profile.signature_method is SignatureMethod.PLAINTEXT:
             self.guard.watch_request(flow)
         self._signed[flow.id] = SignedFlow(
             profile=profile.name,
             base_string=signed.base_string,
-            may_retry=(request.method in ("GET", "HEAD", "OPTIONS") or not body) and flow.id not in self._retries,
+            may_retry=(request.method in ("GET", "HEAD", "OPTIONS") or not body) and flow.id not in self._retries
+            and not streamed,
         )
         if signed.authorization is not None:
             request.headers["Authorization"] = signed.authorization
@@ -560,7 +703,8 @@ class OAuth1Helper(asgiapp.WSGIApp):
 
     def __init__(self, signer: OAuth1Signer) -> None:
         self.signer = signer
-        self.web_app = make_web_app(lambda: signer.config, lambda: signer.store, cafile=self._cafile)
+        self.web_app = make_web_app(lambda: signer.config, lambda: signer.store, cafile=self._cafile,
+                                    upstream_proxy=self._upstream_proxy)
         super().__init__(self.web_app, HELPER_HOST, None)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -572,6 +716,14 @@ class OAuth1Helper(asgiapp.WSGIApp):
     def _direct_app(self, environ: dict[str, Any], start_response: Any) -> Any:
         environ["oauth1_proxy.direct"] = True
         return self.web_app(environ, start_response)
+
+    @staticmethod
+    def _upstream_proxy() -> str | None:
+        # In upstream mode the helper's own calls leave through the same proxy.
+        for mode in ctx.options.mode:
+            if mode.startswith("upstream:"):
+                return str(mode).removeprefix("upstream:")
+        return None
 
     @staticmethod
     def _cafile() -> str | None:

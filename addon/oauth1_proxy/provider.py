@@ -373,8 +373,11 @@ class _ProviderValidator(RequestValidator):  # type: ignore[misc]
         return self._dummy_access_token
 
     def is_realm_allowed(self, realm: str | None) -> bool:
-        """Tell whether a resource request's realm is acceptable: any, unless realms are configured."""
-        return not self._configured_realms or not realm or realm in self._configured_realms
+        """Tell whether a resource request's realm is acceptable: any, unless realms are configured.
+
+        With realms configured, a resource request must name one (NetSuite refuses a missing realm).
+        """
+        return not self._configured_realms or realm in self._configured_realms
 
     def check_realms(self, realms: Sequence[str]) -> bool:
         return not self._configured_realms or all(r in self._configured_realms for r in realms)

@@ -38,12 +38,12 @@ checks it against the recipe).
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Sequence
-from itertools import chain
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Protocol
 from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
@@ -112,6 +112,11 @@ _HASH_NAMES = {
 }
 
 
+_HMAC_METHODS = frozenset(m for m in SignatureMethod if m.is_hmac)
+_METHOD_NAMES = {m: m.value for m in SignatureMethod}  # plain str values, without the enum's property
+_BASE64_SIGNATURES = frozenset(m for m in SignatureMethod if m is not SignatureMethod.PLAINTEXT)
+
+
 class Placement(StrEnum):
     """Where the protocol parameters travel (RFC 5849 §3.5)."""
 
@@ -169,6 +174,29 @@ class SignedRequest:
     normalized_parameters: str
 
 
+# sign_request builds one SignedRequest per proxied request, and a frozen
+# dataclass's __init__ (object.__setattr__ per field) costs more than half
+# the signature itself. _make_signed_request fills the same slots with the
+# same values directly: SignedRequest validates nothing, so nothing is skipped.
+_SIGNED_REQUEST_SETTERS = tuple(SignedRequest.__dict__[f.name].__set__ for f in fields(SignedRequest))
+
+
+def _make_signed_request(
+    url: str, authorization: str | None, body: bytes, oauth_params: tuple[tuple[str, str], ...],
+    base_string: str, normalized_parameters: str,
+) -> SignedRequest:
+    """SignedRequest(url=..., ...), built quicker (see above)."""
+    signed = object.__new__(SignedRequest)
+    set_url, set_authorization, set_body, set_oauth_params, set_base_string, set_normalized = _SIGNED_REQUEST_SETTERS
+    set_url(signed, url)
+    set_authorization(signed, authorization)
+    set_body(signed, body)
+    set_oauth_params(signed, oauth_params)
+    set_base_string(signed, base_string)
+    set_normalized(signed, normalized_parameters)
+    return signed
+
+
 # RFC 5849 §3.6: "Characters in the unreserved character set as defined by
 # [RFC3986], Section 2.3 (ALPHA, DIGIT, "-", ".", "_", "~") MUST NOT be
 # encoded. All other characters MUST be encoded." ... "The two hexadecimal
@@ -194,6 +222,15 @@ def percent_encode(value: str | bytes) -> str:
 
 def _escape_octets(data: bytes, special: bytes) -> str:
     """Replace every octet of ``special`` in ``data`` by ``%XX``; keep the others as characters."""
+    if not special.translate(None, b"%=&"):  # normalized parameters: nothing else to escape
+        text = data.decode("ascii")
+        if b"%" in special:  # "%" first: the escapes written after it contain "%"
+            text = text.replace("%", "%25")
+        if b"=" in special:
+            text = text.replace("=", "%3D")
+        if b"&" in special:
+            text = text.replace("&", "%26")
+        return text
     octets = set(special)
     if len(octets) > _MAX_REPLACES:
         return quote_from_bytes(data, safe="")
@@ -206,13 +243,20 @@ def _escape_octets(data: bytes, special: bytes) -> str:
     return text
 
 
-def _encode_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Percent-encode the name and value of each pair (RFC 5849 §3.6)."""
-    pairs = list(pairs)
-    # One check for all of them: protocol parameters are usually unreserved text.
-    if not "".join(chain.from_iterable(pairs)).encode("utf-8", "surrogateescape").translate(None, _UNRESERVED):
-        return pairs
-    return [(percent_encode(k), percent_encode(v)) for k, v in pairs]
+_URI_ALPHABET = _UNRESERVED + b":/"
+
+
+def _encode_uri(uri: str) -> str:
+    """percent_encode(uri), quicker for a URI of unreserved characters, ":" and "/"."""
+    data = uri.encode("utf-8", "surrogateescape")
+    if data.translate(None, _URI_ALPHABET):
+        return _escape_octets(data, data.translate(None, _UNRESERVED))
+    return uri.replace(":", "%3A").replace("/", "%2F")
+
+
+def _is_unreserved(text: str) -> bool:
+    """Tell whether text needs no percent-encoding at all (RFC 5849 §3.6)."""
+    return not text.encode("utf-8", "surrogateescape").translate(None, _UNRESERVED)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -229,12 +273,16 @@ _PLAIN_URL = re.compile(
 def base_string_uri(url: str) -> str:
     """Build the base string URI (RFC 5849 §3.4.1.2)."""
     plain = _PLAIN_URL.match(url)
-    if plain is not None and (plain[3] is None or int(plain[3]) <= 65535):
+    if plain is not None:
         # The same steps as below, on the parts the expression found.
-        scheme, host = plain[1].lower(), plain[2].lower()
-        port = None if plain[3] is None else int(plain[3])
-        netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-        return f"{scheme}://{netloc}{(plain[4] or '/').replace(' ', '%20')}"
+        scheme, host, port_text, path = plain.groups()
+        scheme, host = scheme.lower(), host.lower()
+        if port_text is None:
+            return f"{scheme}://{host}{(path or '/').replace(' ', '%20')}"
+        port = int(port_text)
+        if port <= 65535:
+            netloc = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+            return f"{scheme}://{netloc}{(path or '/').replace(' ', '%20')}"
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
@@ -310,8 +358,14 @@ def collect_parameters(
     return [p for p in params if p[0] != b"oauth_signature"]
 
 
-# Only unreserved characters and "%", "=", "&": perhaps canonical already.
-_FORM_ALPHABET = _UNRESERVED + b"%=&"
+# Interpretation (speed, not meaning): inside this module a parameter whose
+# name and value are encoded travels as one "name\x00value" string, an item.
+# Encoded text has no character below "%", so sorting items as strings sorts
+# by name, then by value, exactly as §3.4.1.3.2 step 2 sorts the pairs.
+_SEP = "\x00"
+# Segments of "name=value", one "=" each, none empty, only unreserved
+# characters and "%" in names and values: perhaps canonical already.
+_FORM_LAYOUT = re.compile(rb"(?:[A-Za-z0-9._~%-]*=[A-Za-z0-9._~%-]*&)*[A-Za-z0-9._~%-]*=[A-Za-z0-9._~%-]*")
 # A "%" that is not an upper-case escape of an octet outside the unreserved
 # set: "%7E", "%41", "%2b" or "%zz" decode and encode to something else.
 _NONCANONICAL_ESCAPE = re.compile(
@@ -319,40 +373,49 @@ _NONCANONICAL_ESCAPE = re.compile(
 )
 
 
-def _encoded_form(data: bytes) -> list[tuple[str, str]]:
-    """Decode a query or form body and encode each name and value (RFC 5849 §3.4.1.3.1, §3.4.1.3.2 step 1).
+def _form_items(data: bytes) -> list[str]:
+    """Decode a query or form body and encode each name and value, as items (RFC 5849 §3.4.1.3.1, §3.4.1.3.2 step 1).
 
-    The same list as ``[(percent_encode(k), percent_encode(v)) for k, v in parse_form(data)]``.
+    The same as ``[f"{percent_encode(k)}\x00{percent_encode(v)}" for k, v in parse_form(data)]``.
     """
-    if data.translate(None, _FORM_ALPHABET) or (b"%" in data and _NONCANONICAL_ESCAPE.search(data)):
-        return [(percent_encode(k), percent_encode(v)) for k, v in parse_form(data)]
-    # Canonical already: decoding then encoding gives every name and value
-    # back as written, except "=" inside a value, which is encoded.
-    encoded = []
-    for segment in data.decode("ascii").split("&"):
-        if segment:
-            name, _, value = segment.partition("=")
-            encoded.append((name, value.replace("=", "%3D")))
-    return encoded
+    if _FORM_LAYOUT.fullmatch(data) and (b"%" not in data or not _NONCANONICAL_ESCAPE.search(data)):
+        # Canonical already: decoding then encoding gives every name and
+        # value back as written.
+        return data.decode("ascii").replace("=", _SEP).split("&")
+    return [f"{percent_encode(k)}{_SEP}{percent_encode(v)}" for k, v in parse_form(data)]
+
+
+def _strip_to_items(data: bytes) -> tuple[bytes, list[str]]:
+    """strip_oauth_parameters(data) and the _form_items of what is left, in one pass when data is canonical."""
+    if _FORM_LAYOUT.fullmatch(data) and (b"%" not in data or not _NONCANONICAL_ESCAPE.search(data)):
+        # Canonical: a name decodes to "oauth_..." exactly when it is written
+        # "oauth_..." (no unreserved character is ever escaped).
+        if data.startswith(b"oauth_") or b"&oauth_" in data:
+            data = b"&".join([segment for segment in data.split(b"&") if not segment.startswith(b"oauth_")])
+            if not data:
+                return data, []
+        return data, data.decode("ascii").replace("=", _SEP).split("&")
+    data = strip_oauth_parameters(data)
+    return data, _form_items(data) if data else []
 
 
 def normalize_parameters(params: Iterable[Param]) -> str:
     """Normalize the collected parameters into one string (RFC 5849 §3.4.1.3.2)."""
     # 1. "First, the name and value of each parameter are encoded (Section 3.6)."
-    encoded = [(percent_encode(k), percent_encode(v)) for k, v in params]
-    return _join_encoded(encoded)
+    items = [f"{percent_encode(k)}{_SEP}{percent_encode(v)}" for k, v in params]
+    return _join_items(items).replace(_SEP, "=")
 
 
-def _join_encoded(encoded: list[tuple[str, str]]) -> str:
-    """Sort and join parameters whose names and values are encoded already (RFC 5849 §3.4.1.3.2, 2-4)."""
+def _join_items(items: list[str]) -> str:
+    """Sort and join items; the separators stay for the caller to replace (RFC 5849 §3.4.1.3.2, 2-4)."""
     # 2. "The parameters are sorted by name, using ascending byte value
     #    ordering. If two or more parameters share the same name, they are
     #    sorted by their value."
-    encoded.sort()
+    items.sort()
     # 3./4. "The name of each parameter is concatenated to its corresponding
     # value using an "=" character ... The sorted name/value pairs are
     # concatenated together into a single string by using an "&" character"
-    return "&".join(f"{k}={v}" for k, v in encoded)
+    return "&".join(items)
 
 
 def signature_base_string(method: str, uri: str, normalized_parameters: str) -> str:
@@ -373,6 +436,8 @@ def signing_key(client: ClientCredentials, token: TokenCredentials | None) -> st
     # code 38), which MUST be included even when either secret is empty.
     # 3. The token shared-secret, after being encoded (Section 3.6)."
     token_secret = token.secret if token is not None else ""
+    if _is_unreserved(client.secret + token_secret):  # one check for both
+        return f"{client.secret}&{token_secret}"
     return f"{percent_encode(client.secret)}&{percent_encode(token_secret)}"
 
 
@@ -382,7 +447,7 @@ def hmac_signature(base_string: str, key: str, hash_name: str = "sha1") -> str:
     # parameter is set to the result of the "digest" value, after the result
     # octet string is base64-encoded per [RFC2045], Section 6.8."
     digest = hmac.digest(key.encode("ascii"), base_string.encode("ascii"), hash_name)
-    return base64.b64encode(digest).decode("ascii")
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
 def body_hash(body: bytes, hash_name: str) -> str:
@@ -394,7 +459,7 @@ def authorization_header(oauth_params: Sequence[tuple[str, str]], realm: str | N
     """Render the OAuth Authorization header value (RFC 5849 §3.5.1)."""
     # "Parameter names and values are encoded per Parameter Encoding
     # (Section 3.6)." "The OPTIONAL "realm" parameter MAY be added".
-    return _render_authorization(_encode_pairs(oauth_params), realm)
+    return _render_authorization([(percent_encode(k), percent_encode(v)) for k, v in oauth_params], realm)
 
 
 def _render_authorization(encoded: Sequence[tuple[str, str]], realm: str | None) -> str:
@@ -413,15 +478,19 @@ def _is_oauth_segment(segment: bytes) -> bool:
     return unquote_to_bytes(name.replace(b"+", b" ")).startswith(b"oauth_")
 
 
-# A name (what comes before the first "=" of a segment) with a "%" in it.
-_ESCAPED_NAME = re.compile(rb"(?:\A|&)[^=&%]*%")
+# A name (what comes before the first "=" of a segment) with a "%" in it,
+# after the first segment.
+_ESCAPED_LATER_NAME = re.compile(rb"&[^=&%]*%")
 
 
 def strip_oauth_parameters(data: bytes) -> bytes:
     """Drop every ``oauth_*`` parameter from a query or form body, byte for byte otherwise."""
     # Fast path only when no name can decode to "oauth_": any escape could
     # spell it ("%6Fauth_nonce"), so a name with a "%" takes the slow path.
-    if b"oauth_" not in data and (b"%" not in data or not _ESCAPED_NAME.search(data)):
+    if b"oauth_" not in data and (
+        b"%" not in data
+        or (b"%" not in data.split(b"&", 1)[0].partition(b"=")[0] and not _ESCAPED_LATER_NAME.search(data))
+    ):
         return data
     return b"&".join(s for s in data.split(b"&") if not _is_oauth_segment(s))
 
@@ -445,6 +514,9 @@ def sign_request(
     realm: str | None = None,
     include_body_hash: bool = False,
     extra_oauth_params: Sequence[tuple[str, str]] = (),
+    body_hash_on_forms: bool = False,
+    exclude_params: Collection[str] = (),
+    key_ampersand: bool = True,
 ) -> SignedRequest:
     """Sign a request and place its protocol parameters (RFC 5849 §3.1–§3.5).
 
@@ -452,19 +524,30 @@ def sign_request(
     parameter the client put in the query or a form body is replaced.
 
     ``extra_oauth_params`` carries ``oauth_callback`` or ``oauth_verifier``
-    during the token dance (RFC 5849 §2.1, §2.3).
+    during the token dance (RFC 5849 §2.1, §2.3). Providers' quirks (issue 7):
+    ``body_hash_on_forms`` hashes form bodies too (Mastercard);
+    ``exclude_params`` leaves named query/form parameters out of the base
+    string (Flickr's "photo"); ``key_ampersand=False`` drops the key's
+    trailing "&" on consumer-only requests (WooCommerce's legacy variant).
     """
-    is_form = is_form_content_type(request.content_type)
+    is_form = request.content_type is not None and is_form_content_type(request.content_type)
     # SPEC §5: "A client-supplied OAuth Authorization header and oauth_*
     # parameters are replaced": drop them from the query and a form body,
     # leaving every other byte as the client sent it.
-    before_fragment = request.url.partition("#")[0]
-    path, has_query, query = before_fragment.partition("?")
-    if has_query:
-        query_bytes = strip_oauth_parameters(query.encode("utf-8", "surrogateescape"))
-        query = query_bytes.decode("utf-8", "surrogateescape")
+    url = request.url
+    path, _, query = (url.partition("#")[0] if "#" in url else url).partition("?")
+    query_bytes = b""
+    query_items: list[str] = []  # the query's parameters, encoded, as items (see _SEP)
+    if query:
+        query_bytes = query.encode("utf-8", "surrogateescape")
+        stripped, query_items = _strip_to_items(query_bytes)
+        if stripped is not query_bytes:
+            query_bytes, query = stripped, stripped.decode("utf-8", "surrogateescape")
     url = f"{path}?{query}" if query else path
-    body = strip_oauth_parameters(request.body) if is_form else request.body
+    body = request.body
+    body_items: list[str] = []
+    if is_form and body:
+        body, body_items = _strip_to_items(body)
     if url != request.url or body is not request.body:
         request = RequestToSign(method=request.method, url=url, content_type=request.content_type, body=body)
     if placement is Placement.BODY and not is_form:
@@ -473,70 +556,103 @@ def sign_request(
         placement = Placement.HEADER
     # RFC 5849 §3.1: the protocol parameters.
     oauth_params: list[tuple[str, str]] = [("oauth_consumer_key", client.key)]
+    token_text = ""
     if token is not None:
         # "oauth_token ... MAY be omitted when making requests not associated
         # with a resource owner": consumer-only requests carry none at all.
-        oauth_params.append(("oauth_token", token.token))
+        token_text = token.token
+        oauth_params.append(("oauth_token", token_text))
     oauth_params += [
-        ("oauth_signature_method", signature_method.value),
+        ("oauth_signature_method", _METHOD_NAMES[signature_method]),
         ("oauth_timestamp", timestamp),
         ("oauth_nonce", nonce),
         ("oauth_version", "1.0"),
     ]
+    protocol_count = len(oauth_params)
     oauth_params.extend(extra_oauth_params)
-    if include_body_hash and not is_form:
+    if include_body_hash and (not is_form or body_hash_on_forms):
         # OAuth Request Body Hash §4.1.1: "Not include an oauth_body_hash
         # parameter" on form-encoded requests; others hash the raw body,
-        # the empty body included.
+        # the empty body included. Interpretation: body_hash_on_forms
+        # (Mastercard's signer) hashes form bodies as well.
         oauth_params.append(("oauth_body_hash", body_hash(request.body, signature_method.hash_name)))
 
     uri = base_string_uri(request.url)
-    # collect_parameters then normalize_parameters, without decoding and
-    # encoding again what is canonical already (_encoded_form):
-    # "The query component of the HTTP request URI", the protocol
-    # parameters, and "The HTTP request entity-body" of a form request.
-    encoded_oauth = _encode_pairs(oauth_params)
-    encoded = _encoded_form(query.encode("utf-8", "surrogateescape")) if query else []
-    encoded += encoded_oauth
-    if request.body and is_form:
-        encoded += _encoded_form(request.body)
+    # collect_parameters then normalize_parameters, as items, without
+    # decoding and encoding again what is canonical already (_form_items):
+    # the protocol parameters (their names are unreserved text; the values
+    # usually are), "The query component of the HTTP request URI", and "The
+    # HTTP request entity-body" of a form request.
+    values = f"{client.key}{token_text}{timestamp}{nonce}"  # the others are unreserved constants
+    if len(oauth_params) == protocol_count and not values.encode("utf-8", "surrogateescape").translate(
+        None, _UNRESERVED
+    ):
+        encoded_oauth = oauth_params
+    else:
+        encoded_oauth = [(percent_encode(k), percent_encode(v)) for k, v in oauth_params]
     # "The "oauth_signature" parameter MUST be excluded from the signature
-    # base string if present." (An encoded name is "oauth_signature"
-    # exactly when the decoded one is.)
-    normalized = _join_encoded([p for p in encoded if p[0] != "oauth_signature"])
-    base_string = signature_base_string(request.method, uri, normalized)
+    # base string if present." The query and a form body have none left
+    # (stripped above); only extra_oauth_params could bring one. (An encoded
+    # name is "oauth_signature" exactly when the decoded one is.)
+    if extra_oauth_params:
+        items = [f"{k}{_SEP}{v}" for k, v in encoded_oauth if k != "oauth_signature"]
+    else:
+        items = [f"{k}{_SEP}{v}" for k, v in encoded_oauth]
+    items += query_items
+    items += body_items
+    if exclude_params:
+        # Interpretation (a provider's quirk, never the RFC): these names are
+        # sent but not signed. Items hold canonical encodings, so encoded
+        # names compare exactly.
+        left_out = {percent_encode(name) for name in exclude_params}
+        items = [item for item in items if item.partition(_SEP)[0] not in left_out]
+    joined = _join_items(items)
+    normalized = joined.replace(_SEP, "=")
+    # signature_base_string(request.method, uri, normalized), with step 5's
+    # encoding done on the joined items, whose names and values are encoded
+    # already: "%", "=" (the separator) and "&" are all there is to encode.
+    method = request.method.upper()
+    base_string = "&".join((
+        method if method.isalpha() and method.isascii() else percent_encode(method),
+        _encode_uri(uri),
+        joined.replace("%", "%25").replace(_SEP, "%3D").replace("&", "%26"),
+    ))
 
+    key = signing_key(client, token)
+    if not key_ampersand and token is None:
+        # Interpretation: WooCommerce's legacy signers left out the "&" that
+        # RFC 5849 §3.4.2 says "MUST be included even when either secret is
+        # empty"; only consumer-only requests can differ this way.
+        key = key[:-1]
     if signature_method is SignatureMethod.PLAINTEXT:
         # RFC 5849 §3.4.4: "The "oauth_signature" protocol parameter is set
         # to the concatenated value of" the two encoded secrets.
-        signature = signing_key(client, token)
-    elif signature_method.is_hmac:
-        signature = hmac_signature(base_string, signing_key(client, token), signature_method.hash_name)
+        signature = key
+    elif signature_method in _HMAC_METHODS:
+        signature = hmac_signature(base_string, key, _HASH_NAMES[signature_method])
     else:
         if client.rsa_signer is None:
             raise ValueError(f"{signature_method} needs a private key")
         # RFC 5849 §3.4.3: "S = RSASSA-PKCS1-V1_5-SIGN (K, M)" with M the
         # signature base string, base64-encoded.
-        raw = client.rsa_signer(base_string.encode("ascii"), signature_method.hash_name)
+        raw = client.rsa_signer(base_string.encode("ascii"), _HASH_NAMES[signature_method])
         signature = base64.b64encode(raw).decode("ascii")
     oauth_params.append(("oauth_signature", signature))
 
     authorization = None
     if placement is Placement.HEADER:
-        signature_param = ("oauth_signature", percent_encode(signature))
+        if signature_method in _BASE64_SIGNATURES:
+            # Base64 (RFC 2045 §6.8) leaves only "+", "/" and "=" to encode.
+            encoded_signature = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+        else:
+            encoded_signature = percent_encode(signature)
+        signature_param = ("oauth_signature", encoded_signature)
         authorization = _render_authorization([*encoded_oauth, signature_param], realm)
     elif placement is Placement.QUERY:
         # RFC 5849 §3.5.3: "added to the HTTP request URI as a query component".
-        new_query = _append_params(query.encode("utf-8", "surrogateescape"), oauth_params)
+        new_query = _append_params(query_bytes, oauth_params)
         url = f"{path}?{new_query.decode('utf-8', 'surrogateescape')}"
     else:
         # RFC 5849 §3.5.2: "added to the HTTP request entity-body".
         body = _append_params(request.body, oauth_params)
-    return SignedRequest(
-        url=url,
-        authorization=authorization,
-        body=body,
-        oauth_params=tuple(oauth_params),
-        base_string=base_string,
-        normalized_parameters=normalized,
-    )
+    return _make_signed_request(url, authorization, body, tuple(oauth_params), base_string, normalized)

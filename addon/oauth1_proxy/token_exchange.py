@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .config import Profile
 from .errors import ProxyError
-from .signing import RequestToSign, TokenCredentials, sign_request
+from .signing import Placement, RequestToSign, TokenCredentials, sign_request
 from .tokens import StoredToken
 
 FORM = "application/x-www-form-urlencoded"
@@ -61,11 +61,10 @@ def _signed_post(profile: Profile, url: str, token: TokenCredentials | None, ext
         RequestToSign(method="POST", url=url, content_type=FORM, body=b""),
         client=profile.client,
         token=token,
-        signature_method=profile.signature_method,
         nonce=nonce,
         timestamp=timestamp,
-        realm=profile.realm,
         extra_oauth_params=extra,
+        **{**profile.signing_options(urlsplit(url).hostname or ""), "placement": Placement.HEADER},
     )
     assert signed.authorization is not None
     return OutboundRequest(

@@ -114,13 +114,20 @@ class MemoryTokenStore:
 
 
 class FileTokenStore:
-    """The YAML store on disk; re-read when the file changes, so a running proxy sees new logins."""
+    """The YAML store on disk; re-read when the file changes, so a running proxy sees new logins.
+
+    A token that cannot be written (read-only folder, full disk) is kept in
+    memory for this process (``_memory_fallback``) and ``put`` raises a
+    TokenStoreError saying so; it is used until the file changes or the
+    profile is logged out.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._tokens: dict[str, StoredToken] = {}
+        self._memory_fallback: dict[str, StoredToken] = {}
 
     def _stat_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -135,6 +142,9 @@ class FileTokenStore:
         stamp = self._stat_stamp()
         if stamp == self._stamp:
             return self._tokens
+        # The file changed: a login that could be written (by us or another
+        # process) is newer than what could not.
+        self._memory_fallback.clear()
         if stamp is None:
             tokens: dict[str, StoredToken] = {}
         else:
@@ -148,21 +158,32 @@ class FileTokenStore:
 
     def get(self, profile: str) -> StoredToken | None:
         with self._lock:
-            return self._refresh().get(profile)
+            tokens = self._refresh()
+            return self._memory_fallback.get(profile) or tokens.get(profile)
 
     def all(self) -> Mapping[str, StoredToken]:
         with self._lock:
-            return dict(self._refresh())
+            return {**self._refresh(), **self._memory_fallback}
 
     def put(self, profile: str, token: StoredToken) -> None:
         with self._lock:
-            tokens = dict(self._refresh())  # raises on a corrupt store: never overwrite it
-            tokens[profile] = token
-            self._write(tokens)
+            # _refresh raises on a corrupt store: never overwrite it. Tokens
+            # kept in memory after a failed write are written now too.
+            tokens = {**self._refresh(), **self._memory_fallback, profile: token}
+            try:
+                self._write(tokens)
+            except TokenStoreError as e:
+                self._memory_fallback[profile] = token
+                raise TokenStoreError(
+                    f"{e} The new token of profile {profile!r} is kept in memory for this run only (until this "
+                    "oauth1-proxy process exits); fix the store, then log in again to keep it."
+                ) from e
+            self._memory_fallback.clear()
 
     def delete(self, profile: str) -> None:
         with self._lock:
             tokens = dict(self._refresh())
+            self._memory_fallback.pop(profile, None)
             if tokens.pop(profile, None) is not None:
                 self._write(tokens)
 

@@ -133,6 +133,7 @@ def make_web_app(
     get_store: Callable[[], TokenStore | None],
     *,
     cafile: Callable[[], str | None] = lambda: None,
+    upstream_proxy: Callable[[], str | None] = lambda: None,
     pending: PendingLogins | None = None,
 ) -> Flask:
     """Build the helper app over the current config and token store."""
@@ -237,7 +238,7 @@ def make_web_app(
         if callback == "auto":
             callback = f"{origin()}{base()}/callback/{name}"
         try:
-            temporary = obtain_request_token(profile, callback, cafile=cafile())
+            temporary = obtain_request_token(profile, callback, cafile=cafile(), proxy=upstream_proxy())
         except ExchangeError as e:
             logger.error('oauth1-proxy helper: login "%s" failed at %s', name, e)
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
@@ -271,7 +272,8 @@ def make_web_app(
         if profile is None or store is None:
             return error_page("Unknown profile", f"There is no profile named {name!r} in the config.", 404)
         try:
-            stored = obtain_access_token(profile, pending_login.temporary, verifier, extra=extra, cafile=cafile())
+            stored = obtain_access_token(profile, pending_login.temporary, verifier, extra=extra, cafile=cafile(),
+                                         proxy=upstream_proxy())
         except ExchangeError as e:
             logger.error('oauth1-proxy helper: login "%s" failed at %s', name, e)
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)

@@ -1,0 +1,275 @@
+"""Each preset against a provider on oauthlib's endpoints with that provider's quirk, through real mitmdumps.
+
+The proxy signs for the real host names (api.twitter.com, 123456-sb1.restlets.api.netsuite.com, ...): it
+runs in upstream mode through a second mitmdump (the "redirector") that sends every request to the loopback
+provider, keeping the Host header and telling the original scheme in X-Forwarded-Proto, the way a TLS
+terminator in front of a real provider does. The proxy trusts the redirector's certificates (same confdir CA).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from oauth1_proxy.provider import Provider, ProviderClient
+
+from .conftest import BIN, CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET, RunningProxy, curl, write_config
+
+REDIRECT_SCRIPT = """
+from mitmproxy import http
+
+def request(flow: http.HTTPFlow) -> None:
+    original_host = flow.request.host_header
+    flow.request.headers["X-Forwarded-Proto"] = flow.request.scheme
+    flow.request.scheme = "http"
+    flow.request.host = "127.0.0.1"
+    flow.request.port = {port}
+    if original_host:
+        flow.request.headers["Host"] = original_host
+"""
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "presets"
+
+
+class Chain:
+    """Our proxy in upstream mode through a redirector to one provider."""
+
+    def __init__(self, proxy: RunningProxy, provider: Provider, tmp_path: Path) -> None:
+        self.proxy, self.provider, self.tmp_path = proxy, provider, tmp_path
+
+    def session(self) -> requests.Session:
+        s = requests.Session()
+        s.proxies = {"http": self.proxy.url, "https": self.proxy.url}
+        s.verify = str(self.proxy.ca_file)
+        s.trust_env = False  # the environment's CA bundle would win over verify
+        return s
+
+    def login(self, profile: str) -> requests.Response:
+        """Run the dance through the helper (the provider auto-approves); return the success page."""
+        page = self.session().get(f"http://oauth1.proxy/login/{profile}", timeout=30)
+        assert page.status_code == 200 and 'id="success"' in page.text, page.text[:500]
+        return page
+
+
+@pytest.fixture
+def chain(tmp_path: Path, run_proxy: Any, run_mitmdump: Any, confdir: Path) -> Iterator[Any]:
+    started: list[Provider] = []
+
+    def start(profile: dict[str, object], provider: Provider, *, name: str = "p") -> Chain:
+        provider.start()
+        started.append(provider)
+        script = tmp_path / "redirect.py"
+        script.write_text(REDIRECT_SCRIPT.format(port=provider.port))
+        redirector = run_mitmdump("-s", str(script), "--set", "connection_strategy=lazy")
+        config = write_config(tmp_path / "proxy.yaml", {name: profile})
+        proxy = run_proxy(config, "--mode", f"upstream:{redirector.url}",
+                          "--set", f"ssl_verify_upstream_trusted_ca={confdir / 'mitmproxy-ca-cert.pem'}")
+        return Chain(proxy, provider, tmp_path)
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def provider_for(**kw: Any) -> Provider:
+    kw.setdefault("clients", [ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)])
+    return Provider(trust_forwarded_proto=True, auto_approve=True, **kw)
+
+
+def valid(provider: Provider) -> bool:
+    return bool(provider.records) and all(r.valid for r in provider.records)
+
+
+KEYS = {"consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET}
+STATIC = {"token": TOKEN, "token_secret": TOKEN_SECRET}
+
+
+def test_preset_twitter_dance_then_json_and_multipart_uploads_verify(chain: Any) -> None:
+    c = chain({"preset": "twitter", **KEYS}, provider_for())
+    c.login("p")
+    s = c.session()
+    tweet = s.post("https://api.twitter.com/api/echo/2/tweets", json={"text": "hello"}, timeout=20)
+    assert tweet.status_code == 200, tweet.text  # a JSON body is not part of the signature
+    upload = s.post("https://upload.twitter.com/api/echo/1.1/media/upload.json",
+                    files={"media": ("a.png", b"\x89PNG..")}, data={"media_category": "tweet_image"}, timeout=20)
+    assert upload.status_code == 200, upload.text  # nor are multipart fields
+    assert upload.json()["content_type"].startswith("multipart/form-data")
+    assert valid(c.provider)
+    assert c.provider.records[-1].uri.startswith("https://upload.twitter.com/api/echo/1.1/media/upload.json")
+
+
+def test_preset_netsuite_sends_the_realm_derived_from_the_account_host(chain: Any) -> None:
+    profile = {"preset": "netsuite", "hosts": ["123456-sb1.restlets.api.netsuite.com"], **KEYS, **STATIC}
+    c = chain(profile, provider_for(realms=["123456_SB1"], access_tokens={TOKEN: TOKEN_SECRET}))
+    reply = c.session().get("https://123456-sb1.restlets.api.netsuite.com/api/echo/restlet.nl?script=1&deploy=1",
+                            timeout=20)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["realm"] == "123456_SB1" and reply.json()["signature_method"] == "HMAC-SHA256"
+    assert valid(c.provider)
+
+
+def test_preset_netsuite_without_the_realm_is_refused_by_the_provider(chain: Any) -> None:
+    profile = {"preset": "netsuite", "hosts": ["123456-sb1.restlets.api.netsuite.com"], "realm_from_host": False,
+               **KEYS, **STATIC}
+    c = chain(profile, provider_for(realms=["123456_SB1"], access_tokens={TOKEN: TOKEN_SECRET}))
+    reply = c.session().get("https://123456-sb1.restlets.api.netsuite.com/api/echo/x", timeout=20)
+    assert reply.status_code == 401  # the quirk is real: the provider demands the realm
+
+
+def test_preset_woocommerce_query_placement_consumer_only(chain: Any) -> None:
+    c = chain({"preset": "woocommerce", "hosts": ["shop.example.com"], **KEYS}, provider_for())
+    reply = c.session().get("http://shop.example.com/api/echo/wp-json/wc/v3/products?per_page=5", timeout=20)
+    assert reply.status_code == 200, reply.text
+    assert "oauth_signature=" in reply.json()["query"] and reply.json()["token"] is None
+    assert valid(c.provider)
+
+
+def test_preset_woocommerce_legacy_key_without_ampersand(chain: Any) -> None:
+    profile = {"preset": "woocommerce", "hosts": ["shop.example.com"], "key_ampersand": False, **KEYS}
+    c = chain(profile, provider_for(legacy_key=True))
+    assert c.session().get("http://shop.example.com/api/echo/wc-api/v3/orders", timeout=20).status_code == 200
+    assert valid(c.provider)
+
+
+def test_preset_magento_bracketed_query_keys_signed_as_sent(chain: Any) -> None:
+    c = chain({"preset": "magento", "hosts": ["shop.example.com"], **KEYS, **STATIC},
+              provider_for(access_tokens={TOKEN: TOKEN_SECRET}))
+    query = ("searchCriteria[filter_groups][0][filters][0][field]=sku"
+             "&searchCriteria[filter_groups][0][filters][0][value]=24-MB01")
+    data = curl("--cacert", str(c.proxy.ca_file), "-x", c.proxy.url, "-g",
+                f"https://shop.example.com/api/echo/rest/V1/products?{query}")
+    assert data.returncode == 0, data.stderr
+    assert json.loads(data.stdout)["query"] == query
+    assert valid(c.provider)
+
+
+def test_preset_magento_dance_sends_the_verifier(chain: Any) -> None:
+    paths = ("/oauth/token/request", "/admin/oauth_authorize", "/oauth/token/access")
+    c = chain({"preset": "magento", "hosts": ["shop.example.com"], **KEYS}, provider_for(dance_paths=paths))
+    c.login("p")
+    assert [r.endpoint for r in c.provider.records] == ["request_token", "access_token"]
+    assert valid(c.provider)
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def public_pem(key: rsa.RSAPrivateKey) -> str:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def test_preset_jira_rsa_sha1_dance_under_plugins_servlet(chain: Any, tmp_path: Path) -> None:
+    key = rsa_key()
+    (tmp_path / "jira.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    paths = ("/plugins/servlet/oauth/request-token", "/plugins/servlet/oauth/authorize",
+             "/plugins/servlet/oauth/access-token")
+    provider = provider_for(clients=[ProviderClient(key="jira-app", rsa_public_key_pem=public_pem(key))],
+                            dance_paths=paths)
+    c = chain({"preset": "jira", "hosts": ["jira.example.com"], "consumer_key": "jira-app",
+               "private_key_file": str(tmp_path / "jira.pem")}, provider)
+    c.login("p")
+    reply = c.session().get("https://jira.example.com/api/me", timeout=20)
+    assert reply.status_code == 200
+    assert {r.signature_method for r in c.provider.records} == {"RSA-SHA1"}
+    assert valid(c.provider)
+
+
+def test_preset_trello_authorize_params_and_dance(chain: Any) -> None:
+    paths = ("/1/OAuthGetRequestToken", "/1/OAuthAuthorizeToken", "/1/OAuthGetAccessToken")
+    c = chain({"preset": "trello", **KEYS, "authorize_params": {"scope": "read,write"}},
+              provider_for(dance_paths=paths))
+    login = c.session().get("http://oauth1.proxy/login/p", allow_redirects=False, timeout=20)
+    location = login.headers["Location"]
+    assert location.startswith("https://trello.com/1/OAuthAuthorizeToken?")
+    assert "name=oauth1-proxy" in location and "expiration=30days" in location and "scope=read%2Cwrite" in location
+    c.login("p")
+    assert c.session().get("https://api.trello.com/api/me", timeout=20).status_code == 200
+    assert valid(c.provider)
+
+
+def test_preset_flickr_leaves_photo_out_of_the_signature(chain: Any) -> None:
+    c = chain({"preset": "flickr", **KEYS, **STATIC},
+              provider_for(excluded_params=["photo"], access_tokens={TOKEN: TOKEN_SECRET}))
+    reply = c.session().post("https://up.flickr.com/api/echo/services/upload/",
+                             data={"title": "sunset", "photo": "raw-bytes-here"}, timeout=20)
+    assert reply.status_code == 200, reply.text
+    assert valid(c.provider)
+
+
+def test_preset_flickr_provider_refuses_a_signature_over_photo(chain: Any) -> None:
+    c = chain({"preset": "flickr", "exclude_params": [], **KEYS, **STATIC},
+              provider_for(excluded_params=["photo"], access_tokens={TOKEN: TOKEN_SECRET}))
+    reply = c.session().post("https://up.flickr.com/api/echo/services/upload/",
+                             data={"title": "sunset", "photo": "raw-bytes-here"}, timeout=20)
+    assert reply.status_code == 401  # the quirk is real
+
+
+def test_preset_lti11_form_launch_in_body_and_xml_outcome_with_body_hash(chain: Any) -> None:
+    c = chain({"preset": "lti11", "hosts": ["tool.example.com"], **KEYS}, provider_for())
+    s = c.session()
+    launch = s.post("https://tool.example.com/api/echo/launch",
+                    data={"lti_message_type": "basic-lti-launch-request", "resource_link_id": "r1"}, timeout=20)
+    assert launch.status_code == 200, launch.text
+    outcome = s.post("https://tool.example.com/api/echo/outcomes", data=b"<imsx_POXEnvelopeRequest/>",
+                     headers={"Content-Type": "application/xml"}, timeout=20)
+    assert outcome.status_code == 200, outcome.text
+    assert [r.body_hash_ok for r in c.provider.records] == [None, True]
+    assert valid(c.provider)
+
+
+def test_preset_mastercard_pkcs12_key_and_body_hash_on_every_request(chain: Any, tmp_path: Path) -> None:
+    key = rsa_key()
+    (tmp_path / "mc.p12").write_bytes(pkcs12.serialize_key_and_certificates(
+        b"mc", key, None, None, serialization.BestAvailableEncryption(b"keystorepassword")))
+    provider = provider_for(clients=[ProviderClient(key="mc-consumer", rsa_public_key_pem=public_pem(key))],
+                            require_body_hash=True, form_body_hash=True)
+    c = chain({"preset": "mastercard", "hosts": ["sandbox.api.mastercard.com"], "consumer_key": "mc-consumer",
+               "private_key_file": str(tmp_path / "mc.p12"), "private_key_password": "keystorepassword"}, provider)
+    s = c.session()
+    assert s.get("https://sandbox.api.mastercard.com/api/echo/atms", timeout=20).status_code == 200
+    assert s.post("https://sandbox.api.mastercard.com/api/echo/x", data={"a": "1"}, timeout=20).status_code == 200
+    assert s.post("https://sandbox.api.mastercard.com/api/echo/y", json={"a": 1}, timeout=20).status_code == 200
+    assert [r.body_hash_ok for r in c.provider.records] == [True, True, True]
+    assert {r.signature_method for r in c.provider.records} == {"RSA-SHA256"}
+    assert valid(c.provider)
+
+
+def test_preset_garmin_dance_then_wellness_call(chain: Any) -> None:
+    paths = ("/oauth-service/oauth/request_token", "/oauthConfirm", "/oauth-service/oauth/access_token")
+    c = chain({"preset": "garmin", **KEYS}, provider_for(dance_paths=paths))
+    c.login("p")
+    assert c.session().get("https://apis.garmin.com/api/me", timeout=20).status_code == 200
+    assert valid(c.provider)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIG.glob("*.yaml")))
+def test_preset_example_config_loads_with_check(name: str, tmp_path: Path) -> None:
+    text = (CONFIG / f"{name}.yaml").read_text()
+    (tmp_path / f"{name}.yaml").write_text(text)
+    for key_file in re.findall(r"private_key_file: (\S+)", text):
+        key = rsa_key()
+        if key_file.endswith(".p12"):
+            data = pkcs12.serialize_key_and_certificates(b"k", key, None, None,
+                                                         serialization.BestAvailableEncryption(b"pw"))
+        else:
+            data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+        (tmp_path / key_file).write_bytes(data)
+    env = dict(os.environ, **{v: "pw" if "PASSWORD" in v else "value" for v in re.findall(r"\$\{(\w+)\}", text)})
+    result = subprocess.run([str(BIN / "oauth1-proxy"), "check", "--config", str(tmp_path / f"{name}.yaml")],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"(preset {name})" in result.stdout
