@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     login.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the callback")
     login.add_argument("--no-browser", action="store_true", help="do not try to open a browser")
 
+    sub.add_parser("bench", add_help=False,
+                   help="signer cost against oauthlib, proxy overhead against bare mitmdump (--quick, --json)")
+
     demo = sub.add_parser("demo", help="a walk-through against an embedded provider")
     demo.add_argument("--once", action="store_true", help="run the walk-through, then exit (0 on success)")
     demo.add_argument("--port", type=int, default=0, help="the proxy's port (default: a free one)")
@@ -231,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     try:
+        if argv and argv[0] == "bench":
+            from oauth1_proxy.bench import main as bench_main
+
+            return bench_main(argv[1:])
         if argv and argv[0] == "run":
             args, rest = parser.parse_known_args(argv)
             # Only the arguments after "run" that are not ours go to mitmdump.
