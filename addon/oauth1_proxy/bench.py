@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote
 
-from oauth1_proxy.config import parse_config
+from oauth1_proxy.config import ProxyConfig, parse_config
 from oauth1_proxy.signing import (
     ClientCredentials,
     RequestToSign,
@@ -314,10 +314,10 @@ def bench_profile_lookup(quick: bool) -> dict[str, float]:
     """µs per ProxyConfig.profiles_for with 1 and with 100 profiles."""
     configs = {n: parse_config(make_profiles_config(n), "bench.yaml", env={}) for n in (1, 100)}
     path = GET_PATH
-    contenders: dict[str, Callable[[], object]] = {
-        f"{n}_profiles": (lambda c=c: c.profiles_for("https", "api.example.com", 443, path))
-        for n, c in configs.items()
-    }
+    def lookup(config: ProxyConfig) -> Callable[[], object]:
+        return lambda: config.profiles_for("https", "api.example.com", 443, path)
+
+    contenders = {f"{n}_profiles": lookup(c) for n, c in configs.items()}
     return time_contenders(contenders, 3 if quick else 7, 0.005 if quick else 0.02)
 
 
@@ -721,13 +721,13 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
 
 
 def machine() -> dict[str, Any]:
-    versions = {}
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
     for dist in ("mitmproxy", "oauthlib", "Authlib"):
         try:
-            from importlib.metadata import version
-
             versions[dist] = version(dist)
-        except Exception:  # not installed
+        except PackageNotFoundError:
             versions[dist] = None
     return {
         "cpus": os.cpu_count(),

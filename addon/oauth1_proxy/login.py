@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from .config import load_config
-from .errors import ProxyError
+from .errors import ProxyError, TokenStoreError
 from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_url, parse_callback_query
 from .tokens import FileTokenStore
 from .transport import obtain_access_token, obtain_request_token
@@ -131,7 +131,12 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
     finally:
         if server is not None:
             server.server_close()
-    store.put(name, stored)
+    try:
+        store.put(name, stored)
+    except TokenStoreError as e:
+        raise LoginError(f"the provider granted the token, but it could not be stored: {e.__cause__ or e}. "
+                         f"Make {config.token_store} writable (or set token_store in the config) and log in "
+                         "again.") from None
     info = dict(stored.extra)
     who = info.get("screen_name") or info.get("user_id") or "the authorizing user"
     print(f'Profile "{name}" is logged in as {who}; token stored in {config.token_store}.')

@@ -262,11 +262,11 @@ def _is_unreserved(text: str) -> bool:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-# http(s)://host[:port] and a path, ASCII only, no userinfo, no IPv6, and
-# none of the characters urlsplit removes or strips: everything else takes
-# urlsplit's way below.
+# http(s)://host[:port] and a path, ASCII only, no userinfo, no IPv6, no
+# space, and none of the characters urlsplit removes or strips: everything
+# else takes urlsplit's way below.
 _PLAIN_URL = re.compile(
-    r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?(/[^?#\t\r\n]*)?(?:[?#]|\Z)", re.IGNORECASE | re.ASCII
+    r"(https?)://([a-z0-9.-]+)(?::([0-9]{1,5}))?(/[^?# \t\r\n]*)?(?:[?#]|\Z)", re.IGNORECASE | re.ASCII
 )
 
 
@@ -276,13 +276,15 @@ def base_string_uri(url: str) -> str:
     if plain is not None:
         # The same steps as below, on the parts the expression found.
         scheme, host, port_text, path = plain.groups()
-        scheme, host = scheme.lower(), host.lower()
+        if scheme != "https" and scheme != "http":
+            scheme = scheme.lower()
+        host = host.lower()
         if port_text is None:
-            return f"{scheme}://{host}{(path or '/').replace(' ', '%20')}"
-        port = int(port_text)
-        if port <= 65535:
-            netloc = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-            return f"{scheme}://{netloc}{(path or '/').replace(' ', '%20')}"
+            return f"{scheme}://{host}{path or '/'}"
+        number = int(port_text)
+        if number <= 65535:
+            netloc = host if number == _DEFAULT_PORTS[scheme] else f"{host}:{number}"
+            return f"{scheme}://{netloc}{path or '/'}"
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:

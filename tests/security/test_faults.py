@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from oauth1_proxy.errors import TokenStoreError
 from oauth1_proxy.provider import Provider, ProviderClient
 from oauth1_proxy.tokens import FileTokenStore, StoredToken
 from tests.e2e.conftest import (
@@ -342,6 +343,38 @@ def test_token_store_that_cannot_be_written_keeps_the_old_store_and_the_new_toke
     assert result["this_run"] is True
     assert result["all"] == ["api", "other"]
     assert result["next_run"] is False  # not on disk: the user must log in again
+
+
+def failing_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+
+
+def test_token_store_kept_in_memory_is_written_with_the_next_put_that_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileTokenStore(tmp_path / "tokens.yaml")
+    with monkeypatch.context() as m:
+        failing_writes(m)
+        with pytest.raises(TokenStoreError):
+            store.put("api", StoredToken(token="new", token_secret="s1"))
+    store.put("other", StoredToken(token="o", token_secret="s2"))  # the disk has room again
+    assert set(FileTokenStore(tmp_path / "tokens.yaml").all()) == {"api", "other"}
+
+
+def test_token_store_kept_in_memory_gives_way_to_a_login_another_process_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileTokenStore(tmp_path / "tokens.yaml")
+    with monkeypatch.context() as m:
+        failing_writes(m)
+        with pytest.raises(TokenStoreError):
+            store.put("api", StoredToken(token="in-memory", token_secret="s1"))
+    assert (stored := store.get("api")) is not None and stored.token == "in-memory"
+    FileTokenStore(tmp_path / "tokens.yaml").put("api", StoredToken(token="newer", token_secret="s2"))
+    assert (stored := store.get("api")) is not None and stored.token == "newer"
 
 
 def test_dance_with_a_full_token_store_tells_the_user_and_signs_for_this_run(tmp_path: Path, confdir: Path) -> None:
