@@ -36,7 +36,8 @@ from oauth1_proxy.signing import (
     strip_oauth_parameters,
 )
 
-BENCH_COMMAND = [sys.executable, "-m", "oauth1_proxy.bench"]
+# `oauth1-proxy bench`, through the CLI, with this interpreter.
+BENCH_COMMAND = [sys.executable, "-m", "oauth1_proxy.cli", "bench"]
 
 
 # --- the bench runs --------------------------------------------------------------------------------
