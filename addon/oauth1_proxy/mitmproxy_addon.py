@@ -24,6 +24,7 @@ import secrets
 import threading
 import time
 import weakref
+from collections.abc import Coroutine
 from typing import Any, NamedTuple
 
 from mitmproxy import ctx, exceptions, http
@@ -417,13 +418,18 @@ class OAuth1Signer:
                 SigningError(f"oauth1-proxy could not sign this request ({type(e).__name__}); it was not sent.")
             )
 
-    async def response(self, flow: http.HTTPFlow) -> None:
+    def response(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
+        # A plain function: mitmproxy awaits what a hook returns, so only a
+        # refused signed flow pays for a coroutine (issue 5).
         waiter = self._retries.get(flow.id)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         signed = self._signed.pop(flow.id, None)
         if signed is None or flow.response is None or flow.response.status_code not in (400, 401):
-            return
+            return None
+        return self._diagnose_safely(flow, signed)
+
+    async def _diagnose_safely(self, flow: http.HTTPFlow, signed: SignedFlow) -> None:
         try:
             await self._diagnose(flow, signed)
         except Exception as e:  # a diagnosis never breaks the flow
@@ -761,6 +767,13 @@ class OAuth1Helper(asgiapp.WSGIApp):
         # The helper trusts what the proxy trusts upstream.
         value = ctx.options.ssl_verify_upstream_trusted_ca
         return str(value) if value else None
+
+    def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:  # type: ignore[override]
+        # A plain function returning asgiapp's coroutine only for helper
+        # requests: every other flow skips a coroutine (issue 5).
+        if self.should_serve(flow):
+            return asgiapp.serve(self.asgi_app, flow)
+        return None
 
     def should_serve(self, flow: http.HTTPFlow) -> bool:
         if not flow.live or flow.error or flow.response or self.signer.config is None:
