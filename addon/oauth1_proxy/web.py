@@ -277,14 +277,21 @@ def make_web_app(
         except ExchangeError as e:
             logger.error('oauth1-proxy helper: login "%s" failed at %s', name, e)
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
-        store.put(name, stored)
+        warning = ""
+        try:
+            store.put(name, stored)
+        except TokenStoreError as e:
+            # The store keeps the token in memory for this run (tokens.py): the
+            # login worked, but will not survive a restart. Say both.
+            logger.error("oauth1-proxy helper: %s", e)
+            warning = f'<p class="box err" id="warning">{_esc(e)}</p>'
         info = dict(stored.extra)
         who = info.get("screen_name") or info.get("user_id") or "the authorizing user"
         logger.info('oauth1-proxy helper: profile "%s" is now logged in as %s', name, who)
         return page("Logged in",
                     f'<p class="box" id="success">Profile <b>{_esc(name)}</b> is now logged in as '
                     f"<b>{_esc(who)}</b>. Requests to {_esc(', '.join(str(h) for h in profile.hosts))} "
-                    "are signed with this token from now on.</p>")
+                    "are signed with this token from now on.</p>" + warning)
 
     @app.post("/logout/<name>")
     def logout(name: str) -> Any:
