@@ -22,8 +22,7 @@ from oauth1_proxy.errors import ProxyError
 from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.signing import RequestToSign, SignatureMethod, sign_request
 from oauth1_proxy.tokens import FileTokenStore, token_for
-
-HELPER_HOST = "oauth1.proxy"
+from oauth1_proxy.web import HELPER_HOST
 
 
 class UsageError(ProxyError):

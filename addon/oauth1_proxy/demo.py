@@ -30,10 +30,11 @@ import yaml
 
 from .errors import ProxyError
 from .provider import Provider, ProviderClient
+from .web import HELPER_HOST
 
 LISTENING = re.compile(r"listening at (?:http://)?\[?([0-9a-f.:]+)\]?:(\d+)")
 PROFILE = "demo"
-HELPER = "http://oauth1.proxy"
+HELPER = f"http://{HELPER_HOST}"
 
 
 class DemoFailed(ProxyError):

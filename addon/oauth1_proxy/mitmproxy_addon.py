@@ -61,9 +61,8 @@ from oauth1_proxy.signing import (
     sign_request,
 )
 from oauth1_proxy.tokens import FileTokenStore, TokenStore, token_for
-from oauth1_proxy.web import ORIGIN_HEADER, REVERSE_PREFIX, make_web_app, split_helper_path
+from oauth1_proxy.web import HELPER_HOST, ORIGIN_HEADER, REVERSE_PREFIX, make_web_app, split_helper_path
 
-HELPER_HOST = "oauth1.proxy"
 REFUSED_HOST = "refused.oauth1.proxy"  # where refused streamed requests are sent: nowhere (server_connect)
 PROFILE_HEADER = "X-OAuth1-Profile"
 SERVER_NAME = "oauth1-proxy"

@@ -32,6 +32,7 @@ from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_
 from .tokens import StoredToken, TokenStore
 from .transport import obtain_access_token, obtain_request_token
 
+HELPER_HOST = "oauth1.proxy"  # the helper's pseudo-host through the proxy (option oauth1_helper_host)
 REVERSE_PREFIX = "/_oauth1"
 # Set by the addon on requests it serves (the client's own value is replaced),
 # removed on the direct listener: the origin the browser used, which the Host
