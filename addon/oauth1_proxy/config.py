@@ -115,6 +115,30 @@ class Profile:
     authorize_params: tuple[tuple[str, str], ...] = ()
     allow_insecure: bool = False
     clock_skew: int = 0  # seconds added to our clock for this provider's timestamps
+    # Derived once, here, instead of for every request (issue 5).
+    _client: ClientCredentials = field(init=False, repr=False, compare=False)
+    _options: dict[str, Any] = field(init=False, repr=False, compare=False)
+    _authorize_page: tuple[str, str, int, str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: derived values are set once, at construction
+        set_(self, "_client", ClientCredentials(key=self.consumer_key, secret=self.consumer_secret,
+                                                 rsa_signer=self.rsa_signer))
+        set_(self, "_options", {
+            "signature_method": self.signature_method,
+            "placement": self.placement,
+            "realm": self.realm,
+            "include_body_hash": self.body_hash,
+            "body_hash_on_forms": self.body_hash_on_forms,
+            "exclude_params": self.exclude_params,
+            "key_ampersand": self.key_ampersand,
+        })
+        page = None
+        if self.authorize_url is not None:
+            target = urlsplit(self.authorize_url)
+            page = (target.scheme, normalize_host(target.hostname or ""), target.port or DEFAULT_PORTS[target.scheme],
+                    target.path or "/")
+        set_(self, "_authorize_page", page)
 
     def realm_for(self, host: str) -> str | None:
         """The realm to send to this host: configured, or derived from the host (NetSuite)."""
@@ -122,21 +146,15 @@ class Profile:
             return realm_from_host(host)
         return self.realm
 
-    def signing_options(self, host: str) -> dict[str, Any]:
-        """The profile's keyword arguments for signing.sign_request, for a request to ``host``."""
-        return {
-            "signature_method": self.signature_method,
-            "placement": self.placement,
-            "realm": self.realm_for(host),
-            "include_body_hash": self.body_hash,
-            "body_hash_on_forms": self.body_hash_on_forms,
-            "exclude_params": self.exclude_params,
-            "key_ampersand": self.key_ampersand,
-        }
+    def signing_options(self, host: str) -> Mapping[str, Any]:
+        """The profile's keyword arguments for signing.sign_request, for a request to ``host`` (do not mutate)."""
+        if self.realm_from_host:
+            return {**self._options, "realm": realm_from_host(host)}
+        return self._options
 
     @property
     def client(self) -> ClientCredentials:
-        return ClientCredentials(key=self.consumer_key, secret=self.consumer_secret, rsa_signer=self.rsa_signer)
+        return self._client
 
     @property
     def has_static_token(self) -> bool:
@@ -157,15 +175,10 @@ class Profile:
         a signed request, so it passes through unsigned even on a signed host
         (Twitter's is api.twitter.com/oauth/authorize).
         """
-        if self.authorize_url is None:
+        page = self._authorize_page
+        if page is None:
             return False
-        target = urlsplit(self.authorize_url)
-        target_port = target.port or DEFAULT_PORTS[target.scheme]
-        return (
-            (scheme.lower(), normalize_host(host), port) == (target.scheme, normalize_host(target.hostname or ""),
-                                                              target_port)
-            and path.split("?", 1)[0] == (target.path or "/")
-        )
+        return (scheme.lower(), normalize_host(host), port, path.split("?", 1)[0]) == page
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,6 +34,7 @@ from mitmproxy.addons import asgiapp
 from mitmproxy.net.http import url
 from mitmproxy.proxy import server_hooks
 from mitmproxy.proxy.mode_specs import ReverseMode, UpstreamMode
+from mitmproxy.tools.dump import DumpMaster
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, load_config, normalize_host
@@ -65,6 +66,7 @@ from oauth1_proxy.web import HELPER_HOST, ORIGIN_HEADER, REVERSE_PREFIX, make_we
 
 REFUSED_HOST = "refused.oauth1.proxy"  # where refused streamed requests are sent: nowhere (server_connect)
 PROFILE_HEADER = "X-OAuth1-Profile"
+REVERSE_PREFIX_BYTES = REVERSE_PREFIX.encode()
 SERVER_NAME = "oauth1-proxy"
 
 logger = logging.getLogger("oauth1_proxy")
@@ -73,6 +75,14 @@ logger = logging.getLogger("oauth1_proxy")
 # (it logs base strings and tokens at DEBUG).
 logger.setLevel(logging.INFO)
 logging.getLogger("oauthlib").setLevel(logging.WARNING)
+
+
+THIS_SCRIPT = os.path.realpath(__file__)
+
+
+def _is_this_script(path: str) -> bool:
+    """Tell whether a -s script is this module (script mode), not another addon that may record flows."""
+    return os.path.realpath(os.path.expanduser(path)) == THIS_SCRIPT
 
 
 def make_nonce() -> str:
@@ -110,10 +120,11 @@ def wire_host(host: str) -> str:
         return host
 
 
-def _host_header_matches(request: http.Request) -> bool:
+def _host_header_matches(request: http.Request, header: str | None) -> bool:
     """Tell whether the Host header names the real destination (any case, one trailing dot, default port or not)."""
-    header = request.host_header
     if not header:
+        return True
+    if ":" not in request.host and header == f"{request.host}:{request.port}":  # the usual case: no parsing
         return True
     try:
         host, port = url.parse_authority(header, check=True)
@@ -207,6 +218,11 @@ class OAuth1Signer:
         self.config: ProxyConfig | None = None
         self.store: TokenStore | None = None
         self.helper_url: str | None = None  # the direct URL, once running
+        # One entry in mitmproxy's chain (issue 5): mitmproxy calls every
+        # entry for each of a flow's events, hook or not, so the helper is
+        # served from our request hook and the capture guard joins the chain
+        # only while something records or shows flows (_guard_needed).
+        self.helper = OAuth1Helper(self)
         self.guard = CaptureGuard()
         # Per flow in flight, dropped at its response or error: no state kept per request served.
         self._signed: dict[str, SignedFlow] = {}
@@ -214,6 +230,9 @@ class OAuth1Signer:
         self._retries: dict[str, asyncio.Future[None]] = {}  # our timestamp retries, by flow id
         self._signed_early: set[str] = set()  # flows signed in requestheaders (streamed bodies), by id
         self._refusals: dict[str, str] = {}  # refused streamed requests: pseudo-host key -> reason
+        # Options read for every request, copied here in configure (an option lookup costs µs).
+        self.helper_host = HELPER_HOST
+        self._streams_large_bodies = False
 
     # --- options ----------------------------------------------------------------------
 
@@ -260,19 +279,49 @@ class OAuth1Signer:
             )
         if "oauth1_config" in updated:
             self._load_config()
+        if "oauth1_helper_host" in updated:
+            self.helper_host = ctx.options.oauth1_helper_host.lower()
+        if "stream_large_bodies" in updated:
+            self._streams_large_bodies = bool(ctx.options.stream_large_bodies)
         if "ssl_insecure" in updated and "ssl_insecure" in ctx.options and ctx.options.ssl_insecure:
             logger.warning(
                 "oauth1-proxy: ssl_insecure is set: upstream TLS certificates are NOT verified, so signed requests "
                 "(and a PLAINTEXT signature's secrets) may go to an impostor. This is your explicit choice; "
                 "remove --set ssl_insecure=true (-k) to verify again."
             )
-        self.guard.install()
+        if self._guard_needed():
+            self.guard.install()
+
+    def _guard_needed(self) -> bool:
+        """Tell whether anything may record or show a flow: then the capture guard must be in the chain (SPEC §8).
+
+        Not needed only under mitmdump (``oauth1-proxy run`` or ``-s``) that
+        saves nothing (no ``save_stream_file``, no ``hardump``), runs no other
+        script and prints at most each flow's URL (``flow_detail`` 1, or 0)
+        with no PLAINTEXT profile. mitmweb and the console keep and show
+        every flow: always needed there. Once installed it stays.
+        """
+        options = ctx.options
+        if not isinstance(ctx.master, DumpMaster):
+            return True
+        if options.save_stream_file or ("hardump" in options and options.hardump):
+            return True
+        if any(not _is_this_script(script) for script in options.scripts):
+            return True
+        if options.flow_detail >= 2:
+            return True
+        plaintext = self.config is not None and any(
+            p.signature_method is SignatureMethod.PLAINTEXT for p in self.config.profiles
+        )
+        return plaintext and options.flow_detail >= 1
 
     def running(self) -> None:
-        self.guard.install()
-        install_log_filter()
         if self.config is None and ctx.options.oauth1_config:
             self._load_config()
+        if self._guard_needed():
+            self.guard.install()
+        install_log_filter()
+        self.helper.running()
         if self.config is None:
             logger.warning("oauth1-proxy: no oauth1_config set; nothing will be signed.")
             return
@@ -345,7 +394,7 @@ class OAuth1Signer:
         try:
             if self.config is None or flow.response is not None or flow.error is not None or not flow.live:
                 return
-            if not (flow.request.stream or _may_stream_later(flow.request)):
+            if not (flow.request.stream or (self._streams_large_bodies and _may_stream_later(flow.request))):
                 return
             if not self._profiles_for(flow.request) or self._keeps_capture(flow):
                 return
@@ -387,11 +436,20 @@ class OAuth1Signer:
         """Tell whether a replayed flow goes out as captured (oauth1_replay=keep)."""
         return flow.is_replay == "request" and ctx.options.oauth1_replay == "keep" and flow.id not in self._retries
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
+        """Serve the helper's pages (never signed), or sign; a coroutine only for the helper (issue 5)."""
+        if self.config is None or flow.response is not None or flow.error is not None:
+            self._signed_early.discard(flow.id)
+            return None
+        serving = self.helper.serve(flow)
+        if serving is not None:
+            return serving
+        self._sign_request_hook(flow)
+        return None
+
+    def _sign_request_hook(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._signed_early:  # signed in requestheaders: its body may be gone already
             self._signed_early.discard(flow.id)
-            return
-        if self.config is None or flow.response is not None or flow.error is not None:
             return
         # -r (read a file) re-runs request on flows that are not live: a
         # capture being read or re-saved is never re-signed.
@@ -433,6 +491,9 @@ class OAuth1Signer:
             await self._diagnose(flow, signed)
         except Exception as e:  # a diagnosis never breaks the flow
             logger.error("oauth1-proxy: could not read the provider's refusal (%s)", type(e).__name__)
+
+    def done(self) -> None:
+        self.helper.done()
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._signed.pop(flow.id, None)
@@ -496,11 +557,8 @@ class OAuth1Signer:
         assert self.config is not None
         return self.config.profiles_for(request.scheme, wire_host(request.host), request.port, request.path)
 
-    def _choose(self, request: http.Request) -> Profile | None:
-        candidates = self._profiles_for(request)
-        wanted = request.headers.get(PROFILE_HEADER)
-        if not candidates:
-            return None
+    def _choose(self, request: http.Request, candidates: tuple[Profile, ...], wanted: str | None) -> Profile:
+        """The profile named by X-OAuth1-Profile (removed), or the longest prefix's."""
         if wanted is None:
             return candidates[0]
         del request.headers[PROFILE_HEADER]
@@ -539,27 +597,33 @@ class OAuth1Signer:
 
         ``streamed``: sign from the headers alone (the body streams afterwards
         and is not part of the signature), or refuse when the body would be.
+        Each request property and header is read once (issue 5).
         """
+        assert self.config is not None
         request = flow.request
-        profile = self._choose(request)
-        if profile is None:
-            return
+        scheme, port, raw_path = request.scheme, request.port, request.data.path
         host = wire_host(request.host)
-        if profile.is_authorize_page(request.scheme, host, request.port, request.path):
+        path = raw_path.decode("utf-8", "surrogateescape")
+        candidates = self.config.profiles_for(scheme, host, port, path)
+        if not candidates:
+            return
+        headers = _SignedHeaders(request)
+        profile = self._choose(request, candidates, headers.profile)
+        if profile.is_authorize_page(scheme, host, port, path):
             return  # the user's browser on the provider's authorize page: never signed (RFC 5849 §2.2)
-        if not _host_header_matches(request):
+        if not _host_header_matches(request, headers.host):
             raise RequestRefused(
                 f"the Host header {request.host_header!r} does not match the destination "
-                f"{_authority(request.scheme, host, request.port)}; oauth1-proxy signs only for the "
+                f"{_authority(scheme, host, port)}; oauth1-proxy signs only for the "
                 "real destination. Remove the Host header override."
             )
-        if profile.signature_method is SignatureMethod.PLAINTEXT and request.scheme != "https" \
-                and not profile.allow_insecure:
+        signature_method = profile.signature_method
+        if signature_method is SignatureMethod.PLAINTEXT and scheme != "https" and not profile.allow_insecure:
             raise SigningError(
                 f'Profile "{profile.name}" uses PLAINTEXT, which would send the secrets in clear over http '
                 "(RFC 5849 §3.4.4). Use https, or set allow_insecure: true on the profile."
             )
-        content_types = request.headers.get_all("content-type")
+        content_types = headers.content_types
         if len(content_types) > 1:
             raise RequestRefused(
                 f"the request has {len(content_types)} Content-Type headers; whether its body is a form (and so "
@@ -586,22 +650,19 @@ class OAuth1Signer:
             body = request.raw_content
         token = self._token_for(profile, flow)
 
-        encoding = request.headers.get("content-encoding", "identity").lower()
-        if is_form_content_type(content_type) and encoding not in ("identity", ""):
+        if headers.content_encoding not in ("identity", "") and is_form_content_type(content_type):
             raise RequestRefused(
                 "a form body with a Content-Encoding cannot be signed (its parameters are signed as sent); "
                 "send it uncompressed."
             )
         # A client-supplied OAuth Authorization header is replaced (SPEC §5);
         # sign_request drops oauth_* parameters from the query and form body.
-        authorization = request.headers.get("authorization", "")
-        if authorization[:6].lower() == "oauth ":
+        if headers.oauth_authorization:
             del request.headers["authorization"]
-        origin = f"{request.scheme}://{_authority(request.scheme, host, request.port)}"
-        raw_path = request.data.path
+        method = request.method
+        origin = f"{scheme}://{_authority(scheme, host, port)}"
         signed = sign_request(
-            RequestToSign(method=request.method, url=origin + raw_path.decode("utf-8", "surrogateescape"),
-                          content_type=content_type, body=body),
+            RequestToSign(method=method, url=origin + path, content_type=content_type, body=body),
             client=profile.client,
             token=token,
             # RFC 5849 §3.3: a nonce unique for every request (128 bits from
@@ -610,12 +671,12 @@ class OAuth1Signer:
             timestamp=str(int(time.time()) + profile.clock_skew + self._skew.get(profile.name, 0)),
             **profile.signing_options(request.host),
         )
-        if profile.signature_method is SignatureMethod.PLAINTEXT:
+        if signature_method is SignatureMethod.PLAINTEXT:
             self.guard.watch_request(flow)
         self._signed[flow.id] = SignedFlow(
             profile=profile.name,
             base_string=signed.base_string,
-            may_retry=(request.method in ("GET", "HEAD", "OPTIONS") or not body) and flow.id not in self._retries
+            may_retry=(method in ("GET", "HEAD", "OPTIONS") or not body) and flow.id not in self._retries
             and not streamed,
         )
         if signed.authorization is not None:
@@ -625,14 +686,64 @@ class OAuth1Signer:
             request.data.path = new_path
         if signed.body != body:
             request.raw_content = signed.body
-            if "transfer-encoding" not in request.headers:
+            if not headers.transfer_encoding:
                 request.headers["content-length"] = str(len(signed.body))
-        path_only = raw_path.partition(b"?")[0]
-        logger.info(
-            "oauth1-proxy: signed profile=%s %s %s %s %s",
-            profile.name, request.method, request.host, path_only.decode("utf-8", "replace"),
-            profile.signature_method,
-        )
+        if logger.isEnabledFor(logging.INFO):  # SPEC §8: one line per signed request
+            # Made directly: Logger.info would walk the stack for a caller nobody prints (issue 5).
+            logger.handle(logger.makeRecord(
+                logger.name, logging.INFO, __file__, 0, "oauth1-proxy: signed profile=%s %s %s %s %s",
+                (profile.name, method, request.host, raw_path.partition(b"?")[0].decode("utf-8", "replace"),
+                 signature_method),
+                None, "sign_flow",
+            ))
+
+
+class _SignedHeaders:
+    """The request headers the signer reads, in one pass over the raw fields (issue 5).
+
+    Values as mitmproxy's Headers gives them: decoded UTF-8 (surrogateescape),
+    repeated headers folded with ", " where Headers.get folds them.
+    """
+
+    __slots__ = ("profile", "host", "content_types", "content_encoding", "oauth_authorization", "transfer_encoding")
+
+    def __init__(self, request: http.Request) -> None:
+        profile: list[bytes] = []
+        hosts: list[bytes] = []
+        content_types: list[bytes] = []
+        encodings: list[bytes] = []
+        authorizations: list[bytes] = []
+        self.transfer_encoding = False
+        for name, value in request.headers.fields:
+            key = name.lower()
+            if key == b"host":
+                hosts.append(value)
+            elif key == b"content-type":
+                content_types.append(value)
+            elif key == b"authorization":
+                authorizations.append(value)
+            elif key == b"x-oauth1-profile":
+                profile.append(value)
+            elif key == b"content-encoding":
+                encodings.append(value)
+            elif key == b"transfer-encoding":
+                self.transfer_encoding = True
+        self.profile = _folded(profile)
+        self.content_types = [v.decode("utf-8", "surrogateescape") for v in content_types]
+        self.content_encoding = (_folded(encodings) or "identity").lower()
+        self.oauth_authorization = (_folded(authorizations) or "")[:6].lower() == "oauth "
+        # Request.host_header: HTTP/2 and HTTP/3 carry it as :authority.
+        if request.is_http2 or request.is_http3:
+            self.host = request.authority or _folded(hosts)
+        else:
+            self.host = _folded(hosts)
+
+
+def _folded(values: list[bytes]) -> str | None:
+    """Headers.get: None when absent, else the values joined with ", " (RFC 9110 §5.3)."""
+    if not values:
+        return None
+    return ", ".join(v.decode("utf-8", "surrogateescape") for v in values)
 
 
 class CaptureGuard:
@@ -735,7 +846,11 @@ class CaptureRestorer:
 
 
 class OAuth1Helper(asgiapp.WSGIApp):
-    """Serve the helper app (web.py) through the proxy and on a direct loopback URL (SPEC §6)."""
+    """Serve the helper app (web.py) through the proxy and on a direct loopback URL (SPEC §6).
+
+    Not an addon of its own: the signer calls ``serve`` first in its request
+    hook (so the helper's pages are never signed), and ``running``/``done``.
+    """
 
     def __init__(self, signer: OAuth1Signer) -> None:
         self.signer = signer
@@ -744,10 +859,6 @@ class OAuth1Helper(asgiapp.WSGIApp):
         super().__init__(self.web_app, HELPER_HOST, None)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
-
-    @property
-    def name(self) -> str:
-        return "oauth1-helper"
 
     def _direct_app(self, environ: dict[str, Any], start_response: Any) -> Any:
         environ["oauth1_proxy.direct"] = True
@@ -767,9 +878,8 @@ class OAuth1Helper(asgiapp.WSGIApp):
         value = ctx.options.ssl_verify_upstream_trusted_ca
         return str(value) if value else None
 
-    def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:  # type: ignore[override]
-        # A plain function returning asgiapp's coroutine only for helper
-        # requests: every other flow skips a coroutine (issue 5).
+    def serve(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
+        """asgiapp's coroutine answering a helper request; None for every other flow."""
         if self.should_serve(flow):
             return asgiapp.serve(self.asgi_app, flow)
         return None
@@ -777,10 +887,12 @@ class OAuth1Helper(asgiapp.WSGIApp):
     def should_serve(self, flow: http.HTTPFlow) -> bool:
         if not flow.live or flow.error or flow.response or self.signer.config is None:
             return False
-        if flow.request.host.lower() == ctx.options.oauth1_helper_host.lower():
+        if flow.request.host.lower() == self.signer.helper_host:
             flow.request.headers[ORIGIN_HEADER] = f"http://{ctx.options.oauth1_helper_host}"
             return True
-        if isinstance(flow.client_conn.proxy_mode, ReverseMode) and split_helper_path(flow.request.path):
+        # The substring test first: it is all most requests need (issue 5).
+        if REVERSE_PREFIX_BYTES in flow.request.data.path and isinstance(flow.client_conn.proxy_mode, ReverseMode) \
+                and split_helper_path(flow.request.path):
             host, port = flow.client_conn.sockname[:2]
             shown = f"[{host}]" if ":" in host else host
             flow.request.headers[ORIGIN_HEADER] = f"http://{shown}:{port}"
@@ -819,9 +931,8 @@ class OAuth1Helper(asgiapp.WSGIApp):
 
 
 def make_addons() -> list[Any]:
-    """The addons to load, helper first so that its pages are never signed."""
-    signer = OAuth1Signer()
-    return [OAuth1Helper(signer), signer]
+    """The addons to load: one signer, which serves the helper too (see OAuth1Signer.__init__)."""
+    return [OAuth1Signer()]
 
 
 addons = make_addons()
