@@ -67,6 +67,7 @@ from oauth1_proxy.web import HELPER_HOST, ORIGIN_HEADER, REVERSE_PREFIX, make_we
 REFUSED_HOST = "refused.oauth1.proxy"  # where refused streamed requests are sent: nowhere (server_connect)
 PROFILE_HEADER = "X-OAuth1-Profile"
 REVERSE_PREFIX_BYTES = REVERSE_PREFIX.encode()
+SIGNED_LINE = "oauth1-proxy: signed profile=%s %s %s %s %s"  # SPEC §8: profile, method, host, path, method
 SERVER_NAME = "oauth1-proxy"
 
 logger = logging.getLogger("oauth1_proxy")
@@ -158,6 +159,8 @@ class SecretLogFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg is SIGNED_LINE:  # ours, per signed request: names, method, host, path; never a secret
+            return True
         try:
             message = record.getMessage()
         except Exception:  # a record that cannot be formatted is not ours to judge
@@ -655,10 +658,6 @@ class OAuth1Signer:
                 "a form body with a Content-Encoding cannot be signed (its parameters are signed as sent); "
                 "send it uncompressed."
             )
-        # A client-supplied OAuth Authorization header is replaced (SPEC §5);
-        # sign_request drops oauth_* parameters from the query and form body.
-        if headers.oauth_authorization:
-            del request.headers["authorization"]
         method = request.method
         origin = f"{scheme}://{_authority(scheme, host, port)}"
         signed = sign_request(
@@ -679,8 +678,15 @@ class OAuth1Signer:
             may_retry=(method in ("GET", "HEAD", "OPTIONS") or not body) and flow.id not in self._retries
             and not streamed,
         )
-        if signed.authorization is not None:
-            request.headers["Authorization"] = signed.authorization
+        # Ours replaces any Authorization header; a client-supplied OAuth one
+        # goes in every placement (SPEC §5), as sign_request drops oauth_*
+        # parameters from the query and form body. One new tuple of fields.
+        if signed.authorization is not None or headers.oauth_authorization:
+            fields = tuple(f for f in request.headers.fields if f[0].lower() != b"authorization") \
+                if headers.authorization_count else request.headers.fields
+            if signed.authorization is not None:
+                fields = (*fields, (b"Authorization", signed.authorization.encode("utf-8", "surrogateescape")))
+            request.headers.fields = fields
         new_path = signed.url[len(origin):].encode("utf-8", "surrogateescape")
         if new_path != raw_path:
             request.data.path = new_path
@@ -691,7 +697,7 @@ class OAuth1Signer:
         if logger.isEnabledFor(logging.INFO):  # SPEC §8: one line per signed request
             # Made directly: Logger.info would walk the stack for a caller nobody prints (issue 5).
             logger.handle(logger.makeRecord(
-                logger.name, logging.INFO, __file__, 0, "oauth1-proxy: signed profile=%s %s %s %s %s",
+                logger.name, logging.INFO, __file__, 0, SIGNED_LINE,
                 (profile.name, method, request.host, raw_path.partition(b"?")[0].decode("utf-8", "replace"),
                  signature_method),
                 None, "sign_flow",
@@ -705,7 +711,8 @@ class _SignedHeaders:
     repeated headers folded with ", " where Headers.get folds them.
     """
 
-    __slots__ = ("profile", "host", "content_types", "content_encoding", "oauth_authorization", "transfer_encoding")
+    __slots__ = ("profile", "host", "content_types", "content_encoding", "oauth_authorization", "authorization_count",
+                 "transfer_encoding")
 
     def __init__(self, request: http.Request) -> None:
         profile: list[bytes] = []
@@ -731,6 +738,7 @@ class _SignedHeaders:
         self.profile = _folded(profile)
         self.content_types = [v.decode("utf-8", "surrogateescape") for v in content_types]
         self.content_encoding = (_folded(encodings) or "identity").lower()
+        self.authorization_count = len(authorizations)
         self.oauth_authorization = (_folded(authorizations) or "")[:6].lower() == "oauth "
         # Request.host_header: HTTP/2 and HTTP/3 carry it as :authority.
         if request.is_http2 or request.is_http3:
