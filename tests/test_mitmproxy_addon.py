@@ -592,3 +592,82 @@ async def test_saved_flows_redact_token_secret_of_an_access_token_response(tmp_p
     saved = out.read_bytes()
     assert b"at-1" in saved
     assert b"ats-Very-Secret" not in saved
+
+
+# --- one chain entry; the capture guard only while something records (issue 5, SPEC §8) ----------------------
+
+
+async def chain_under_mitmdump(tmp_path: Path, config: str, **option_values: object) -> list[str]:
+    """The names in a real DumpMaster's chain once running, with our addons added as ``oauth1-proxy run`` does."""
+    from mitmproxy import options
+    from mitmproxy.tools.dump import DumpMaster
+
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    try:
+        opts = options.Options()
+        master = DumpMaster(opts, with_termlog=False)
+        master.addons.add(*make_addons())
+        opts.update(oauth1_config=str(path), oauth1_helper_port=-1, **option_values)
+        await master.addons.trigger_event(hooks.RunningHook())
+        return [str(getattr(a, "name", type(a).__name__.lower())) for a in master.addons.chain]
+    finally:
+        root.handlers[:] = handlers  # DumpMaster's error check installs a handler
+
+
+GUARD, RESTORER = "oauth1-capture-guard", "oauth1-capture-restore"
+PLAINTEXT_QUERY = config_with(profile_yaml("plain", signature_method="PLAINTEXT", placement="query"))
+
+
+async def test_chain_under_quiet_mitmdump_holds_one_entry_of_ours_and_no_guard(tmp_path: Path) -> None:
+    for detail in (0, 1):
+        names = await chain_under_mitmdump(tmp_path, STATIC, flow_detail=detail)
+        assert names.count("oauth1signer") == 1
+        assert GUARD not in names and RESTORER not in names
+        assert not any("helper" in n for n in names)  # served from the signer's request hook
+
+
+@pytest.mark.parametrize(
+    ("config", "option_values"),
+    [
+        (STATIC, {"save_stream_file": "CAPTURE"}),
+        (STATIC, {"hardump": "CAPTURE"}),
+        (STATIC, {"flow_detail": 2}),
+        (STATIC, {"flow_detail": 4}),
+        (PLAINTEXT_QUERY, {"flow_detail": 1}),
+        (STATIC, {"scripts": ["OTHER_SCRIPT"]}),
+    ],
+    ids=["save_stream_file", "hardump", "flow_detail=2", "flow_detail=4", "plaintext-and-flow_detail=1",
+         "another-script"],
+)
+async def test_chain_gets_the_guard_first_and_the_restorer_last_when_something_records(
+    tmp_path: Path, config: str, option_values: dict[str, object]
+) -> None:
+    other = tmp_path / "other_addon.py"
+    other.write_text("addons = []\n")
+    resolved = {
+        k: ([str(other)] if v == ["OTHER_SCRIPT"] else str(tmp_path / "capture") if v == "CAPTURE" else v)
+        for k, v in option_values.items()
+    }
+    names = await chain_under_mitmdump(tmp_path, config, **resolved)
+    assert names[0] == GUARD and names[-1] == RESTORER
+    assert names.count("oauth1signer") == 1
+
+
+async def test_chain_of_plaintext_profile_without_output_has_no_guard(tmp_path: Path) -> None:
+    names = await chain_under_mitmdump(tmp_path, PLAINTEXT_QUERY, flow_detail=0)
+    assert GUARD not in names
+
+
+async def test_chain_in_a_master_other_than_mitmdump_always_has_the_guard(tmp_path: Path) -> None:
+    # mitmweb and the console keep and show every flow.
+    config = tmp_path / "config.yaml"
+    config.write_text(STATIC)
+    addons = make_addons()
+    with taddons.context(*addons, proxyauth.ProxyAuth()) as tctx:  # mitmdump has the proxyauth option
+        tctx.configure(addons[0], oauth1_config=str(config))
+        addons[0].running()
+        names = [getattr(a, "name", "") for a in tctx.master.addons.chain]
+    assert names[0] == GUARD and names[-1] == RESTORER

@@ -498,6 +498,15 @@ def wait_listening(proxy: Proxy, timeout: float) -> None:
     raise RuntimeError(f"{proxy.name} did not print its 'listening at' line within {timeout:.0f} s")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used, from /proc (None where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float | None:
     """Resident memory of a process, from /proc (None where there is no /proc)."""
     try:
@@ -523,6 +532,7 @@ class LoadResult:
     errors: int = 0
     tool: str = ""
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    cpu_us_per_request: float | None = None  # the proxy's own CPU time over the round, per request
 
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -635,14 +645,32 @@ def apply_load(tool: str, port: int, path: str, seconds: float, connections: int
 # --- the proxy bench ----------------------------------------------------------------------------
 
 
-def _summary(results: list[LoadResult]) -> dict[str, float]:
+def _summary(results: list[LoadResult]) -> dict[str, float | None]:
+    cpu = [r.cpu_us_per_request for r in results if r.cpu_us_per_request is not None]
     return {
         "rps": statistics.median(r.rps for r in results),
         "p50_ms": statistics.median(r.p50_ms for r in results),
         "p99_ms": statistics.median(r.p99_ms for r in results),
+        "cpu_us_per_request": statistics.median(cpu) if cpu else None,
         "requests": sum(r.requests for r in results),
         "errors": sum(r.errors for r in results),
     }
+
+
+def measured_load(tool: str, proxy: Proxy, seconds: float, connections: int) -> LoadResult:
+    """One round of load on one proxy, with the CPU time the proxy process used for it."""
+    before = cpu_seconds(proxy.proc.pid)
+    result = apply_load(tool, proxy.port, GET_PATH, seconds, connections)
+    after = cpu_seconds(proxy.proc.pid)
+    if before is not None and after is not None and result.requests:
+        result.cpu_us_per_request = (after - before) / result.requests * 1e6
+    return result
+
+
+def paired(ours: list[LoadResult], bare: list[LoadResult], figure: Callable[[LoadResult, LoadResult], float]
+           ) -> list[float]:
+    """A figure for each round: ours against mitmdump's run just before or after it."""
+    return [figure(o, b) for o, b in zip(ours, bare, strict=True)]
 
 
 def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -651,7 +679,10 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
     if load == "wrk" and wrk is None:
         raise RuntimeError("--load wrk: wrk is not installed (apt-get install wrk)")
     tool = wrk or "builtin"
-    rounds, seconds, latency_seconds, warmup = (1, 2.0, 1.0, 0.5) if quick else (3, 5.0, 3.0, 1.5)
+    # Many short rounds, taking turns (ABBA): on a shared machine the speed
+    # drifts within seconds, and each round of ours is compared with the
+    # mitmdump round next to it.
+    rounds, seconds, latency_seconds, warmup = (1, 2.0, 1.0, 0.5) if quick else (15, 2.0, 1.0, 2.0)
     out: dict[str, Any] = {
         "load": "wrk" if wrk else "builtin asyncio generator",
         "connections": connections,
@@ -681,12 +712,12 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
             for i in range(rounds):
                 order = proxies if i % 2 == 0 else proxies[::-1]
                 for proxy in order:
-                    result = apply_load(tool, proxy.port, GET_PATH, seconds, connections)
+                    result = measured_load(tool, proxy, seconds, connections)
                     throughput[proxy.name].append(result)
                     progress(f"round {i + 1}/{rounds} {proxy.name}: {result.rps:.1f} req/s, "
                              f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms ({connections} connections)")
                 for proxy in order[::-1]:
-                    result = apply_load(tool, proxy.port, GET_PATH, latency_seconds, 1)
+                    result = measured_load(tool, proxy, latency_seconds, 1)
                     latency[proxy.name].append(result)
                     progress(f"round {i + 1}/{rounds} {proxy.name}: p50 {result.p50_ms:.2f} ms, "
                              f"p99 {result.p99_ms:.2f} ms (1 connection)")
@@ -703,13 +734,22 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
                 "one_connection_rounds": [asdict(r) for r in latency[name]],
             }
     bare, ours_figures = out["mitmdump"], out["oauth1-proxy"]
-    out["throughput_ratio"] = ours_figures["load"]["rps"] / bare["load"]["rps"]
-    out["paired_throughput_ratios"] = [
-        o.rps / b.rps for o, b in zip(throughput["oauth1-proxy"], throughput["mitmdump"], strict=True)
-    ]
-    for key in ("load", "one_connection"):
-        out[f"added_{key}_p50_ms"] = ours_figures[key]["p50_ms"] - bare[key]["p50_ms"]
-        out[f"added_{key}_p99_ms"] = ours_figures[key]["p99_ms"] - bare[key]["p99_ms"]
+    ours_load, bare_load = throughput["oauth1-proxy"], throughput["mitmdump"]
+    out["paired_throughput_ratios"] = paired(ours_load, bare_load, lambda o, b: o.rps / b.rps)
+    # The headline: the median of the round-by-round ratios (each against
+    # the neighbouring mitmdump round); the ratio of the medians beside it.
+    out["throughput_ratio"] = statistics.median(out["paired_throughput_ratios"])
+    out["throughput_ratio_of_medians"] = ours_figures["load"]["rps"] / bare["load"]["rps"]
+    for key, ours_rounds, bare_rounds in (("load", ours_load, bare_load),
+                                          ("one_connection", latency["oauth1-proxy"], latency["mitmdump"])):
+        p50 = paired(ours_rounds, bare_rounds, lambda o, b: o.p50_ms - b.p50_ms)
+        p99 = paired(ours_rounds, bare_rounds, lambda o, b: o.p99_ms - b.p99_ms)
+        out[f"added_{key}_p50_ms"], out[f"added_{key}_p99_ms"] = statistics.median(p50), statistics.median(p99)
+    if ours_figures["load"]["cpu_us_per_request"] is not None and bare["load"]["cpu_us_per_request"] is not None:
+        cpu_pairs = [o.cpu_us_per_request - b.cpu_us_per_request for o, b in zip(ours_load, bare_load, strict=True)
+                     if o.cpu_us_per_request is not None and b.cpu_us_per_request is not None]
+        out["added_cpu_us_per_request"] = statistics.median(cpu_pairs)
+        out["cpu_ratio"] = bare["load"]["cpu_us_per_request"] / ours_figures["load"]["cpu_us_per_request"]
     served = sum(r.requests for r in throughput["oauth1-proxy"] + latency["oauth1-proxy"])
     out["upstream_saw"] = {k: after.get(k, 0) - before.get(k, 0) for k in ("signed", "unsigned")}
     out["oauth1_proxy_requests_measured"] = served
@@ -794,11 +834,16 @@ def print_proxy(proxy: dict[str, Any], out: TextIO) -> None:
         load, one = proxy[name]["load"], proxy[name]["one_connection"]
         print(f"  {name:18} {load['rps']:9.1f} {load['p50_ms']:8.2f} {load['p99_ms']:8.2f}   "
               f"{one['p50_ms']:10.2f} {one['p99_ms']:8.2f} {load['errors'] + one['errors']:7d}", file=out)
-    paired = ", ".join(f"{r:.1%}" for r in proxy["paired_throughput_ratios"])
-    print(f"  throughput oauth1-proxy / mitmdump: {proxy['throughput_ratio']:.1%} (round by round: {paired})",
-          file=out)
-    print(f"  added latency: p50 {proxy['added_load_p50_ms']:+.2f} ms, p99 {proxy['added_load_p99_ms']:+.2f} ms "
-          f"under load; p50 {proxy['added_one_connection_p50_ms']:+.2f} ms, "
+    rounds = ", ".join(f"{r:.0%}" for r in proxy["paired_throughput_ratios"])
+    print(f"  throughput oauth1-proxy / mitmdump: {proxy['throughput_ratio']:.1%} (median of the round-by-round "
+          f"ratios; ratio of the medians {proxy['throughput_ratio_of_medians']:.1%}; rounds: {rounds})", file=out)
+    if "added_cpu_us_per_request" in proxy:
+        cpu = proxy["mitmdump"]["load"]["cpu_us_per_request"], proxy["oauth1-proxy"]["load"]["cpu_us_per_request"]
+        print(f"  proxy CPU per request under load: mitmdump {cpu[0]:.0f} µs, oauth1-proxy {cpu[1]:.0f} µs "
+              f"(median added {proxy['added_cpu_us_per_request']:+.0f} µs; mitmdump / oauth1-proxy "
+              f"{proxy['cpu_ratio']:.1%})", file=out)
+    print(f"  added latency (medians of round-by-round differences): p50 {proxy['added_load_p50_ms']:+.2f} ms, "
+          f"p99 {proxy['added_load_p99_ms']:+.2f} ms under load; p50 {proxy['added_one_connection_p50_ms']:+.2f} ms, "
           f"p99 {proxy['added_one_connection_p99_ms']:+.2f} ms with 1 connection", file=out)
     saw = proxy["upstream_saw"]
     print(f"  the upstream saw {saw['signed']} signed and {saw['unsigned']} unsigned requests "
