@@ -140,3 +140,33 @@ def test_token_secret_reaches_the_client_but_not_the_capture(tmp_path: Path, run
     assert secret and secret != "REDACTED"
     assert secret.encode() not in flows.read_bytes()
     assert TOKEN_SECRET not in proxy.text()
+
+
+def test_capture_guard_works_with_each_output_alone(tmp_path: Path, provider: Provider, run_proxy: Any) -> None:
+    # Issue 5: the guard joins mitmproxy's chain only while something records or shows flows; each output
+    # alone must still bring it: -w by itself (flow_detail 0), and mitmdump's default flow_detail (1), which
+    # prints every URL, with a PLAINTEXT signature in the query.
+    config = write_config(tmp_path / "proxy.yaml", {
+        "plainq": profile_for(provider, signature_method="PLAINTEXT", placement="query", path_prefix="/api/echo/q"),
+        "plain": profile_for(provider, signature_method="PLAINTEXT", path_prefix="/api/echo/h"),
+    })
+    trust = ("--set", f"ssl_verify_upstream_trusted_ca={provider.ca_file}")
+    flows = tmp_path / "alone.flows"
+    outputs: dict[str, bytes] = {}
+    for name, args in (("-w alone", ("-w", str(flows), "--set", "flow_detail=0")), ("default flow_detail", ())):
+        proxy = run_proxy(config, *args, *trust)
+        ca = ("--cacert", str(proxy.ca_file), "-x", proxy.url)
+        for path in ("/api/echo/q?x=1", "/api/echo/h?x=1"):
+            assert curl(*ca, f"{provider.base_url}{path}").returncode == 0
+        proxy.stop()
+        outputs[f"{name}: stdout"] = proxy.text().encode()
+    outputs["-w alone: capture"] = flows.read_bytes()
+    assert len(provider.records) == 4  # every call was signed and forwarded
+    # oauthlib decodes oauth_* query values twice (README: seen and left alone), so only header placement verifies.
+    assert all(r.valid for r in provider.records if "/api/echo/h" in r.uri)
+    assert b"oauth_signature" in outputs["-w alone: capture"]
+    assert b"/api/echo/q" in outputs["default flow_detail: stdout"]  # flow_detail 1 printed the URLs
+    for name, data in outputs.items():
+        assert b"e2e-consumer-secret" not in data and b"e2e-token-secret" not in data, name
+        for secret in SECRETS:
+            assert requests.utils.quote(secret, safe="").encode() not in data, name
