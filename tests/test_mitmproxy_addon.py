@@ -671,3 +671,48 @@ async def test_chain_in_a_master_other_than_mitmdump_always_has_the_guard(tmp_pa
         addons[0].running()
         names = [getattr(a, "name", "") for a in tctx.master.addons.chain]
     assert names[0] == GUARD and names[-1] == RESTORER
+
+
+async def test_sparse_dispatch_skips_our_addons_only_on_events_they_have_no_hook_for(tmp_path: Path) -> None:
+    # `oauth1-proxy run` swaps SparseDispatch in (issue 5); mitmproxy's own addons keep their order and calls.
+    from mitmproxy import options
+    from mitmproxy.tools.dump import DumpMaster
+
+    from oauth1_proxy.mitmproxy_addon import SparseDispatch
+
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    path = tmp_path / "config.yaml"
+    path.write_text(STATIC)
+    try:
+        opts = options.Options()
+        master = DumpMaster(opts, with_termlog=False)
+        master.addons.__class__ = SparseDispatch
+        ours = make_addons()
+        master.addons.add(*ours)
+        opts.update(oauth1_config=str(path), oauth1_helper_port=-1, save_stream_file=str(tmp_path / "capture"))
+        await master.addons.trigger_event(hooks.RunningHook())
+        manager = master.addons
+        assert isinstance(manager, SparseDispatch)
+        chain = manager.chain
+        guard, restorer = chain[0], chain[-1]
+        theirs = [a for a in chain if a not in (ours[0], guard, restorer)]
+        for event in ("update", "responseheaders", "client_connected", "request", "response", "error"):
+            sparse = manager.chain_for(event)
+            assert [a for a in sparse if a in theirs] == theirs, event  # every mitmproxy addon, in order
+        assert ours[0] not in manager.chain_for("update") and ours[0] not in manager.chain_for("responseheaders")
+        assert ours[0] in manager.chain_for("request") and ours[0] in manager.chain_for("requestheaders")
+        assert manager.chain_for("responseheaders")[0] is guard  # the guard redacts there
+        assert restorer not in manager.chain_for("request") and manager.chain_for("response")[-1] is restorer
+        # A chain that changes (an addon added) is seen at once.
+        class Late:
+            def request(self, flow: http.HTTPFlow) -> None: ...
+        late = Late()
+        manager.add(late)
+        assert manager.chain_for("request")[-1] is late
+        # Dispatch goes through the sparse chain: our request hook signs.
+        flow = make_flow(url="https://api.example.com/v1/items")
+        await manager.handle_lifecycle(HttpRequestHook(flow))
+        assert flow.request.headers["authorization"].startswith("OAuth ")
+    finally:
+        root.handlers[:] = handlers

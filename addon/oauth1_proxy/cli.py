@@ -203,13 +203,18 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     from mitmproxy.tools import main as mitm_main
     from mitmproxy.tools.dump import DumpMaster
 
-    from oauth1_proxy.mitmproxy_addon import make_addons
+    from oauth1_proxy.mitmproxy_addon import SparseDispatch, make_addons
 
     class OAuth1DumpMaster(DumpMaster):
-        """mitmdump with the signer appended last, after --map-remote and --modify-*."""
+        """mitmdump with the signer appended last, after --map-remote and --modify-*.
+
+        Its addon manager skips our addons on events they have no hook for
+        (SparseDispatch, issue 5); mitmproxy's own addons are called as in mitmdump.
+        """
 
         def __init__(self, *a: Any, **kw: Any) -> None:
             super().__init__(*a, **kw)
+            self.addons.__class__ = SparseDispatch  # same state, one method more, trigger_event overridden
             self.addons.add(*make_addons())
 
     def extra(parsed: Any) -> dict[str, Any]:

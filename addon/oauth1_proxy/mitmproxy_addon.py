@@ -27,9 +27,9 @@ import weakref
 from collections.abc import Coroutine
 from typing import Any, NamedTuple
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, exceptions, hooks, http
 from mitmproxy import log as mitmproxy_log
-from mitmproxy.addonmanager import Loader
+from mitmproxy.addonmanager import AddonManager, Loader, safecall
 from mitmproxy.addons import asgiapp
 from mitmproxy.net.http import url
 from mitmproxy.proxy import server_hooks
@@ -394,10 +394,12 @@ class OAuth1Signer:
         whole body: the request is refused with a log line saying why, by
         closing the connection (mitmproxy cannot answer a streamed request).
         """
+        if not (flow.request.stream or self._streams_large_bodies):
+            return  # the usual case: the whole body is read, and the request hook signs it
         try:
             if self.config is None or flow.response is not None or flow.error is not None or not flow.live:
                 return
-            if not (flow.request.stream or (self._streams_large_bodies and _may_stream_later(flow.request))):
+            if not (flow.request.stream or _may_stream_later(flow.request)):
                 return
             if not self._profiles_for(flow.request) or self._keeps_capture(flow):
                 return
@@ -735,22 +737,23 @@ class _SignedHeaders:
                 encodings.append(value)
             elif key == b"transfer-encoding":
                 self.transfer_encoding = True
-        self.profile = _folded(profile)
-        self.content_types = [v.decode("utf-8", "surrogateescape") for v in content_types]
-        self.content_encoding = (_folded(encodings) or "identity").lower()
+        # Most of these are absent: _folded only for what is there.
+        self.profile = _folded(profile) if profile else None
+        self.content_types = [v.decode("utf-8", "surrogateescape") for v in content_types] if content_types else []
+        self.content_encoding = _folded(encodings).lower() if encodings else "identity"
         self.authorization_count = len(authorizations)
-        self.oauth_authorization = (_folded(authorizations) or "")[:6].lower() == "oauth "
+        self.oauth_authorization = bool(authorizations) and _folded(authorizations)[:6].lower() == "oauth "
         # Request.host_header: HTTP/2 and HTTP/3 carry it as :authority.
         if request.is_http2 or request.is_http3:
-            self.host = request.authority or _folded(hosts)
+            self.host = request.authority or (_folded(hosts) if hosts else None)
         else:
-            self.host = _folded(hosts)
+            self.host = _folded(hosts) if hosts else None
 
 
-def _folded(values: list[bytes]) -> str | None:
-    """Headers.get: None when absent, else the values joined with ", " (RFC 9110 §5.3)."""
-    if not values:
-        return None
+def _folded(values: list[bytes]) -> str:
+    """Headers.get of a header that is there: the values joined with ", " (RFC 9110 §5.3)."""
+    if len(values) == 1:
+        return values[0].decode("utf-8", "surrogateescape")
     return ", ".join(v.decode("utf-8", "surrogateescape") for v in values)
 
 
@@ -938,9 +941,47 @@ class OAuth1Helper(asgiapp.WSGIApp):
             self._server = None
 
 
+class SparseDispatch(AddonManager):
+    """mitmproxy's AddonManager, except that our addons are not called for events they have no hook for (issue 5).
+
+    mitmproxy calls every addon in its chain for each event, hook or not:
+    8 per flow (4 hooks, and an ``update`` after each). ``oauth1-proxy run``
+    swaps this class in, so our signer is called for the events it handles
+    and skipped for the rest (``update``, ``responseheaders``, connection
+    events). The loop is mitmproxy's ``trigger_event`` line for line, over the
+    same chain minus those skips, so every other addon costs what it costs in
+    bare mitmdump. Script mode (``mitmdump -s``) keeps mitmproxy's manager.
+    """
+
+    _sparse_chain: list[Any] | None = None
+    _sparse_length = -1
+    _sparse: dict[str, list[Any]]
+
+    def chain_for(self, event_name: str) -> list[Any]:
+        """The chain an event goes through: ours only where they have that hook (cached per chain)."""
+        chain = self.chain
+        if chain is not self._sparse_chain or len(chain) != self._sparse_length:
+            # mitmproxy replaces the list or appends to it when addons come and go.
+            self._sparse_chain, self._sparse_length, self._sparse = chain, len(chain), {}
+        found = self._sparse.get(event_name)
+        if found is None:
+            found = [a for a in chain if not isinstance(a, OUR_ADDONS) or callable(getattr(a, event_name, None))]
+            self._sparse[event_name] = found
+        return found
+
+    async def trigger_event(self, event: hooks.Hook) -> None:
+        for i in self.chain_for(event.name):
+            try:
+                with safecall():
+                    await self.invoke_addon(i, event)
+            except exceptions.AddonHalt:
+                return
+
+
 def make_addons() -> list[Any]:
     """The addons to load: one signer, which serves the helper too (see OAuth1Signer.__init__)."""
     return [OAuth1Signer()]
 
 
+OUR_ADDONS = (OAuth1Signer, CaptureGuard, CaptureRestorer)
 addons = make_addons()
