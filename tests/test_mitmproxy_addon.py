@@ -678,7 +678,7 @@ async def test_sparse_dispatch_skips_our_addons_only_on_events_they_have_no_hook
     from mitmproxy import options
     from mitmproxy.tools.dump import DumpMaster
 
-    from oauth1_proxy.mitmproxy_addon import SparseDispatch
+    from oauth1_proxy.mitmproxy_addon import SparseDispatch, use_sparse_dispatch
 
     root = logging.getLogger()
     handlers = list(root.handlers)
@@ -687,7 +687,9 @@ async def test_sparse_dispatch_skips_our_addons_only_on_events_they_have_no_hook
     try:
         opts = options.Options()
         master = DumpMaster(opts, with_termlog=False)
-        master.addons.__class__ = SparseDispatch
+        mitmproxys_own = list(master.addons.chain)
+        use_sparse_dispatch(master)
+        assert master.addons.chain == mitmproxys_own
         ours = make_addons()
         master.addons.add(*ours)
         opts.update(oauth1_config=str(path), oauth1_helper_port=-1, save_stream_file=str(tmp_path / "capture"))
@@ -710,6 +712,16 @@ async def test_sparse_dispatch_skips_our_addons_only_on_events_they_have_no_hook
         late = Late()
         manager.add(late)
         assert manager.chain_for("request")[-1] is late
+        # Options reach each addon's configure once: the replaced manager no longer listens.
+        class Probe:
+            seen = 0
+
+            def configure(self, updated: set[str]) -> None:
+                Probe.seen += "flow_detail" in updated
+        manager.add(Probe())
+        Probe.seen = 0
+        opts.update(flow_detail=3)
+        assert Probe.seen == 1
         # Dispatch goes through the sparse chain: our request hook signs.
         flow = make_flow(url="https://api.example.com/v1/items")
         await manager.handle_lifecycle(HttpRequestHook(flow))

@@ -203,7 +203,7 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     from mitmproxy.tools import main as mitm_main
     from mitmproxy.tools.dump import DumpMaster
 
-    from oauth1_proxy.mitmproxy_addon import SparseDispatch, make_addons
+    from oauth1_proxy.mitmproxy_addon import make_addons, use_sparse_dispatch
 
     class OAuth1DumpMaster(DumpMaster):
         """mitmdump with the signer appended last, after --map-remote and --modify-*.
@@ -214,7 +214,7 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
 
         def __init__(self, *a: Any, **kw: Any) -> None:
             super().__init__(*a, **kw)
-            self.addons.__class__ = SparseDispatch  # same state, one method more, trigger_event overridden
+            use_sparse_dispatch(self)
             self.addons.add(*make_addons())
 
     def extra(parsed: Any) -> dict[str, Any]:
