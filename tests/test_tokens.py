@@ -280,6 +280,21 @@ def test_token_for_consumer_only_profile_is_none() -> None:
     assert token_for(make_profile(), MemoryTokenStore(), login_url=LOGIN_URL) is None
 
 
+def test_token_for_consumer_only_profile_ignores_a_leftover_stored_token() -> None:
+    # A token stored while the profile had dance URLs is not used once they are gone: it signs two-legged.
+    store = MemoryTokenStore()
+    store.put("api", TOKEN)
+    assert token_for(make_profile(), store, login_url=LOGIN_URL) is None
+
+
+def test_token_for_consumer_only_profile_never_reads_the_store() -> None:
+    class Unreadable(MemoryTokenStore):
+        def get(self, profile: str) -> StoredToken | None:
+            raise AssertionError("the store was read")
+
+    assert token_for(make_profile(), Unreadable(), login_url=LOGIN_URL) is None
+
+
 def test_token_for_reads_a_file_store(tmp_path: Path) -> None:
     path = tmp_path / "tokens.yaml"
     FileTokenStore(path).put("api", TOKEN)

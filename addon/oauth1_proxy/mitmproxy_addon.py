@@ -376,7 +376,7 @@ class OAuth1Signer:
     def _login_state(self, p: Profile) -> str:
         if p.has_static_token:
             return "static token"
-        if self.store is not None:
+        if self.store is not None and p.has_dance:
             try:
                 stored = self.store.get(p.name)
             except TokenStoreError:

@@ -231,6 +231,11 @@ def token_for(
     """
     if profile.token is not None:
         return TokenCredentials(token=profile.token, secret=profile.token_secret or "")
+    if not profile.has_dance:
+        # Consumer-only (two-legged): no login can store a token for it, and a
+        # leftover one (from when it had dance URLs) is not used. The store is
+        # not read for every request either (issue 5).
+        return None
     stored = store.get(profile.name) if store is not None else None
     if stored is not None:
         return stored.credentials

@@ -97,7 +97,7 @@ def login_state(profile: Profile, stored: StoredToken | None) -> dict[str, Any]:
     }
     if profile.has_static_token:
         state.update(logged_in=True, source="config")
-    elif stored is not None:
+    elif stored is not None and profile.has_dance:  # a consumer-only profile signs without a token (tokens.py)
         extra = dict(stored.extra)
         state.update(logged_in=True, source="token store", since=stored.obtained_at,
                      user_id=extra.get("user_id"), screen_name=extra.get("screen_name"))
