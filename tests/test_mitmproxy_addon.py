@@ -728,3 +728,20 @@ async def test_sparse_dispatch_skips_our_addons_only_on_events_they_have_no_hook
         assert flow.request.headers["authorization"].startswith("OAuth ")
     finally:
         root.handlers[:] = handlers
+
+
+async def test_signed_line_record_has_every_field_a_logger_would_give_it() -> None:
+    # The per-request record is built from a template (issue 5); handlers must see what Logger.makeRecord makes.
+    from oauth1_proxy.mitmproxy_addon import SIGNED_LINE, _signed_line_record, logger
+
+    args = ("api", "GET", "api.example.com", "/v1/items", "HMAC-SHA1")
+    ours = _signed_line_record(args)
+    made = logger.makeRecord(logger.name, logging.INFO, ours.pathname, 0, SIGNED_LINE, args, None, "sign_flow")
+    assert set(vars(ours)) == set(vars(made))
+    timing = {"created", "msecs", "relativeCreated"}
+    assert {k: v for k, v in vars(ours).items() if k not in timing} == {
+        k: v for k, v in vars(made).items() if k not in timing
+    }
+    assert abs(ours.created - made.created) < 1 and abs(ours.relativeCreated - made.relativeCreated) < 1000
+    assert ours.getMessage() == "oauth1-proxy: signed profile=api GET api.example.com /v1/items HMAC-SHA1"
+    assert ours.taskName is not None  # made inside a task, as the hooks are
