@@ -41,8 +41,14 @@ class DemoFailed(ProxyError):
     status_hint = 1
 
 
+_OUTPUT = threading.Lock()  # the proxy's output (a thread) and ours share stdout
+
+
 def _say(text: str = "") -> None:
-    print(text, flush=True)
+    """Print one whole line: print() writes the text and the newline separately, so lines could interleave."""
+    with _OUTPUT:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 def _start_proxy(config: Path, port: int, provider: Provider, confdir: Path | None) -> tuple[subprocess.Popen[str],
