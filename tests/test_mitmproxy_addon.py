@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,7 +25,7 @@ from mitmproxy.test import taddons, tflow
 from oauthlib.common import Request
 from oauthlib.oauth1.rfc5849 import signature as oauthlib_signature
 
-from oauth1_proxy.mitmproxy_addon import OAuth1Signer, make_addons
+from oauth1_proxy.mitmproxy_addon import OAuth1Signer, SparseDispatch, make_addons, use_sparse_dispatch
 from oauth1_proxy.tokens import FileTokenStore, StoredToken
 
 CONSUMER_SECRET = "cs-Very-Secret-&+"
@@ -597,8 +598,11 @@ async def test_saved_flows_redact_token_secret_of_an_access_token_response(tmp_p
 # --- one chain entry; the capture guard only while something records (issue 5, SPEC §8) ----------------------
 
 
-async def chain_under_mitmdump(tmp_path: Path, config: str, **option_values: object) -> list[str]:
-    """The names in a real DumpMaster's chain once running, with our addons added as ``oauth1-proxy run`` does."""
+@asynccontextmanager
+async def running_mitmdump(
+    tmp_path: Path, config: str, *, sparse: bool = False, **option_values: object
+) -> AsyncIterator[tuple[Any, OAuth1Signer]]:
+    """A real DumpMaster, running, with our addons added as ``oauth1-proxy run`` does (and its SparseDispatch)."""
     from mitmproxy import options
     from mitmproxy.tools.dump import DumpMaster
 
@@ -609,12 +613,21 @@ async def chain_under_mitmdump(tmp_path: Path, config: str, **option_values: obj
     try:
         opts = options.Options()
         master = DumpMaster(opts, with_termlog=False)
-        master.addons.add(*make_addons())
+        if sparse:
+            use_sparse_dispatch(master)
+        ours = make_addons()
+        master.addons.add(*ours)
         opts.update(oauth1_config=str(path), oauth1_helper_port=-1, **option_values)
         await master.addons.trigger_event(hooks.RunningHook())
-        return [str(getattr(a, "name", type(a).__name__.lower())) for a in master.addons.chain]
+        yield master, ours[0]
     finally:
         root.handlers[:] = handlers  # DumpMaster's error check installs a handler
+
+
+async def chain_under_mitmdump(tmp_path: Path, config: str, **option_values: object) -> list[str]:
+    """The names in a running DumpMaster's chain, with our addons."""
+    async with running_mitmdump(tmp_path, config, **option_values) as (master, _):
+        return [str(getattr(a, "name", type(a).__name__.lower())) for a in master.addons.chain]
 
 
 GUARD, RESTORER = "oauth1-capture-guard", "oauth1-capture-restore"
@@ -674,60 +687,51 @@ async def test_chain_in_a_master_other_than_mitmdump_always_has_the_guard(tmp_pa
 
 
 async def test_sparse_dispatch_skips_our_addons_only_on_events_they_have_no_hook_for(tmp_path: Path) -> None:
-    # `oauth1-proxy run` swaps SparseDispatch in (issue 5); mitmproxy's own addons keep their order and calls.
+    # `oauth1-proxy run` uses SparseDispatch (issue 5); mitmproxy's own addons keep their order and calls.
     from mitmproxy import options
     from mitmproxy.tools.dump import DumpMaster
 
-    from oauth1_proxy.mitmproxy_addon import SparseDispatch, use_sparse_dispatch
-
-    root = logging.getLogger()
-    handlers = list(root.handlers)
-    path = tmp_path / "config.yaml"
-    path.write_text(STATIC)
-    try:
-        opts = options.Options()
-        master = DumpMaster(opts, with_termlog=False)
-        mitmproxys_own = list(master.addons.chain)
-        use_sparse_dispatch(master)
-        assert master.addons.chain == mitmproxys_own
-        ours = make_addons()
-        master.addons.add(*ours)
-        opts.update(oauth1_config=str(path), oauth1_helper_port=-1, save_stream_file=str(tmp_path / "capture"))
-        await master.addons.trigger_event(hooks.RunningHook())
+    plain = [type(a) for a in DumpMaster(options.Options(), with_termlog=False).addons.chain]
+    async with running_mitmdump(tmp_path, STATIC, sparse=True, save_stream_file=str(tmp_path / "capture")) as (
+        master, signer
+    ):
         manager = master.addons
         assert isinstance(manager, SparseDispatch)
         chain = manager.chain
         guard, restorer = chain[0], chain[-1]
-        theirs = [a for a in chain if a not in (ours[0], guard, restorer)]
+        theirs = [a for a in chain if a not in (signer, guard, restorer)]
+        assert [type(a) for a in theirs] == plain
         for event in ("update", "responseheaders", "client_connected", "request", "response", "error"):
             sparse = manager.chain_for(event)
             assert [a for a in sparse if a in theirs] == theirs, event  # every mitmproxy addon, in order
-        assert ours[0] not in manager.chain_for("update") and ours[0] not in manager.chain_for("responseheaders")
-        assert ours[0] in manager.chain_for("request") and ours[0] in manager.chain_for("requestheaders")
+        assert signer not in manager.chain_for("update") and signer not in manager.chain_for("responseheaders")
+        assert signer in manager.chain_for("request") and signer in manager.chain_for("requestheaders")
         assert manager.chain_for("responseheaders")[0] is guard  # the guard redacts there
         assert restorer not in manager.chain_for("request") and manager.chain_for("response")[-1] is restorer
+
         # A chain that changes (an addon added) is seen at once.
         class Late:
             def request(self, flow: http.HTTPFlow) -> None: ...
+
         late = Late()
         manager.add(late)
         assert manager.chain_for("request")[-1] is late
+
         # Options reach each addon's configure once: the replaced manager no longer listens.
         class Probe:
             seen = 0
 
             def configure(self, updated: set[str]) -> None:
                 Probe.seen += "flow_detail" in updated
+
         manager.add(Probe())
         Probe.seen = 0
-        opts.update(flow_detail=3)
+        master.options.update(flow_detail=3)
         assert Probe.seen == 1
         # Dispatch goes through the sparse chain: our request hook signs.
         flow = make_flow(url="https://api.example.com/v1/items")
         await manager.handle_lifecycle(HttpRequestHook(flow))
         assert flow.request.headers["authorization"].startswith("OAuth ")
-    finally:
-        root.handlers[:] = handlers
 
 
 async def test_signed_line_record_has_every_field_a_logger_would_give_it() -> None:

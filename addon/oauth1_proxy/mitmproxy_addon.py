@@ -145,9 +145,8 @@ def _may_stream_later(request: http.Request) -> bool:
     With stream_large_bodies set, a body without Content-Length (chunked, or
     HTTP/2 and HTTP/3 without one) is streamed as soon as what was received
     passes the limit; no hook runs between that moment and the headers leaving.
+    Only asked when stream_large_bodies is set (OAuth1Signer._streams_large_bodies).
     """
-    if "stream_large_bodies" not in ctx.options or not ctx.options.stream_large_bodies:
-        return False
     if "content-length" in request.headers:
         return False
     return "transfer-encoding" in request.headers or request.is_http2 or request.is_http3
@@ -402,7 +401,7 @@ class OAuth1Signer:
         try:
             if self.config is None or flow.response is not None or flow.error is not None or not flow.live:
                 return
-            if not (flow.request.stream or _may_stream_later(flow.request)):
+            if not (flow.request.stream or (self._streams_large_bodies and _may_stream_later(flow.request))):
                 return
             if not self._profiles_for(flow.request) or self._keeps_capture(flow):
                 return
@@ -707,6 +706,7 @@ class OAuth1Signer:
 
 
 _SIGNED_LINE_FIELDS: dict[str, Any] = {}  # what never changes in our per-request record, from a first real one
+_LOGGING_START: list[float] = []  # logging's start time (the base of relativeCreated), read off that record
 
 
 def _signed_line_record(args: tuple[Any, ...]) -> logging.LogRecord:
@@ -722,17 +722,16 @@ def _signed_line_record(args: tuple[Any, ...]) -> logging.LogRecord:
         return logger.makeRecord(logger.name, logging.INFO, __file__, 0, SIGNED_LINE, args, None, "sign_flow")
     if not _SIGNED_LINE_FIELDS:
         first = logger.makeRecord(logger.name, logging.INFO, __file__, 0, SIGNED_LINE, (), None, "sign_flow")
-        _SIGNED_LINE_FIELDS.update(vars(first), start=first.created - first.relativeCreated / 1000)
-    fields = _SIGNED_LINE_FIELDS
+        _SIGNED_LINE_FIELDS.update(vars(first))
+        _LOGGING_START.append(first.created - first.relativeCreated / 1000)
     record = logging.LogRecord.__new__(logging.LogRecord)
     values = record.__dict__
-    values.update(fields)
-    del values["start"]
+    values.update(_SIGNED_LINE_FIELDS)
     created = time.time()
     values["args"] = args
     values["created"] = created
     values["msecs"] = int((created - int(created)) * 1000) + 0.0
-    values["relativeCreated"] = (created - fields["start"]) * 1000
+    values["relativeCreated"] = (created - _LOGGING_START[0]) * 1000
     values["thread"] = threading.get_ident()
     values["threadName"] = threading.current_thread().name
     try:
