@@ -352,14 +352,20 @@ def failing_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "replace", fail)
 
 
-def test_token_store_kept_in_memory_is_written_with_the_next_put_that_succeeds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = FileTokenStore(tmp_path / "tokens.yaml")
+def store_after_a_failed_put(path: Path, monkeypatch: pytest.MonkeyPatch, token: str) -> FileTokenStore:
+    """A store whose put of profile "api" failed on a full disk (so it keeps the token in memory)."""
+    store = FileTokenStore(path)
     with monkeypatch.context() as m:
         failing_writes(m)
         with pytest.raises(TokenStoreError):
-            store.put("api", StoredToken(token="new", token_secret="s1"))
+            store.put("api", StoredToken(token=token, token_secret="s1"))
+    return store
+
+
+def test_token_store_kept_in_memory_is_written_with_the_next_put_that_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_after_a_failed_put(tmp_path / "tokens.yaml", monkeypatch, "new")
     store.put("other", StoredToken(token="o", token_secret="s2"))  # the disk has room again
     assert set(FileTokenStore(tmp_path / "tokens.yaml").all()) == {"api", "other"}
 
@@ -367,11 +373,7 @@ def test_token_store_kept_in_memory_is_written_with_the_next_put_that_succeeds(
 def test_token_store_kept_in_memory_gives_way_to_a_login_another_process_wrote(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = FileTokenStore(tmp_path / "tokens.yaml")
-    with monkeypatch.context() as m:
-        failing_writes(m)
-        with pytest.raises(TokenStoreError):
-            store.put("api", StoredToken(token="in-memory", token_secret="s1"))
+    store = store_after_a_failed_put(tmp_path / "tokens.yaml", monkeypatch, "in-memory")
     assert (stored := store.get("api")) is not None and stored.token == "in-memory"
     FileTokenStore(tmp_path / "tokens.yaml").put("api", StoredToken(token="newer", token_secret="s2"))
     assert (stored := store.get("api")) is not None and stored.token == "newer"
