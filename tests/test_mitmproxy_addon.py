@@ -686,36 +686,129 @@ async def test_chain_in_a_master_other_than_mitmdump_always_has_the_guard(tmp_pa
     assert names[0] == GUARD and names[-1] == RESTORER
 
 
-async def test_sparse_dispatch_skips_our_addons_only_on_events_they_have_no_hook_for(tmp_path: Path) -> None:
-    # `oauth1-proxy run` uses SparseDispatch (issue 5); mitmproxy's own addons keep their order and calls.
-    from mitmproxy import options
-    from mitmproxy.tools.dump import DumpMaster
+def mitmproxy_calls(manager: Any, event_name: str) -> list[Any]:
+    """What mitmproxy's own trigger_event would call for an event, in order: its _iter_hooks over the chain."""
+    from mitmproxy.addonmanager import AddonManager
 
-    plain = [type(a) for a in DumpMaster(options.Options(), with_termlog=False).addons.chain]
-    async with running_mitmdump(tmp_path, STATIC, sparse=True, save_stream_file=str(tmp_path / "capture")) as (
-        master, signer
-    ):
+    event = hooks.all_hooks[event_name].__new__(hooks.all_hooks[event_name])  # _iter_hooks reads only .name
+    return [func for addon in manager.chain for _, func in AddonManager._iter_hooks(manager, addon, event)]
+
+
+def sparse_calls(manager: SparseDispatch, event_name: str) -> list[Any]:
+    """What SparseDispatch will call for the same event: its plan, with children expanded as invoke_addon does."""
+    event = hooks.all_hooks[event_name].__new__(hooks.all_hooks[event_name])
+    out: list[Any] = []
+    for addon, direct in manager.plan(event_name):
+        out += [getattr(addon, event_name)] if direct else [f for _, f in manager._iter_hooks(addon, event)]
+    return out
+
+
+class Recorder:
+    """An addon that writes down each call it gets."""
+
+    def __init__(self, name: str, calls: list[str]) -> None:
+        self.name, self.calls = name, calls
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        self.calls.append(f"{self.name}.request")
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        self.calls.append(f"{self.name}.response")
+
+
+class Group:
+    """An addon with children, as a user's script may have; the children can change at any time."""
+
+    def __init__(self, *children: object) -> None:
+        self.addons = list(children)
+
+
+class HasModuleNamedLikeAHook:
+    import logging as error  # noqa: F401  # mitmproxy skips a module named like a hook
+
+
+async def test_sparse_dispatch_calls_exactly_what_mitmproxys_loop_calls_for_every_hook(tmp_path: Path) -> None:
+    # `oauth1-proxy run` uses SparseDispatch (issue 5). The oracle is mitmproxy's own _iter_hooks over the chain.
+    other = tmp_path / "other_addon.py"
+    other.write_text("def request(flow):\n    pass\n\ndef responseheaders(flow):\n    pass\n")
+    async with running_mitmdump(
+        tmp_path, STATIC, sparse=True, save_stream_file=str(tmp_path / "capture"), scripts=[str(other)]
+    ) as (master, signer):
         manager = master.addons
         assert isinstance(manager, SparseDispatch)
-        chain = manager.chain
-        guard, restorer = chain[0], chain[-1]
-        theirs = [a for a in chain if a not in (signer, guard, restorer)]
-        assert [type(a) for a in theirs] == plain
-        for event in ("update", "responseheaders", "client_connected", "request", "response", "error"):
-            sparse = manager.chain_for(event)
-            assert [a for a in sparse if a in theirs] == theirs, event  # every mitmproxy addon, in order
-        assert signer not in manager.chain_for("update") and signer not in manager.chain_for("responseheaders")
-        assert signer in manager.chain_for("request") and signer in manager.chain_for("requestheaders")
-        assert manager.chain_for("responseheaders")[0] is guard  # the guard redacts there
-        assert restorer not in manager.chain_for("request") and manager.chain_for("response")[-1] is restorer
+        manager.add(Group(Recorder("child", [])), HasModuleNamedLikeAHook())
+        names = sorted(hooks.all_hooks)
+        assert {"request", "response", "requestheaders", "update", "client_connected", "error"} <= set(names)
+        for name in names:
+            assert sparse_calls(manager, name) == mitmproxy_calls(manager, name), name
+        # The walk is saved: an event calls the addons with a hook for it, not the whole chain.
+        assert len(manager.plan("request")) < len(manager.chain) // 2
+        assert len(manager.plan("update")) < len(manager.chain) // 4
+        assert any(addon is signer for addon, _ in manager.plan("request"))
+        assert not any(addon is signer for addon, _ in manager.plan("update"))
 
-        # A chain that changes (an addon added) is seen at once.
-        class Late:
-            def request(self, flow: http.HTTPFlow) -> None: ...
 
-        late = Late()
-        manager.add(late)
-        assert manager.chain_for("request")[-1] is late
+async def test_sparse_dispatch_sees_addons_added_removed_and_children_changed_at_once(tmp_path: Path) -> None:
+    async with running_mitmdump(tmp_path, STATIC, sparse=True) as (master, _):
+        manager = master.addons
+        calls: list[str] = []
+        group = Group()
+        manager.add(group)
+        flow = make_flow(url="https://other.example.net/")
+        await manager.trigger_event(HttpRequestHook(flow))
+        first = Recorder("first", calls)
+        manager.add(first)  # appended to the same list
+        group.addons.append(Recorder("child", calls))  # the manager is not told
+        await manager.trigger_event(HttpRequestHook(flow))
+        assert calls == ["child.request", "first.request"]
+        calls.clear()
+        manager.remove(first)  # a new list
+        await manager.trigger_event(HttpRequestHook(flow))
+        assert calls == ["child.request"]
+        assert sparse_calls(manager, "request") == mitmproxy_calls(manager, "request")
+
+
+async def test_sparse_dispatch_keeps_mitmproxys_halt_error_and_async_handling(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_mitmdump(tmp_path, STATIC, sparse=True) as (master, _):
+        manager = master.addons
+        calls: list[str] = []
+
+        class Fails:
+            def request(self, flow: http.HTTPFlow) -> None:
+                calls.append("fails.request")
+                raise ValueError("boom")
+
+        class Halts:
+            def response(self, flow: http.HTTPFlow) -> None:
+                calls.append("halts.response")
+                raise exceptions.AddonHalt
+
+        before, after = Recorder("before", calls), Recorder("after", calls)
+        manager.add(before, Fails(), Halts(), after)
+        flow = make_flow(url="https://other.example.net/")
+        with caplog.at_level(logging.ERROR):
+            await manager.trigger_event(HttpRequestHook(flow))
+        # An addon that raises is logged as mitmproxy logs it, and the next one still runs.
+        assert calls == ["before.request", "fails.request", "after.request"]
+        assert any(r.getMessage() == "Addon error: boom" and r.exc_info for r in caplog.records)
+        calls.clear()
+        flow.response = http.Response.make(200)
+        await manager.trigger_event(HttpResponseHook(flow))
+        # An async hook is awaited; AddonHalt stops the event.
+        assert calls == ["before.response", "halts.response"]
+
+        # A hook replaced on the instance is the one called.
+        calls.clear()
+        before.request = lambda flow: calls.append("replaced")  # type: ignore[method-assign]
+        await manager.trigger_event(HttpRequestHook(flow))
+        assert calls[0] == "replaced"
+
+
+async def test_sparse_dispatch_passes_options_to_configure_once_and_signs(tmp_path: Path) -> None:
+    async with running_mitmdump(tmp_path, STATIC, sparse=True) as (master, _):
+        manager = master.addons
 
         # Options reach each addon's configure once: the replaced manager no longer listens.
         class Probe:
@@ -728,7 +821,7 @@ async def test_sparse_dispatch_skips_our_addons_only_on_events_they_have_no_hook
         Probe.seen = 0
         master.options.update(flow_detail=3)
         assert Probe.seen == 1
-        # Dispatch goes through the sparse chain: our request hook signs.
+        # Dispatch goes through the plans: our request hook signs.
         flow = make_flow(url="https://api.example.com/v1/items")
         await manager.handle_lifecycle(HttpRequestHook(flow))
         assert flow.request.headers["authorization"].startswith("OAuth ")

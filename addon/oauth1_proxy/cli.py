@@ -208,8 +208,8 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     class OAuth1DumpMaster(DumpMaster):
         """mitmdump with the signer appended last, after --map-remote and --modify-*.
 
-        Its addon manager skips our addons on events they have no hook for
-        (SparseDispatch, issue 5); mitmproxy's own addons are called as in mitmdump.
+        Its addon manager calls only the addons that have a hook for an event
+        (SparseDispatch, issue 5), in mitmdump's order.
         """
 
         def __init__(self, *a: Any, **kw: Any) -> None:

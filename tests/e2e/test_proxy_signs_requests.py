@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +334,65 @@ def test_proxy_rsa_profile_verifies(tmp_path: Path, run_proxy: Any, method: str,
         assert data["signature_method"] == method
         assert data["token"] is None  # consumer-only: no oauth_token at all
         only_valid(provider)
+
+
+EVENTS = ("client_connected", "server_connect", "server_connected", "requestheaders", "request",
+          "responseheaders", "response", "error", "server_disconnected", "client_disconnected")
+
+
+def recording_script(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A user's -s script that writes down every event it gets, and the file it writes to."""
+    events = tmp_path / f"{name}.events"
+    script = tmp_path / f"{name}_recorder.py"
+    script.write_text(
+        f"def _hook(name):\n"
+        f"    def hook(*args):\n"
+        f"        with open({str(events)!r}, 'a') as f:\n"
+        f"            f.write(name + '\\n')\n"
+        f"    return hook\n"
+        f"for _name in {EVENTS!r}:\n"
+        f"    globals()[_name] = _hook(_name)\n"
+    )
+    return script, events
+
+
+def shape(line: str) -> str:
+    """A line of mitmdump's output without what changes from run to run: times, ports, sizes."""
+    line = re.sub(r"^\[[0-9:.]+\]", "", line.strip())
+    line = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", re.sub(r"localhost:\d+", "localhost:PORT", line))
+    return re.sub(r"<< (\d+ [A-Z ]+?) \d+b$", r"<< \1", line)
+
+
+def test_run_calls_other_addons_and_prints_flows_as_mitmdump_does(
+    tmp_path: Path, http_provider: Provider, run_proxy: Any, run_mitmdump: Any
+) -> None:
+    # `oauth1-proxy run` dispatches events through SparseDispatch (issue 5): a user's script and
+    # mitmproxy's own addons (here the flow printer) must get what they get in bare mitmdump.
+    config = write_config(tmp_path / "proxy.yaml", {"api": profile_for(http_provider)})
+    unmatched = http_provider.base_url.replace("127.0.0.1", "localhost")
+    seen: dict[str, tuple[list[str], list[str]]] = {}
+    for name in ("mitmdump", "oauth1-proxy"):
+        script, events = recording_script(tmp_path, name)
+        args = ("-s", str(script), "--set", "flow_detail=1")
+        proxy = run_mitmdump(*args) if name == "mitmdump" else run_proxy(config, *args)
+        for url in (f"{http_provider.base_url}/api/echo/one", f"{unmatched}/api/echo/two",
+                    "http://127.0.0.1:9/refused"):
+            curl("-x", proxy.url, url)
+        deadline = time.monotonic() + 10
+        while proxy.text().count("<< ") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proxy.stop()
+        printed = [shape(line) for line in proxy.output[proxy.output.index(next(
+            line for line in proxy.output if "client connect" in line)):] if "oauth1-proxy:" not in line]
+        seen[name] = (events.read_text().split(), printed)
+    (bare_events, bare_printed), (our_events, our_printed) = seen["mitmdump"], seen["oauth1-proxy"]
+    assert sorted(our_events) == sorted(bare_events)
+    assert [e for e in our_events if e in ("requestheaders", "request", "responseheaders", "response", "error")] \
+        == [e for e in bare_events if e in ("requestheaders", "request", "responseheaders", "response", "error")]
+    assert bare_events.count("request") == 3 and bare_events.count("error") == 1
+
+    assert len(our_printed) == len(bare_printed) == 17, (bare_printed, our_printed)
+    # The first request is signed by us: the provider answers 200, and refuses bare mitmdump's unsigned one.
+    first = our_printed.index("127.0.0.1:PORT: GET http://127.0.0.1:PORT/api/echo/one") + 1
+    assert (our_printed[first], bare_printed[first]) == ("<< 200 OK", "<< 400 BAD REQUEST")
+    assert our_printed[:first] + our_printed[first + 1:] == bare_printed[:first] + bare_printed[first + 1:]
