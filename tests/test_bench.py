@@ -58,6 +58,8 @@ def test_bench_quick_prints_every_figure_and_exits_0() -> None:
         "mitmdump",
         "throughput oauth1-proxy / mitmdump",
         "added latency",
+        "oauth1-proxy, no match",
+        "signing itself (oauth1-proxy / oauth1-proxy, no match): throughput",
         "signed and",
     ):
         assert label in out, f"{label!r} missing from:\n{out}"
@@ -80,10 +82,10 @@ def test_bench_quick_json_is_one_object_with_every_figure() -> None:
         assert all(figures["signer"]["cases"][case]["same_signature"].values())
     proxy = figures["proxy"]
     assert proxy["load"] == "builtin asyncio generator"
-    for name in ("mitmdump", "oauth1-proxy"):
+    for name in ("mitmdump", "oauth1-proxy", "oauth1-proxy, no match"):
         assert proxy[name]["load"]["rps"] > 0
         assert proxy[name]["load"]["p99_ms"] >= proxy[name]["load"]["p50_ms"] > 0
-    assert proxy["throughput_ratio"] > 0
+    assert proxy["throughput_ratio"] > 0 and proxy["signing_throughput_ratio"] > 0
     # Every request oauth1-proxy forwarded in the measured rounds arrived signed.
     assert proxy["upstream_saw"]["signed"] >= proxy["oauth1_proxy_requests_measured"] > 0
 

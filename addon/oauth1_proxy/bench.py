@@ -12,8 +12,11 @@ Two parts, in one run:
 2. The proxy: requests/s and p50/p99 latency of ``oauth1-proxy run``
    (signing every request) against bare ``mitmdump`` from the same install,
    both in reverse mode to a loopback upstream this bench starts, under the
-   same load, in alternating rounds. Load comes from ``wrk`` when installed,
-   else from a built-in asyncio generator (HTTP/1.1 keep-alive).
+   same load, in alternating rounds. A third proxy, ``oauth1-proxy run`` with
+   a profile that matches nothing, takes its turn too: against it, the figure
+   is what signing itself costs, apart from the cheaper event dispatch of
+   ``oauth1-proxy run`` (SparseDispatch). Load comes from ``wrk`` when
+   installed, else from a built-in asyncio generator (HTTP/1.1 keep-alive).
 
 The machine is shared and noisy: read the ratios, not the absolute figures.
 Only loopback addresses are used; every process started here is stopped here.
@@ -248,14 +251,24 @@ def calibrate(fn: Callable[[], object], target_s: float) -> int:
         number *= 4
 
 
-def time_contenders(contenders: dict[str, Callable[[], object]], repeats: int, target_s: float) -> dict[str, float]:
-    """Median µs per call of each contender; they take turns, one repetition each at a time."""
+def time_contenders(
+    contenders: dict[str, Callable[[], object]], repeats: int, target_s: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median µs per call of each contender, and the median of its repetition-by-repetition ratio to the first.
+
+    They take turns, one short repetition each at a time: this machine's speed
+    drifts within seconds, and a ratio of neighbouring repetitions cancels
+    most of that drift.
+    """
     numbers = {name: calibrate(fn, target_s) for name, fn in contenders.items()}
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
             samples[name].append(cpu_us_per_call(fn, numbers[name]))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    first = samples[next(iter(contenders))]
+    ratios = {name: statistics.median(v / f for v, f in zip(values, first, strict=True))
+              for name, values in samples.items()}
+    return {name: statistics.median(values) for name, values in samples.items()}, ratios
 
 
 def bench_signer(quick: bool) -> dict[str, Any]:
@@ -263,7 +276,7 @@ def bench_signer(quick: bool) -> dict[str, Any]:
     # oauthlib logs at DEBUG inside sign(); nobody reads those records here.
     logging.getLogger("oauthlib").setLevel(logging.WARNING)
     authlib, authlib_skipped = load_authlib()
-    repeats, target_s = (3, 0.01) if quick else (9, 0.05)
+    repeats, target_s = (3, 0.01) if quick else (25, 0.02)
     out: dict[str, Any] = {"repeats": repeats, "clock": "thread CPU time", "cases": {}}
     with ExitStack() as stack:
         if authlib is not None:
@@ -286,13 +299,13 @@ def bench_signer(quick: bool) -> dict[str, Any]:
             }
             if authlib is not None:
                 checks["authlib"] = header_params(sign_authlib(authlib, case)()) == ours
-            us = time_contenders(contenders, repeats, target_s)
+            us, ratios = time_contenders(contenders, repeats, target_s)
             out["cases"][case.name] = {
                 "request": f"{case.method} {case.url}" + (f" ({len(case.body)}-byte form body)" if case.body else ""),
                 "base_string_bytes": len(base_string_of(case)),
                 "us": us,
-                "times_ours": {k: v / us["ours"] for k, v in us.items() if k not in ("ours", "hmac_floor")},
-                "ours_times_floor": us["ours"] / us["hmac_floor"],
+                "times_ours": {k: v for k, v in ratios.items() if k not in ("ours", "hmac_floor")},
+                "ours_times_floor": 1 / ratios["hmac_floor"],
                 "same_signature": checks,
             }
     out["authlib_skipped"] = authlib_skipped
@@ -318,7 +331,7 @@ def bench_profile_lookup(quick: bool) -> dict[str, float]:
         return lambda: config.profiles_for("https", "api.example.com", 443, path)
 
     contenders = {f"{n}_profiles": lookup(c) for n, c in configs.items()}
-    return time_contenders(contenders, 3 if quick else 7, 0.005 if quick else 0.02)
+    return time_contenders(contenders, 3 if quick else 7, 0.005 if quick else 0.02)[0]
 
 
 # --- the upstream -------------------------------------------------------------------------------
@@ -435,8 +448,11 @@ def _script(name: str) -> list[str] | None:
     return [str(path)] if path.exists() else None
 
 
-def proxy_commands(upstream_port: int, config: Path, confdirs: tuple[Path, Path]) -> dict[str, list[str]]:
-    """The two command lines: bare mitmdump and oauth1-proxy run, with the same mitmdump options."""
+def proxy_commands(
+    upstream_port: int, configs: tuple[Path, Path], confdirs: tuple[Path, Path, Path]
+) -> dict[str, list[str]]:
+    """The command lines, with the same mitmdump options: bare mitmdump, oauth1-proxy run, and
+    oauth1-proxy run with nothing to sign."""
 
     def common(confdir: Path) -> list[str]:
         return [
@@ -453,19 +469,25 @@ def proxy_commands(upstream_port: int, config: Path, confdirs: tuple[Path, Path]
     ours = _script("oauth1-proxy") or [sys.executable, "-m", "oauth1_proxy.cli"]
     return {
         "mitmdump": [*mitmdump, *common(confdirs[0])],
-        "oauth1-proxy": [*ours, "run", "--config", str(config), *common(confdirs[1])],
+        "oauth1-proxy": [*ours, "run", "--config", str(configs[0]), *common(confdirs[1])],
+        NOTHING_TO_SIGN: [*ours, "run", "--config", str(configs[1]), *common(confdirs[2])],
     }
 
 
-def write_config(directory: Path, upstream_port: int) -> Path:
-    """Our config: one consumer-only profile for the upstream's host:port."""
-    path = directory / "bench.yaml"
+NOTHING_TO_SIGN = "oauth1-proxy, no match"
+
+
+def write_config(directory: Path, upstream_port: int, *, matching: bool = True) -> Path:
+    """Our config: one consumer-only profile for the upstream's host:port (or, not matching, for port 9)."""
+    path = directory / ("bench.yaml" if matching else "bench-no-match.yaml")
+    port = upstream_port if matching else 9
     path.write_text(
-        "# oauth1-proxy bench: sign every request to the loopback upstream (consumer-only)\n"
+        f"# oauth1-proxy bench: {'sign every request to the loopback upstream' if matching else 'sign nothing'}"
+        " (consumer-only)\n"
         f"token_store: {directory / 'tokens.yaml'}\n"
         "profiles:\n"
         "  bench:\n"
-        f"    hosts: ['127.0.0.1:{upstream_port}']\n"
+        f"    hosts: ['127.0.0.1:{port}']\n"
         f"    consumer_key: {CONSUMER_KEY}\n"
         f"    consumer_secret: {CONSUMER_SECRET}\n",
         encoding="utf-8",
@@ -669,8 +691,14 @@ def measured_load(tool: str, proxy: Proxy, seconds: float, connections: int) -> 
 
 def paired(ours: list[LoadResult], bare: list[LoadResult], figure: Callable[[LoadResult, LoadResult], float]
            ) -> list[float]:
-    """A figure for each round: ours against mitmdump's run just before or after it."""
+    """A figure for each round: ours against the other proxy's run just before or after it."""
     return [figure(o, b) for o, b in zip(ours, bare, strict=True)]
+
+
+def _median_cpu_difference(ours: list[LoadResult], other: list[LoadResult]) -> float | None:
+    pairs = [o.cpu_us_per_request - b.cpu_us_per_request for o, b in zip(ours, other, strict=True)
+             if o.cpu_us_per_request is not None and b.cpu_us_per_request is not None]
+    return statistics.median(pairs) if pairs else None
 
 
 def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -693,11 +721,12 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
     }
     with tempfile.TemporaryDirectory(prefix="oauth1-proxy-bench-") as tmp, running_upstream() as upstream_port:
         directory = Path(tmp)
-        config = write_config(directory, upstream_port)
-        confdirs = (directory / "confdir-mitmdump", directory / "confdir-ours")
-        commands = proxy_commands(upstream_port, config, confdirs)
+        configs = write_config(directory, upstream_port), write_config(directory, upstream_port, matching=False)
+        confdirs = (directory / "confdir-mitmdump", directory / "confdir-ours", directory / "confdir-no-match")
+        commands = proxy_commands(upstream_port, configs, confdirs)
         out["commands"] = {name: " ".join(cmd) for name, cmd in commands.items()}
-        proxies = [start_proxy(name, cmd, directory / f"{name}.log") for name, cmd in commands.items()]
+        proxies = [start_proxy(name, cmd, directory / f"proxy-{i}.log")
+                   for i, (name, cmd) in enumerate(commands.items())]
         try:
             for proxy in proxies:
                 wait_listening(proxy, timeout=90)
@@ -746,10 +775,15 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
         p99 = paired(ours_rounds, bare_rounds, lambda o, b: o.p99_ms - b.p99_ms)
         out[f"added_{key}_p50_ms"], out[f"added_{key}_p99_ms"] = statistics.median(p50), statistics.median(p99)
     if ours_figures["load"]["cpu_us_per_request"] is not None and bare["load"]["cpu_us_per_request"] is not None:
-        cpu_pairs = [o.cpu_us_per_request - b.cpu_us_per_request for o, b in zip(ours_load, bare_load, strict=True)
-                     if o.cpu_us_per_request is not None and b.cpu_us_per_request is not None]
-        out["added_cpu_us_per_request"] = statistics.median(cpu_pairs)
+        out["added_cpu_us_per_request"] = _median_cpu_difference(ours_load, bare_load)
         out["cpu_ratio"] = bare["load"]["cpu_us_per_request"] / ours_figures["load"]["cpu_us_per_request"]
+    # What signing itself costs: the same `oauth1-proxy run`, with a profile that matches nothing.
+    idle_load = throughput[NOTHING_TO_SIGN]
+    out["signing_paired_throughput_ratios"] = paired(ours_load, idle_load, lambda o, b: o.rps / b.rps)
+    out["signing_throughput_ratio"] = statistics.median(out["signing_paired_throughput_ratios"])
+    out["signing_added_one_connection_p50_ms"] = statistics.median(
+        paired(latency["oauth1-proxy"], latency[NOTHING_TO_SIGN], lambda o, b: o.p50_ms - b.p50_ms))
+    out["signing_added_cpu_us_per_request"] = _median_cpu_difference(ours_load, idle_load)
     served = sum(r.requests for r in throughput["oauth1-proxy"] + latency["oauth1-proxy"])
     out["upstream_saw"] = {k: after.get(k, 0) - before.get(k, 0) for k in ("signed", "unsigned")}
     out["oauth1_proxy_requests_measured"] = served
@@ -793,7 +827,8 @@ def print_signer(signer: dict[str, Any], out: TextIO) -> None:
     cases = signer["cases"]
     get, post = cases["get"], cases["post"]
     print(f"Signing one request, HMAC-SHA1 in the Authorization header: CPU µs per request, median of "
-          f"{signer['repeats']} repetitions (ratio: times our cost)", file=out)
+          f"{signer['repeats']} repetitions (ratio: times our cost, median of repetition-by-repetition ratios)",
+          file=out)
     print(f"  (a) {get['request']}", file=out)
     print(f"  (b) {post['request']}", file=out)
     print(f"  {'':28} {'(a) GET':>22} {'(b) POST':>22}", file=out)
@@ -828,11 +863,11 @@ def print_proxy(proxy: dict[str, Any], out: TextIO) -> None:
           f"{proxy['rounds']} alternating round(s) of {proxy['round_seconds']:g} s with "
           f"{proxy['connections']} connections, then {proxy['latency_round_seconds']:g} s with 1 connection; "
           "medians", file=out)
-    print(f"  {'':18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'1 conn p50':>10} {'p99 ms':>8} {'errors':>7}",
+    print(f"  {'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'1 conn p50':>10} {'p99 ms':>8} {'errors':>7}",
           file=out)
-    for name in ("mitmdump", "oauth1-proxy"):
+    for name in ("mitmdump", "oauth1-proxy", NOTHING_TO_SIGN):
         load, one = proxy[name]["load"], proxy[name]["one_connection"]
-        print(f"  {name:18} {load['rps']:9.1f} {load['p50_ms']:8.2f} {load['p99_ms']:8.2f}   "
+        print(f"  {name:22} {load['rps']:9.1f} {load['p50_ms']:8.2f} {load['p99_ms']:8.2f}   "
               f"{one['p50_ms']:10.2f} {one['p99_ms']:8.2f} {load['errors'] + one['errors']:7d}", file=out)
     rounds = ", ".join(f"{r:.0%}" for r in proxy["paired_throughput_ratios"])
     print(f"  throughput oauth1-proxy / mitmdump: {proxy['throughput_ratio']:.1%} (median of the round-by-round "
@@ -845,6 +880,12 @@ def print_proxy(proxy: dict[str, Any], out: TextIO) -> None:
     print(f"  added latency (medians of round-by-round differences): p50 {proxy['added_load_p50_ms']:+.2f} ms, "
           f"p99 {proxy['added_load_p99_ms']:+.2f} ms under load; p50 {proxy['added_one_connection_p50_ms']:+.2f} ms, "
           f"p99 {proxy['added_one_connection_p99_ms']:+.2f} ms with 1 connection", file=out)
+    idle_cpu = proxy["signing_added_cpu_us_per_request"]
+    rounds = ", ".join(f"{r:.0%}" for r in proxy["signing_paired_throughput_ratios"])
+    print(f"  signing itself (oauth1-proxy / {NOTHING_TO_SIGN}): throughput {proxy['signing_throughput_ratio']:.1%}"
+          + (f", CPU {idle_cpu:+.0f} µs per request" if idle_cpu is not None else "")
+          + f", 1-connection p50 {proxy['signing_added_one_connection_p50_ms']:+.2f} ms (medians of round-by-round "
+          f"figures; rounds: {rounds})", file=out)
     saw = proxy["upstream_saw"]
     print(f"  the upstream saw {saw['signed']} signed and {saw['unsigned']} unsigned requests "
           f"(oauth1-proxy forwarded {proxy['oauth1_proxy_requests_measured']} in the measured rounds)", file=out)

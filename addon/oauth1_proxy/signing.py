@@ -43,9 +43,9 @@ import hashlib
 import hmac
 import re
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
 __all__ = [
@@ -162,9 +162,13 @@ class TokenCredentials:
     secret: str = field(default="", repr=False)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SignedRequest:
-    """What to send: the URL, the Authorization value (if any) and the body."""
+class SignedRequest(NamedTuple):
+    """What to send: the URL, the Authorization value (if any) and the body.
+
+    A NamedTuple, immutable like the dataclasses here: sign_request makes one
+    per proxied request, and a frozen dataclass's ``__init__``
+    (``object.__setattr__`` per field) cost more than the HMAC itself.
+    """
 
     url: str
     authorization: str | None
@@ -172,29 +176,6 @@ class SignedRequest:
     oauth_params: tuple[tuple[str, str], ...]
     base_string: str
     normalized_parameters: str
-
-
-# sign_request builds one SignedRequest per proxied request, and a frozen
-# dataclass's __init__ (object.__setattr__ per field) costs more than half
-# the signature itself. _make_signed_request fills the same slots with the
-# same values directly: SignedRequest validates nothing, so nothing is skipped.
-_SIGNED_REQUEST_SETTERS = tuple(SignedRequest.__dict__[f.name].__set__ for f in fields(SignedRequest))
-
-
-def _make_signed_request(
-    url: str, authorization: str | None, body: bytes, oauth_params: tuple[tuple[str, str], ...],
-    base_string: str, normalized_parameters: str,
-) -> SignedRequest:
-    """SignedRequest(url=..., ...), built quicker (see above)."""
-    signed = object.__new__(SignedRequest)
-    set_url, set_authorization, set_body, set_oauth_params, set_base_string, set_normalized = _SIGNED_REQUEST_SETTERS
-    set_url(signed, url)
-    set_authorization(signed, authorization)
-    set_body(signed, body)
-    set_oauth_params(signed, oauth_params)
-    set_base_string(signed, base_string)
-    set_normalized(signed, normalized_parameters)
-    return signed
 
 
 # RFC 5849 §3.6: "Characters in the unreserved character set as defined by
@@ -631,7 +612,9 @@ def sign_request(
         # to the concatenated value of" the two encoded secrets.
         signature = key
     elif signature_method in _HMAC_METHODS:
-        signature = hmac_signature(base_string, key, _HASH_NAMES[signature_method])
+        # hmac_signature(base_string, key, ...), inlined: this runs for every request.
+        digest = hmac.digest(key.encode("ascii"), base_string.encode("ascii"), _HASH_NAMES[signature_method])
+        signature = binascii.b2a_base64(digest, newline=False).decode("ascii")
     else:
         if client.rsa_signer is None:
             raise ValueError(f"{signature_method} needs a private key")
@@ -648,8 +631,12 @@ def sign_request(
             encoded_signature = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
         else:
             encoded_signature = percent_encode(signature)
-        signature_param = ("oauth_signature", encoded_signature)
-        authorization = _render_authorization([*encoded_oauth, signature_param], realm)
+        if realm is None:
+            # _render_authorization(encoded_oauth + [the signature], None), without the copies.
+            authorization = "OAuth " + ", ".join([f'{k}="{v}"' for k, v in encoded_oauth]) \
+                + f', oauth_signature="{encoded_signature}"'
+        else:
+            authorization = _render_authorization([*encoded_oauth, ("oauth_signature", encoded_signature)], realm)
     elif placement is Placement.QUERY:
         # RFC 5849 §3.5.3: "added to the HTTP request URI as a query component".
         new_query = _append_params(query_bytes, oauth_params)
@@ -657,4 +644,4 @@ def sign_request(
     else:
         # RFC 5849 §3.5.2: "added to the HTTP request entity-body".
         body = _append_params(request.body, oauth_params)
-    return _make_signed_request(url, authorization, body, tuple(oauth_params), base_string, normalized)
+    return SignedRequest(url, authorization, body, tuple(oauth_params), base_string, normalized)
