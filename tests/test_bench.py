@@ -90,6 +90,19 @@ def test_bench_quick_json_is_one_object_with_every_figure() -> None:
     assert proxy["upstream_saw"]["signed"] >= proxy["oauth1_proxy_requests_measured"] > 0
 
 
+@pytest.mark.e2e
+def test_bench_memory_serves_the_requests_asked_all_signed_and_reads_rss() -> None:
+    done = subprocess.run(
+        [*BENCH_COMMAND, "--quick", "--skip-proxy", "--memory", "300", "--json", "--load", "builtin"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    memory = json.loads(done.stdout)["memory"]
+    assert memory["requests"] >= 300
+    assert memory["upstream_saw"] == {"signed": memory["requests"], "unsigned": 0}
+    assert len(memory["rss_mib"]) >= 2 and all(rss > 10 for _, rss in memory["rss_mib"])
+
+
 def test_bench_without_authlib_says_it_was_skipped_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
     def missing(name: str) -> Any:
         raise ModuleNotFoundError(f"No module named {name!r}", name="authlib")

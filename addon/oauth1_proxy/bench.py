@@ -791,6 +791,39 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
     return out
 
 
+def bench_memory(
+    requests: int, quick: bool, load: str, connections: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """RSS of one ``oauth1-proxy run`` signing ``requests`` requests, read between rounds of load."""
+    wrk = shutil.which("wrk") if load in ("auto", "wrk") else None
+    tool = wrk or "builtin"
+    samples: list[tuple[int, float | None]] = []
+    with tempfile.TemporaryDirectory(prefix="oauth1-proxy-bench-") as tmp, running_upstream() as upstream_port:
+        directory = Path(tmp)
+        configs = write_config(directory, upstream_port), write_config(directory, upstream_port, matching=False)
+        confdirs = (directory / "confdir-mitmdump", directory / "confdir-ours", directory / "confdir-no-match")
+        command = proxy_commands(upstream_port, configs, confdirs)["oauth1-proxy"]
+        proxy = start_proxy("oauth1-proxy", command, directory / "proxy.log")
+        try:
+            wait_listening(proxy, timeout=90)
+            apply_load(tool, proxy.port, GET_PATH, 2.0, connections)
+            before = upstream_counts(upstream_port)
+            served = 0
+            samples.append((served, rss_mib(proxy.proc.pid)))
+            while served < requests:
+                served += apply_load(tool, proxy.port, GET_PATH, 2.0 if quick else 10.0, connections).requests
+                samples.append((served, rss_mib(proxy.proc.pid)))
+                progress(f"memory: {served} requests, RSS {samples[-1][1] or 0:.1f} MiB")
+            after = upstream_counts(upstream_port)
+        finally:
+            stop(proxy.proc)
+    return {
+        "requests": served,
+        "rss_mib": samples,
+        "upstream_saw": {k: after.get(k, 0) - before.get(k, 0) for k in ("signed", "unsigned")},
+    }
+
+
 # --- output -------------------------------------------------------------------------------------
 
 
@@ -895,6 +928,19 @@ def print_proxy(proxy: dict[str, Any], out: TextIO) -> None:
               f"{rss['after_rounds']:.1f} MiB after the rounds", file=out)
 
 
+def print_memory(memory: dict[str, Any], out: TextIO) -> None:
+    samples = [(n, rss) for n, rss in memory["rss_mib"] if rss is not None]
+    saw = memory["upstream_saw"]
+    if not samples:
+        print("Memory: no /proc on this machine, RSS not read", file=out)
+        return
+    steps = ", ".join(f"{n}: {rss:.1f}" for n, rss in samples[:: max(1, len(samples) // 6)])
+    print(f"Memory of one oauth1-proxy run over {memory['requests']} requests (the upstream saw {saw['signed']} "
+          f"signed, {saw['unsigned']} unsigned): RSS {samples[0][1]:.1f} MiB after warm-up, "
+          f"{samples[-1][1]:.1f} MiB at the end, peak {max(r for _, r in samples):.1f} MiB "
+          f"(requests: MiB {steps})", file=out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="oauth1-proxy bench",
@@ -906,6 +952,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the load generator (auto: wrk when installed, else the built-in one)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections under load (default 8)")
     parser.add_argument("--skip-proxy", action="store_true", help="time the signer only")
+    parser.add_argument("--memory", type=int, metavar="N", default=0,
+                        help="also: the RSS of one oauth1-proxy run over N signed requests (100000 takes ~5 min)")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
 
     out = sys.stdout
@@ -937,6 +985,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         if not args.json:
             print_proxy(results["proxy"], out)
+    if args.memory > 0:
+        try:
+            results["memory"] = bench_memory(args.memory, args.quick, args.load, args.connections, progress)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print(f"oauth1-proxy bench: the memory part failed: {e}", file=sys.stderr)
+            return 1
+        if not args.json:
+            print_memory(results["memory"], out)
     if args.json:
         print(json.dumps(results, indent=1))
     checks = [ok for case in results["signer"]["cases"].values() for ok in case["same_signature"].values()]
