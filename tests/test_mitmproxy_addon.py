@@ -767,6 +767,20 @@ async def test_sparse_dispatch_sees_addons_added_removed_and_children_changed_at
         assert calls == ["child.request"]
         assert sparse_calls(manager, "request") == mitmproxy_calls(manager, "request")
 
+        # An addon added by a hook during an event gets that event too, as in mitmproxy's loop.
+        calls.clear()
+        late = Recorder("late", calls)
+
+        class Adds:
+            def request(self, flow: http.HTTPFlow) -> None:
+                calls.append("adds.request")
+                if late not in manager.chain:
+                    manager.add(late)
+
+        manager.add(Adds())
+        await manager.trigger_event(HttpRequestHook(flow))
+        assert calls == ["child.request", "adds.request", "late.request"]
+
 
 async def test_sparse_dispatch_keeps_mitmproxys_halt_error_and_async_handling(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
