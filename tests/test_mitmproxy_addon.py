@@ -748,46 +748,68 @@ async def test_sparse_dispatch_calls_exactly_what_mitmproxys_loop_calls_for_ever
         assert not any(addon is signer for addon, _ in manager.plan("update"))
 
 
-async def test_sparse_dispatch_sees_addons_added_removed_and_children_changed_at_once(tmp_path: Path) -> None:
-    async with running_mitmdump(tmp_path, STATIC, sparse=True) as (master, _):
+async def chain_changes(tmp_path: Path, *, sparse: bool) -> list[list[str]]:
+    """The calls a request event makes while addons are added, removed, and added by a hook, one list per event."""
+    async with running_mitmdump(tmp_path, STATIC, sparse=sparse) as (master, _):
         manager = master.addons
         calls: list[str] = []
+        seen: list[list[str]] = []
+        flow = make_flow(url="https://other.example.net/")
+
+        async def request_event() -> None:
+            calls.clear()
+            await manager.trigger_event(HttpRequestHook(flow))
+            seen.append(list(calls))
+
         group = Group()
         manager.add(group)
-        flow = make_flow(url="https://other.example.net/")
-        await manager.trigger_event(HttpRequestHook(flow))
+        await request_event()
         first = Recorder("first", calls)
         manager.add(first)  # appended to the same list
         group.addons.append(Recorder("child", calls))  # the manager is not told
-        await manager.trigger_event(HttpRequestHook(flow))
-        assert calls == ["child.request", "first.request"]
-        calls.clear()
+        await request_event()
         manager.remove(first)  # a new list
-        await manager.trigger_event(HttpRequestHook(flow))
-        assert calls == ["child.request"]
-        assert sparse_calls(manager, "request") == mitmproxy_calls(manager, "request")
-
-        # An addon added by a hook during an event gets that event too, as in mitmproxy's loop.
-        calls.clear()
+        await request_event()
         late = Recorder("late", calls)
 
         class Adds:
             def request(self, flow: http.HTTPFlow) -> None:
                 calls.append("adds.request")
                 if late not in manager.chain:
-                    manager.add(late)
+                    manager.add(late)  # during the event
 
         manager.add(Adds())
-        await manager.trigger_event(HttpRequestHook(flow))
-        assert calls == ["child.request", "adds.request", "late.request"]
+        await request_event()
+        await request_event()
+        return seen
 
 
-async def test_sparse_dispatch_keeps_mitmproxys_halt_error_and_async_handling(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+async def test_sparse_dispatch_sees_addons_added_removed_and_children_changed_as_mitmproxy_does(
+    tmp_path: Path,
 ) -> None:
-    async with running_mitmdump(tmp_path, STATIC, sparse=True) as (master, _):
+    ours = await chain_changes(tmp_path, sparse=True)
+    assert ours == await chain_changes(tmp_path, sparse=False)  # mitmproxy's own AddonManager is the oracle
+    assert ours == [
+        [],
+        ["child.request", "first.request"],
+        ["child.request"],
+        ["child.request", "adds.request", "late.request"],
+        ["child.request", "adds.request", "late.request"],
+    ]
+
+
+async def errors_halts_and_replacements(tmp_path: Path, *, sparse: bool) -> tuple[list[list[str]], list[str]]:
+    """The calls of three events around a hook that raises, one that halts and one replaced; the errors logged."""
+    async with running_mitmdump(tmp_path, STATIC, sparse=sparse) as (master, _):
         manager = master.addons
         calls: list[str] = []
+        seen: list[list[str]] = []
+        errors: list[str] = []
+
+        class Errors(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.exc_info:
+                    errors.append(record.getMessage())
 
         class Fails:
             def request(self, flow: http.HTTPFlow) -> None:
@@ -802,22 +824,34 @@ async def test_sparse_dispatch_keeps_mitmproxys_halt_error_and_async_handling(
         before, after = Recorder("before", calls), Recorder("after", calls)
         manager.add(before, Fails(), Halts(), after)
         flow = make_flow(url="https://other.example.net/")
-        with caplog.at_level(logging.ERROR):
+        handler = Errors(logging.ERROR)
+        logging.getLogger("mitmproxy.addonmanager").addHandler(handler)
+        try:
             await manager.trigger_event(HttpRequestHook(flow))
-        # An addon that raises is logged as mitmproxy logs it, and the next one still runs.
-        assert calls == ["before.request", "fails.request", "after.request"]
-        assert any(r.getMessage() == "Addon error: boom" and r.exc_info for r in caplog.records)
-        calls.clear()
-        flow.response = http.Response.make(200)
-        await manager.trigger_event(HttpResponseHook(flow))
-        # An async hook is awaited; AddonHalt stops the event.
-        assert calls == ["before.response", "halts.response"]
+            seen.append(list(calls))
+            calls.clear()
+            flow.response = http.Response.make(200)
+            await manager.trigger_event(HttpResponseHook(flow))  # Recorder.response is async
+            seen.append(list(calls))
+            calls.clear()
+            before.request = lambda flow: calls.append("replaced")  # type: ignore[method-assign]
+            await manager.trigger_event(HttpRequestHook(flow))
+            seen.append(list(calls))
+        finally:
+            logging.getLogger("mitmproxy.addonmanager").removeHandler(handler)
+        return seen, errors
 
-        # A hook replaced on the instance is the one called.
-        calls.clear()
-        before.request = lambda flow: calls.append("replaced")  # type: ignore[method-assign]
-        await manager.trigger_event(HttpRequestHook(flow))
-        assert calls[0] == "replaced"
+
+async def test_sparse_dispatch_keeps_mitmproxys_error_halt_and_async_handling(tmp_path: Path) -> None:
+    ours = await errors_halts_and_replacements(tmp_path, sparse=True)
+    assert ours == await errors_halts_and_replacements(tmp_path, sparse=False)  # mitmproxy's manager, the oracle
+    calls, errors = ours
+    assert calls == [
+        ["before.request", "fails.request", "after.request"],  # logged, and the next addon still runs
+        ["before.response", "halts.response"],  # awaited; AddonHalt stops the event
+        ["replaced", "fails.request", "after.request"],  # a hook replaced on the instance is the one called
+    ]
+    assert errors == ["Addon error: boom", "Addon error: boom"]
 
 
 async def test_sparse_dispatch_passes_options_to_configure_once_and_signs(tmp_path: Path) -> None:
