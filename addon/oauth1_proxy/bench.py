@@ -701,18 +701,30 @@ def _median_cpu_difference(ours: list[LoadResult], other: list[LoadResult]) -> f
     return statistics.median(pairs) if pairs else None
 
 
-def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[str], None]) -> dict[str, Any]:
-    """Both proxies, alternating rounds of the same load; medians and ratios."""
+def load_tool(load: str) -> str:
+    """The wrk executable, or "builtin", for a --load choice."""
     wrk = shutil.which("wrk") if load in ("auto", "wrk") else None
     if load == "wrk" and wrk is None:
         raise RuntimeError("--load wrk: wrk is not installed (apt-get install wrk)")
-    tool = wrk or "builtin"
-    # Many short rounds, taking turns (ABBA): on a shared machine the speed
-    # drifts within seconds, and each round of ours is compared with the
-    # mitmdump round next to it.
+    return wrk or "builtin"
+
+
+def bench_commands(directory: Path, upstream_port: int) -> dict[str, list[str]]:
+    """Write our two configs in directory; the three proxies' command lines (see proxy_commands)."""
+    configs = write_config(directory, upstream_port), write_config(directory, upstream_port, matching=False)
+    confdirs = (directory / "confdir-mitmdump", directory / "confdir-ours", directory / "confdir-no-match")
+    return proxy_commands(upstream_port, configs, confdirs)
+
+
+def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    """The three proxies, alternating rounds of the same load; medians and ratios."""
+    tool = load_tool(load)
+    # Many short rounds, taking turns (ABC, CBA): on a shared machine the
+    # speed drifts within seconds, and each round of ours is compared with
+    # the other proxies' rounds next to it.
     rounds, seconds, latency_seconds, warmup = (1, 2.0, 1.0, 0.5) if quick else (15, 2.0, 1.0, 2.0)
     out: dict[str, Any] = {
-        "load": "wrk" if wrk else "builtin asyncio generator",
+        "load": "builtin asyncio generator" if tool == "builtin" else "wrk",
         "connections": connections,
         "rounds": rounds,
         "round_seconds": seconds,
@@ -721,9 +733,7 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
     }
     with tempfile.TemporaryDirectory(prefix="oauth1-proxy-bench-") as tmp, running_upstream() as upstream_port:
         directory = Path(tmp)
-        configs = write_config(directory, upstream_port), write_config(directory, upstream_port, matching=False)
-        confdirs = (directory / "confdir-mitmdump", directory / "confdir-ours", directory / "confdir-no-match")
-        commands = proxy_commands(upstream_port, configs, confdirs)
+        commands = bench_commands(directory, upstream_port)
         out["commands"] = {name: " ".join(cmd) for name, cmd in commands.items()}
         proxies = [start_proxy(name, cmd, directory / f"proxy-{i}.log")
                    for i, (name, cmd) in enumerate(commands.items())]
@@ -795,14 +805,11 @@ def bench_memory(
     requests: int, quick: bool, load: str, connections: int, progress: Callable[[str], None]
 ) -> dict[str, Any]:
     """RSS of one ``oauth1-proxy run`` signing ``requests`` requests, read between rounds of load."""
-    wrk = shutil.which("wrk") if load in ("auto", "wrk") else None
-    tool = wrk or "builtin"
+    tool = load_tool(load)
     samples: list[tuple[int, float | None]] = []
     with tempfile.TemporaryDirectory(prefix="oauth1-proxy-bench-") as tmp, running_upstream() as upstream_port:
         directory = Path(tmp)
-        configs = write_config(directory, upstream_port), write_config(directory, upstream_port, matching=False)
-        confdirs = (directory / "confdir-mitmdump", directory / "confdir-ours", directory / "confdir-no-match")
-        command = proxy_commands(upstream_port, configs, confdirs)["oauth1-proxy"]
+        command = bench_commands(directory, upstream_port)["oauth1-proxy"]
         proxy = start_proxy("oauth1-proxy", command, directory / "proxy.log")
         try:
             wait_listening(proxy, timeout=90)
