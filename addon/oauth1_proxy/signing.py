@@ -570,9 +570,13 @@ def sign_request(
     if len(oauth_params) == protocol_count and not values.encode("utf-8", "surrogateescape").translate(
         None, _UNRESERVED
     ):
-        encoded_oauth = oauth_params
+        # A copy, never the list itself: the signature is appended to
+        # oauth_params below, and the header adds its encoded form once
+        # (RFC 5849 §3.5.1: each parameter once; §3.2: servers SHOULD
+        # refuse a duplicated protocol parameter).
+        encoded_oauth = tuple(oauth_params)
     else:
-        encoded_oauth = [(percent_encode(k), percent_encode(v)) for k, v in oauth_params]
+        encoded_oauth = tuple((percent_encode(k), percent_encode(v)) for k, v in oauth_params)
     # "The "oauth_signature" parameter MUST be excluded from the signature
     # base string if present." The query and a form body have none left
     # (stripped above); only extra_oauth_params could bring one. (An encoded
