@@ -34,8 +34,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,8 +52,13 @@ from oauthlib.oauth1.rfc5849 import signature as oauthlib_signature
 
 from oauth1_proxy.wire_grammar import WireError, WireParams, parse_wire
 
+
+class SignatureRefused(AssertionError):
+    """A verifier (the recipe, oauthlib or Authlib) refused the signature of a well-formed request."""
+
 __all__ = [
     "WireError",
+    "SignatureRefused",
     "WireParams",
     "Verification",
     "parse_wire",
@@ -196,7 +201,7 @@ def _is_form(content_type: str | None) -> bool:
     return content_type is not None and content_type.split(";")[0].strip().lower() == FORM
 
 
-def _strip_oauth(data: bytes) -> bytes:
+def rfc_strip_oauth(data: bytes) -> bytes:
     """Drop the segments whose decoded name starts with "oauth_" (SPEC §5: a client's are replaced)."""
     kept = []
     for segment in data.split(b"&"):
@@ -244,9 +249,9 @@ def rfc_sign(
     form = _is_form(content_type)
     # SPEC §5: the client's own oauth_* parameters are replaced; every other
     # byte of the query and a form body stays. An empty query loses its "?".
-    query = _strip_oauth(query) if query else b""
+    query = rfc_strip_oauth(query) if query else b""
     if form and body:
-        body = _strip_oauth(body)
+        body = rfc_strip_oauth(body)
     sent_url = f"{scheme}://{authority}".encode() + path + (b"?" + query if query else b"")
     if placement == "body" and not form:
         placement = "header"  # §3.5.2 applies to single-part form bodies only
@@ -406,7 +411,7 @@ def _not_utf8(pairs: Iterable[tuple[bytes, bytes]]) -> bool:
 
 
 def _replace_oauth(data: bytes, params: Sequence[tuple[str, str]]) -> bytes:
-    kept = _strip_oauth(data)
+    kept = rfc_strip_oauth(data)
     extra = "&".join(f"{rfc_percent_encode(k)}={v}" for k, v in params).encode()
     return kept + (b"&" if kept else b"") + extra
 
@@ -466,18 +471,26 @@ def _library_request(library: str, url: str, content_type: str | None, body: byt
     return _LibraryRequest(url=new_url, headers=headers, body=library_body)
 
 
-def _uri_deviation(library: str, url: str, path: bytes) -> str | None:
-    """Name a known base-string-URI deviation of the library for this URL, or None."""
+def _known_deviation(library: str, url: str, received: list[tuple[bytes, bytes]]) -> str | None:
+    """Name the library's known deviation from RFC 5849 that explains a refusal for this request, or None."""
+    _, authority, path, _ = _split_url(url)
     last = path.rpartition(b"/")[2]
     if last.endswith(b";") and last.count(b";") == 1:
-        return (f"{library}: urlparse/urlunparse drop the ';' that ends the path ({path!r}); RFC 5849 §3.4.1.2 "
-                "keeps the path as sent: verified by the recipe")
-    authority = _split_url(url)[1]
-    if "[" in authority:
-        return (f"{library}: rewrites or mis-splits an IPv6 host ({authority}); RFC 5849 §3.4.1.2 takes the host as "
-                "sent: verified by the recipe")
-    if re.search(rb"[^\x21-\x7e]", path):
-        return (f"{library}: re-encodes a path holding raw non-ASCII or control octets; verified by the recipe")
+        # RFC 3986 §3.3: "/a;" is the path; urlparse takes ";" as the start of empty "params".
+        return (f"{library}: urlparse/urlunparse drop the ';' that ends the path; RFC 5849 §3.4.1.2 keeps the "
+                "path as sent: verified by the recipe")
+    host = authority.rpartition("@")[2]
+    if host.startswith("["):
+        address, _, port = host[1:].partition("]")
+        if library == "oauthlib" and str(ipaddress.ip_address(address)) != address.lower():
+            return ("oauthlib: rewrites an IPv6 host in canonical form; RFC 5849 §3.4.1.2 takes the host as "
+                    "sent: verified by the recipe")
+        if library == "authlib" and port in (":80", ":443"):
+            return ("authlib: splits an IPv6 host at its first ':' and keeps a default port; RFC 5849 §3.4.1.2 "
+                    "drops it: verified by the recipe")
+    if _not_utf8(received):
+        return (f"{library}: decodes non-UTF-8 octets of the query/body as U+FFFD (lossy); RFC 5849 signs the "
+                "octets: verified by the recipe")
     return None
 
 
@@ -594,31 +607,30 @@ def verify_signed_request(
     key = _key(consumer_secret, token_secret)
     result = Verification(wire=wire, base_string=base_string, verifiers=["strict-grammar"])
     if not _recipe_verify(method, signature_method, base_string, signature, key, rsa_public_key_pem):
-        raise WireError(f"the RFC 5849 recipe refuses the {signature_method} signature; its base string: "
+        raise SignatureRefused(f"the RFC 5849 recipe refuses the {signature_method} signature; its base string: "
                         f"{base_string}")
     result.verifiers.append("rfc-recipe")
-    _, _, path, _ = _split_url(url)
     header_value = next((v for k, v in pairs if k.lower() == "authorization" and v[:6].lower() == "oauth "), "")
     for library in LIBRARY_VERIFIERS:
-        uri_problem = _uri_deviation(library, url, path) if signature_method != "PLAINTEXT" else None
-        if uri_problem is not None:
-            result.deviations.append(uri_problem)
-            continue
-        if _not_utf8(received):
-            result.deviations.append(f"{library}: decodes non-UTF-8 octets of the query/body as U+FFFD "
-                                     "(lossy); RFC 5849 signs the octets: verified by the recipe")
-            continue
         notes: list[str] = []
         request = _library_request(library, url, content_type, body, header_value, wire, notes)
-        if library == "oauthlib":
-            ok, library_base = _oauthlib_verify(method, request, signature_method, consumer_secret,
-                                                token_secret, rsa_public_key_pem)
-        else:
-            ok, library_base = _authlib_verify(method, request, signature_method, consumer_secret,
-                                               token_secret, rsa_public_key_pem, notes)
+        try:
+            if library == "oauthlib":
+                ok, library_base = _oauthlib_verify(method, request, signature_method, consumer_secret,
+                                                    token_secret, rsa_public_key_pem)
+            else:
+                ok, library_base = _authlib_verify(method, request, signature_method, consumer_secret,
+                                                   token_secret, rsa_public_key_pem, notes)
+        except Exception as e:  # a library that crashes on a request refuses it
+            ok, library_base = False, f"(raised {type(e).__name__}: {e})"
         if not ok:
-            raise WireError(f"{library} refuses the {signature_method} signature.\n  {library}'s base string: "
-                            f"{library_base}\n  the recipe's base string: {base_string}\n  notes: {notes}")
+            known = _known_deviation(library, url, received)
+            if known is not None:
+                result.deviations.append(known)
+                continue
+            raise SignatureRefused(f"{library} refuses the {signature_method} signature, and no known deviation "
+                                   f"explains it.\n  {library}'s base string: {library_base}\n  the recipe's: "
+                                   f"{base_string}\n  notes: {notes}")
         result.deviations.extend(notes)
         result.verifiers.append(library)
     return result
