@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 import requests
@@ -501,3 +501,118 @@ def test_provider_tls_certificate_names_localhost_and_loopback_ip(tls_provider: 
         with socket.create_connection(("127.0.0.1", tls_provider.port), timeout=5) as raw, \
                 context.wrap_socket(raw, server_hostname=name) as tls:
             assert tls.version() is not None
+
+
+# -- strict wire grammar and the second verifier (issue 12, SPEC §9) ---------------------------
+
+
+def _signed_headers(p: Provider, path: str = "/api/echo") -> dict[str, str]:
+    client = consumer(resource_owner_key=TOKEN, resource_owner_secret=TOKEN_SECRET)
+    _, headers, _ = client.sign(p.base_url + path, "GET")
+    return dict(headers)
+
+
+def test_provider_refuses_duplicated_oauth_signature_with_400_parameter_rejected(provider: Provider) -> None:
+    # Issue 12's shape: the raw signature, then its encoded copy. oauthlib alone
+    # folds the header into a dict (the last copy wins) and accepted it.
+    headers = _signed_headers(provider)
+    encoded = headers["Authorization"].split('oauth_signature="', 1)[1].split('"', 1)[0]
+    raw = unquote(encoded)
+    headers["Authorization"] = headers["Authorization"].replace(
+        f'oauth_signature="{encoded}"', f'oauth_signature="{raw}", oauth_signature="{encoded}"'
+    ).replace(f'oauth_signature="{raw}", ', "")  # put the raw copy first, once
+    headers["Authorization"] = headers["Authorization"].replace(
+        f'oauth_signature="{encoded}"', f'oauth_signature="{encoded}", oauth_signature="{encoded}"'
+    )
+    status, body = raw_request(provider, "GET", "/api/echo", headers)
+    answer = dict(parse_qsl(body.decode()))
+    assert status == 400
+    assert answer["oauth_problem"] == "parameter_rejected"
+    assert "duplicated parameter: oauth_signature appears twice" in answer["oauth_problem_advice"]
+    assert encoded not in body.decode() and not last(provider).valid
+
+
+@pytest.mark.parametrize(
+    ("change", "advice"),
+    [
+        (lambda h: h.replace("%2F", "%2f").replace("%3D", "%3d").replace("%2B", "%2b"), "not upper-case"),
+        (lambda h: h.replace('oauth_version="1.0"', 'oauth_version="1%2E0"'), "escapes the unreserved character"),
+        (lambda h: h.replace('", oauth_', '",oauth_'), "not separated by ', '"),
+        (lambda h: h + ', realm="late"', "realm after other parameters"),
+    ],
+    ids=["lower-case-hex", "escaped-unreserved", "no-space-after-comma", "realm-not-first"],
+)
+def test_provider_refuses_authorization_outside_the_strict_grammar(
+    provider: Provider, change: Any, advice: str
+) -> None:
+    headers = _signed_headers(provider)
+    # A signature with an escape in it, so the lower-case variant changes something.
+    while "%" not in headers["Authorization"].split("oauth_signature=", 1)[1]:
+        headers = _signed_headers(provider)
+    headers["Authorization"] = change(headers["Authorization"])
+    status, body = raw_request(provider, "GET", "/api/echo", headers)
+    answer = dict(parse_qsl(body.decode()))
+    assert status == 400 and answer["oauth_problem"] == "parameter_rejected"
+    assert advice in answer["oauth_problem_advice"]
+
+
+def test_provider_refuses_protocol_parameter_twice_in_the_query(provider: Provider) -> None:
+    client = consumer(resource_owner_key=TOKEN, resource_owner_secret=TOKEN_SECRET,
+                      signature_type=oauth1.SIGNATURE_TYPE_QUERY)
+    uri, _, _ = client.sign(provider.base_url + "/api/echo", "GET")
+    target = uri.split(str(provider.port), 1)[1]
+    status, body = raw_request(provider, "GET", target + "&oauth_nonce=again", {})
+    assert status == 400
+    assert "oauth_nonce appears twice in the query" in dict(parse_qsl(body.decode()))["oauth_problem_advice"]
+
+
+def test_provider_refuses_what_authlib_refuses_though_oauthlib_accepts(
+    provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oauth1_proxy import provider as provider_module
+
+    monkeypatch.setattr(provider_module, "_authlib_verifies", lambda *a, **k: False)
+    response = send(provider, consumer(resource_owner_key=TOKEN, resource_owner_secret=TOKEN_SECRET), "GET",
+                    "/api/echo")
+    assert response.status_code == 401
+    assert form(response)["oauth_problem"] == "signature_invalid"
+    assert "Authlib" in form(response)["oauth_problem_advice"]
+
+
+METHOD_PLACEMENTS = [(m, t) for m in ("HMAC-SHA1", "HMAC-SHA256", "HMAC-SHA512", "RSA-SHA1", "RSA-SHA512",
+                                      "PLAINTEXT")
+                     for t in (oauth1.SIGNATURE_TYPE_AUTH_HEADER, oauth1.SIGNATURE_TYPE_QUERY,
+                               oauth1.SIGNATURE_TYPE_BODY)]
+
+
+@pytest.mark.parametrize(("method", "placement"), METHOD_PLACEMENTS, ids=[f"{m}-{t}" for m, t in METHOD_PLACEMENTS])
+def test_provider_authlib_agrees_with_oauthlib_for_every_method_and_placement(
+    rsa_key_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch, method: str, placement: str
+) -> None:
+    from oauth1_proxy import provider as provider_module
+
+    verdicts: list[bool] = []
+    real = provider_module._authlib_verifies
+
+    def spy(*args: Any, **kwargs: Any) -> bool:
+        verdicts.append(real(*args, **kwargs))
+        return verdicts[-1]
+
+    monkeypatch.setattr(provider_module, "_authlib_verifies", spy)
+    private, public = rsa_key_pair
+    # A token holding "%" (Authlib unescapes oauth_* values twice) and a query
+    # with "'" and "$" (Authlib's form decoder refuses them).
+    token, token_secret = "tok%en", "s%ecret&"
+    clients = [ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET, rsa_public_key_pem=public)]
+    with Provider(clients=clients, access_tokens={token: token_secret}) as p:
+        client = oauth1.Client(CONSUMER_KEY, client_secret=CONSUMER_SECRET, resource_owner_key=token,
+                               resource_owner_secret=token_secret, signature_method=method,
+                               rsa_key=private if method.startswith("RSA") else None, signature_type=placement)
+        body = "a=1&b=%27%24" if placement == oauth1.SIGNATURE_TYPE_BODY else None
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else None
+        uri, signed_headers, signed_body = client.sign(p.base_url + "/api/echo?q=%27%24x", "POST", body, headers)
+        target = uri.split(str(p.port), 1)[1].replace("%27%24x", "'$x")  # raw "'" and "$", as clients send
+        data = signed_body.encode() if isinstance(signed_body, str) else b""
+        status, answer = raw_request(p, "POST", target, dict(signed_headers), data)
+        assert status == 200, answer
+        assert verdicts == [True]

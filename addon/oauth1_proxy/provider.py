@@ -1,10 +1,15 @@
 """An embedded OAuth 1.0a provider: the demo's server and the test suite's independent oracle.
 
-Rule 1: every signature this module accepts is verified by oauthlib's server
-endpoints (``RequestTokenEndpoint``, ``AuthorizationEndpoint``,
-``AccessTokenEndpoint``, ``ResourceEndpoint``, ``SignatureOnlyEndpoint``).
-Nothing here imports ``oauth1_proxy.signing``, so a bug there cannot hide
-itself.
+Rule 1: every signature this module accepts is verified twice, by two
+implementations we did not write: oauthlib's server endpoints
+(``RequestTokenEndpoint``, ``AuthorizationEndpoint``, ``AccessTokenEndpoint``,
+``ResourceEndpoint``, ``SignatureOnlyEndpoint``) and Authlib's server side
+(``authlib.oauth1.rfc5849``: ``OAuth1Request`` and ``signature.verify_*``).
+Before either, the request must pass the strict RFC 5849 wire grammar
+(``oauth1_proxy.wire_grammar``: each protocol parameter once, encoded per
+§3.6, in one place; SPEC §9); a request that fails it gets 400 and the
+fault named in ``oauth_problem_advice``. Nothing here imports
+``oauth1_proxy.signing``, so a bug there cannot hide itself.
 
 Rule 2: no secret (consumer secret, token secret, a PLAINTEXT signature)
 appears in a record, a log line or a page. The token endpoints return the
@@ -50,11 +55,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, Self
-from urllib.parse import unquote_plus, urlencode, urlsplit
+from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 
+from authlib.oauth1.rfc5849 import signature as authlib_signature
+from authlib.oauth1.rfc5849.wrapper import OAuth1Request as AuthlibRequest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flask import Flask, Response, jsonify, request
 from oauthlib.common import urldecode
@@ -76,6 +84,8 @@ from oauthlib.oauth1.rfc5849.errors import InvalidRequestError
 from oauthlib.oauth1.rfc5849.utils import parse_authorization_header, unescape
 from werkzeug.http import http_date
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .wire_grammar import WireError, WireParams, parse_wire
 
 # oauthlib logs signature base strings, tokens and request reprs at DEBUG.
 logging.getLogger("oauthlib").setLevel(logging.WARNING)
@@ -117,6 +127,13 @@ BAD_REQUEST_PROBLEMS: Final = frozenset({
 
 _PRINTABLE_ASCII: Final = frozenset(chr(c) for c in range(0x21, 0x7F))
 _FORM_SAFE_BYTES: Final = frozenset(ord(c) for c in oauthlib_form_characters)
+# Authlib's form decoder (authlib.common.urls.url_decode) accepts fewer octets
+# than oauthlib's: not "'" nor "$" (a deviation from RFC 5849, whose query and
+# form grammar allows both).
+_AUTHLIB_SAFE_BYTES: Final = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-=&;:%+~,*@!()/?"
+)
+_HEX_DIGITS: Final = frozenset(b"0123456789abcdefABCDEF")
 _NO_TOKENS: Final[Mapping[str, str]] = MappingProxyType({})
 _REQUIRED_PARAMETERS: Final = (
     "oauth_consumer_key", "oauth_signature_method", "oauth_signature", "oauth_timestamp", "oauth_nonce",
@@ -193,6 +210,13 @@ class _Incoming:
     query: str
     params: dict[str, str]  # first oauth_* of each name (header, query, body) and the header's realm
     authorization_malformed: bool  # an "OAuth ..." Authorization header that does not parse
+    scheme: str = "http"
+    host: str = ""
+    raw_path: bytes = b"/"
+    raw_query: bytes | None = None  # None: no "?" in the request target
+    authorization: str | None = None  # the OAuth Authorization header as received
+    wire: WireParams | None = None  # the strict grammar's reading (SPEC §9)
+    wire_error: WireError | None = None  # why the strict grammar refuses it
 
 
 @dataclass(slots=True, kw_only=True)
@@ -389,6 +413,10 @@ class _ProviderValidator(RequestValidator):  # type: ignore[misc]
         return ok
 
     # -- secrets and keys ----------------------------------------------------------------------
+
+    def client_for(self, client_key: str) -> ProviderClient | None:
+        """Return the registered client with this key, or None."""
+        return self._clients.get(client_key)
 
     def get_client_secret(self, client_key: str, request: Any) -> str:
         client = self._clients.get(client_key)
@@ -670,7 +698,18 @@ def _escape_for_oauthlib(raw: bytes) -> str:
     decoder yields the same parameter from "|" as from "%7C", so the base
     string is unchanged.
     """
-    return "".join(chr(b) if b in _FORM_SAFE_BYTES else f"%{b:02X}" for b in raw)
+    return _escape_for(raw, _FORM_SAFE_BYTES)
+
+
+def _escape_for(raw: bytes, safe: frozenset[int]) -> str:
+    """Percent-encode the octets outside ``safe``, and a "%" that starts no %XX escape (a literal "%")."""
+    out = []
+    for i, b in enumerate(raw):
+        if b == 0x25 and not (i + 2 < len(raw) and raw[i + 1] in _HEX_DIGITS and raw[i + 2] in _HEX_DIGITS):
+            out.append("%25")
+        else:
+            out.append(chr(b) if b in safe else f"%{b:02X}")
+    return "".join(out)
 
 
 def _raw_request_target(environ: Mapping[str, Any]) -> bytes:
@@ -772,6 +811,30 @@ def _read_incoming(scheme: str, default_host: str, excluded: frozenset[str] = fr
         # oauthlib looks for the form media type with a case-sensitive substring test.
         headers["Content-Type"] = FORM_MEDIA_TYPE if is_form else content_type
     params = _protocol_params(authorization, oauth_query if has_query else None, oauth_body or None)
+    wire: WireParams | None = None
+    wire_error: WireError | None = None
+    wire_headers = [("Authorization", v) for v in request.headers.getlist("Authorization")]
+    if content_type is not None:
+        wire_headers.append(("Content-Type", content_type))
+    try:
+        wire = parse_wire(request.method, target.decode("utf-8", "surrogateescape"), wire_headers, body)
+    except WireError as e:
+        wire_error = e
+    if wire is not None and wire.placement != "header" and any("%" in v for v in wire.params.values()):
+        # Deviation (oauthlib): collect_parameters unescapes oauth_* values from
+        # the query and a form body a second time, after form-decoding them
+        # (RFC 5849 §3.4.1.3.1 decodes once), so a PLAINTEXT signature or a
+        # token holding "%" is misread. oauthlib is given the same parameters
+        # with those values encoded twice, which its two decodings undo.
+        twice = "&".join(f"{_quote(k)}={_quote(_quote(v)) if '%' in v else _quote(v)}"
+                         for k, v in wire.params.items())
+        if wire.placement == "query":
+            kept = _drop_oauth(oauth_query)
+            oauth_query = f"{kept}&{twice}" if kept else twice
+            oauth_uri = f"{scheme}://{host}{path}?{oauth_query}"
+        else:
+            kept = _drop_oauth(oauth_body)
+            oauth_body = f"{kept}&{twice}" if kept else twice
     return _Incoming(
         method=request.method,
         uri=uri,
@@ -785,7 +848,121 @@ def _read_incoming(scheme: str, default_host: str, excluded: frozenset[str] = fr
         query=query,
         params=params,
         authorization_malformed=malformed,
+        scheme=scheme,
+        host=host,
+        raw_path=raw_path,
+        raw_query=raw_query if has_query else None,
+        authorization=authorization,
+        wire=wire,
+        wire_error=wire_error,
     )
+
+
+class _AuthlibClient:
+    """What Authlib's verifiers ask of a client: its secret and RSA public key."""
+
+    def __init__(self, secret: str, rsa_pem: str | None) -> None:
+        self._secret, self._rsa_pem = secret, rsa_pem
+
+    def get_client_secret(self) -> str:
+        return self._secret
+
+    def get_rsa_public_key(self) -> str | None:
+        return self._rsa_pem
+
+
+class _AuthlibCredential:
+    """What Authlib's verifiers ask of token credentials: the token secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def get_oauth_token_secret(self) -> str:
+        return self._secret
+
+
+def _quote(value: str) -> str:
+    return quote(value.encode("utf-8", "surrogateescape"), safe="~")
+
+
+def _authlib_verifies(
+    incoming: _Incoming,
+    client_secret: str,
+    token_secret: str,
+    rsa_pem: str | None,
+    excluded: frozenset[str],
+    *,
+    legacy_key: bool,
+) -> bool:
+    """Recompute the signature of what came off the wire with Authlib's server side (RFC 5849 §3.4)."""
+    wire = incoming.wire
+    if wire is None:
+        return False
+    query = _drop_params(_escape_for(incoming.raw_query, _AUTHLIB_SAFE_BYTES), excluded) \
+        if incoming.raw_query is not None else None
+    body = _drop_params(_escape_for(incoming.body, _AUTHLIB_SAFE_BYTES), excluded) if incoming.is_form else ""
+    headers = {"Content-Type": incoming.headers["Content-Type"]} if "Content-Type" in incoming.headers else {}
+    if incoming.authorization is not None:
+        headers["Authorization"] = incoming.authorization
+    twice = {k for k, v in wire.params.items() if "%" in v and k != "oauth_signature"}
+    if twice:
+        # Deviation (Authlib): construct_base_string unescapes every oauth_*
+        # value once more after parsing it, so a value holding "%" is misread.
+        # The equivalent request Authlib reads right: the protocol parameters
+        # in the header (where RFC 5849 §3.4.1.3.1 collects them all the
+        # same), those values encoded twice.
+        headers["Authorization"] = "OAuth " + ", ".join(
+            f'{_quote(k)}="{_quote(_quote(v)) if k in twice else _quote(v)}"' for k, v in wire.params.items()
+        )
+        if wire.placement == "query" and query is not None:
+            query = _drop_oauth(query)
+        elif wire.placement == "body":
+            body = _drop_oauth(body)
+    path = incoming.raw_path.decode("utf-8", "surrogateescape")
+    uri = f"{incoming.scheme}://{incoming.host}{path}" + (f"?{query}" if query is not None else "")
+    # Authlib refuses http:// URIs outside loopback (InsecureTransportError);
+    # the base string comes from .uri, set back to the URI received.
+    oauth_request = AuthlibRequest(incoming.method, "https" + uri[uri.index(":"):], body or None, headers)
+    oauth_request.uri = uri
+    oauth_request.client = _AuthlibClient(client_secret, rsa_pem)
+    oauth_request.credential = _AuthlibCredential(token_secret)
+    method = wire.params["oauth_signature_method"]
+    signature = oauth_request.signature or ""
+    legacy = legacy_key and "oauth_token" not in wire.params and method.startswith("HMAC-")
+    if (not legacy and client_secret and method in ("HMAC-SHA1", "PLAINTEXT")) or method == "RSA-SHA1":
+        verify = {"HMAC-SHA1": authlib_signature.verify_hmac_sha1, "PLAINTEXT": authlib_signature.verify_plaintext,
+                  "RSA-SHA1": authlib_signature.verify_rsa_sha1}[method]
+        return bool(verify(oauth_request))
+    # Authlib implements HMAC-SHA1, RSA-SHA1 and PLAINTEXT, and refuses an
+    # empty client secret (RFC 5849 §3.4.2 allows one): the SHA-2 methods,
+    # the empty secret and WooCommerce's key are checked on Authlib's base
+    # string with the standard library and cryptography.
+    key = f"{_quote(client_secret)}&{_quote(token_secret)}"
+    if legacy:
+        # Interpretation (a quirk outside RFC 5849 §3.4.2): WooCommerce's key has no "&".
+        key = _quote(client_secret)
+    if method == "PLAINTEXT":
+        return hmac.compare_digest(key.encode(), signature.encode("utf-8", "surrogateescape"))
+    base_string = authlib_signature.generate_signature_base_string(oauth_request)
+    hash_name = BODY_HASH_ALGORITHMS[method]
+    if method.startswith("HMAC-"):
+        expected = base64.b64encode(hmac.digest(key.encode(), base_string.encode(), hash_name)).decode()
+        return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape"))
+    if rsa_pem is None:
+        return False
+    public = serialization.load_pem_public_key(rsa_pem.encode())
+    if not isinstance(public, rsa.RSAPublicKey):
+        return False
+    digest = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(), "sha512": hashes.SHA512()}[hash_name]
+    try:
+        public.verify(base64.b64decode(signature), base_string.encode(), padding.PKCS1v15(), digest)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _drop_oauth(raw: str) -> str:
+    return "&".join(seg for seg in raw.split("&") if not unquote_plus(seg.partition("=")[0]).startswith("oauth_"))
 
 
 def _check_body_hash(incoming: _Incoming) -> bool | None:
@@ -1124,7 +1301,13 @@ class Provider:
         advice = ""
         absent: list[str] = []
         success: Response | None = None
-        if incoming.authorization_malformed:
+        wire_error = incoming.wire_error
+        if wire_error is not None and wire_error.problem != "parameter_absent":
+            # SPEC §9, RFC 5849 §3.2: a duplicated, badly encoded or misplaced
+            # protocol parameter is refused with 400 before any verifier runs.
+            problem = reason = wire_error.problem
+            advice = str(wire_error)
+        elif incoming.authorization_malformed:
             problem = reason = "parameter_rejected"
             advice = 'the Authorization header is not a valid OAuth header: OAuth name="value", ...'
         elif body_hash_ok is None and self._require_body_hash:
@@ -1139,6 +1322,9 @@ class Provider:
             problem, reason = "body_hash_invalid", "body hash mismatch"
             advice = "oauth_body_hash does not match the body received"
         else:
+            # The secrets Authlib needs, read before oauthlib's endpoint runs
+            # (an access-token exchange spends the request token).
+            secrets_for_authlib = self._secrets_for(endpoint, incoming)
             with self._validator.diagnosing() as diagnosis:
                 try:
                     success = verify()
@@ -1147,6 +1333,11 @@ class Provider:
                     diagnosis.note(
                         "parameter_rejected", f"the request could not be verified ({type(e).__name__})"
                     )
+            if success is not None:
+                refusal = self._authlib_refusal(incoming, *secrets_for_authlib)
+                if refusal is not None:
+                    success = None
+                    diagnosis.note("signature_invalid", refusal)
             if success is None:
                 problem, advice, first_absent = diagnosis.problems[0] if diagnosis.problems else (
                     "signature_invalid", "the signature does not match the request received", None
@@ -1180,6 +1371,33 @@ class Provider:
         if problem == "signature_invalid" and self._report_base_string:
             extra.append(("oauth_signature_base_string", _oauthlib_base_string(incoming)))
         return self._refusal(problem, advice, absent, extra)
+
+    def _secrets_for(self, endpoint: str, incoming: _Incoming) -> tuple[str, str, str | None]:
+        """(client secret, token secret, RSA public key) for the request's client and token, as stored now."""
+        client_key = incoming.params.get("oauth_consumer_key", "")
+        token = incoming.params.get("oauth_token") or ""
+        client = self._validator.client_for(client_key)
+        client_secret = client.secret if client is not None else ""
+        rsa_pem = client.rsa_public_key_pem if client is not None else None
+        if not token:
+            token_secret = ""
+        elif endpoint == "access_token":
+            token_secret = self._validator.get_request_token_secret(client_key, token, None)
+        else:
+            token_secret = self._validator.get_access_token_secret(client_key, token, None)
+        return client_secret, token_secret, rsa_pem
+
+    def _authlib_refusal(self, incoming: _Incoming, client_secret: str, token_secret: str,
+                         rsa_pem: str | None) -> str | None:
+        """Verify the signature again with Authlib's server side; None if it agrees, else why it does not."""
+        try:
+            ok = _authlib_verifies(incoming, client_secret, token_secret, rsa_pem, self._excluded_params,
+                                   legacy_key=self._validator.legacy_key)
+        except Exception as e:  # a verifier that cannot read the request refuses it
+            return f"Authlib's verifier cannot read the request ({type(e).__name__}); oauthlib accepted it"
+        if ok:
+            return None
+        return "Authlib's verifier (authlib.oauth1.rfc5849) refuses the signature that oauthlib accepts"
 
     def _verify_resource(self, incoming: _Incoming, *, require_token: bool) -> bool:
         """Verify a protected-resource request: with token credentials, or consumer-only (RFC 5849 §3.2)."""
@@ -1224,7 +1442,8 @@ class Provider:
         def index() -> Response:
             return _page(
                 "OAuth 1.0a demo provider",
-                "<h1>OAuth 1.0a demo provider</h1><p>Every signature is verified by oauthlib.</p><ul>"
+                "<h1>OAuth 1.0a demo provider</h1><p>Every signature is verified by oauthlib and by Authlib, "
+                "after a strict check of the RFC 5849 wire grammar.</p><ul>"
                 "<li><code>POST /oauth/request_token</code></li>"
                 "<li><code>GET /oauth/authorize?oauth_token=...</code></li>"
                 "<li><code>POST /oauth/access_token</code></li>"
