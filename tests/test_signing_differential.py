@@ -548,3 +548,18 @@ def test_zz_report_the_verifier_matrix(capsys: pytest.CaptureFixture[str]) -> No
 
 
 
+
+
+@pytest.mark.parametrize("realm", ["a\r\nX-Evil: 1", "a\nb", "nul\x00", "del\x7f"], ids=["crlf", "lf", "nul", "del"])
+def test_sign_request_realm_with_a_control_character_raises_naming_it(realm: str) -> None:
+    # A CR or LF in a quoted-string would end the Authorization header and start another.
+    with pytest.raises(ValueError, match="holds a control character, which an Authorization header cannot carry"):
+        sign_request(RequestToSign(method="GET", url="https://h/"), client=ClientCredentials(key="k", secret="s"),
+                     token=None, signature_method=SignatureMethod.HMAC_SHA1, nonce="n", timestamp="1", realm=realm)
+
+
+def test_sign_request_realm_with_a_tab_is_a_valid_quoted_string() -> None:
+    signed = sign_request(RequestToSign(method="GET", url="https://h/"), client=ClientCredentials(key="k", secret="s"),
+                          token=None, signature_method=SignatureMethod.HMAC_SHA1, nonce="n", timestamp="1",
+                          realm="a\tb")
+    assert parse_wire("GET", signed.url, {"Authorization": signed.authorization or ""}, b"").realm == "a\tb"

@@ -445,12 +445,22 @@ def authorization_header(oauth_params: Sequence[tuple[str, str]], realm: str | N
     return _render_authorization([(percent_encode(k), percent_encode(v)) for k, v in oauth_params], realm)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _render_authorization(encoded: Sequence[tuple[str, str]], realm: str | None) -> str:
     """Render the header from encoded names and values (RFC 5849 §3.5.1)."""
     items = [f'{k}="{v}"' for k, v in encoded]
     if realm is not None:
         # Interpretation: realm goes first and is a quoted-string (RFC 2617
         # §1.2), so only '"' and '\' need escaping, not percent-encoding.
+        # A quoted-string carries no control character but HTAB (RFC 7230
+        # §3.2.6): a CR or LF would end the header and start another.
+        if _CONTROL.search(realm):
+            raise ValueError(
+                f"realm {realm!r} holds a control character, which an Authorization header cannot carry "
+                "(RFC 7230 §3.2.6); remove it from the profile's realm"
+            )
         escaped = realm.replace("\\", "\\\\").replace('"', '\\"')
         items.insert(0, f'realm="{escaped}"')
     return "OAuth " + ", ".join(items)
