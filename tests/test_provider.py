@@ -616,3 +616,20 @@ def test_provider_authlib_agrees_with_oauthlib_for_every_method_and_placement(
         status, answer = raw_request(p, "POST", target, dict(signed_headers), data)
         assert status == 200, answer
         assert verdicts == [True]
+
+
+def test_provider_record_of_an_accepted_request_names_its_three_verifiers(provider: Provider) -> None:
+    send(provider, consumer(resource_owner_key=TOKEN, resource_owner_secret=TOKEN_SECRET), "GET", "/api/echo")
+    assert last(provider).verified_by == ("wire-grammar", "oauthlib", "authlib")
+    send(provider, consumer(resource_owner_key=TOKEN, resource_owner_secret="wrong"), "GET", "/api/echo")
+    assert last(provider).verified_by == ()
+
+
+def test_provider_echo_masks_a_plaintext_signature_in_the_query(provider: Provider) -> None:
+    # Now that a PLAINTEXT signature in the query verifies, the echo must not reflect the secrets it is.
+    client = consumer(resource_owner_key=TOKEN, resource_owner_secret=TOKEN_SECRET, signature_method="PLAINTEXT",
+                      signature_type=oauth1.SIGNATURE_TYPE_QUERY)
+    response = send(provider, client, "GET", "/api/echo?a=1")
+    assert response.status_code == 200, response.text
+    assert "oauth_signature=***" in response.json()["query"] and "a=1" in response.json()["query"]
+    assert "consumer-secret" not in response.text and "token-secret" not in response.text

@@ -136,7 +136,7 @@ def urls(draw: st.DrawFn, query: st.SearchStrategy[str] = form_texts) -> str:
 
 
 # Every method shape: upper, lower, mixed, with "-" and "_" and digits (non-alpha take percent_encode).
-METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "get", "post", "Post", "M-SEARCH", "X_1",
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "get", "post", "Post", "M-SEARCH", "X_1", "A!b",
            "PROPFIND", "BREW2"]
 FORM_TYPES = [FORM, "APPLICATION/X-WWW-FORM-URLENCODED", "application/x-www-form-urlencoded; charset=UTF-8"]
 OTHER_TYPES = [None, "application/json", "text/plain; charset=utf-8", "multipart/form-data; boundary=x"]

@@ -44,6 +44,7 @@ import hmac
 import html
 import ipaddress
 import logging
+import re
 import secrets
 import ssl
 import tempfile
@@ -119,6 +120,9 @@ BODY_HASH_ALGORITHMS: Final[Mapping[str, str]] = MappingProxyType({
 
 TIMESTAMP_LIFETIME: Final = 600
 
+# Every request the provider accepts passed all three (SPEC §9).
+VERIFIERS: Final = ("wire-grammar", "oauthlib", "authlib")
+
 # RFC 5849 §3.2: "400 (Bad Request)" for unsupported or missing parameters and
 # unsupported signature methods; every other refusal is "401 (Unauthorized)".
 BAD_REQUEST_PROBLEMS: Final = frozenset({
@@ -134,6 +138,7 @@ _AUTHLIB_SAFE_BYTES: Final = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-=&;:%+~,*@!()/?"
 )
 _HEX_DIGITS: Final = frozenset(b"0123456789abcdefABCDEF")
+_SIGNATURE_VALUE: Final = re.compile(r"((?:^|&)oauth_signature=)[^&]*")
 _NO_TOKENS: Final[Mapping[str, str]] = MappingProxyType({})
 _REQUIRED_PARAMETERS: Final = (
     "oauth_consumer_key", "oauth_signature_method", "oauth_signature", "oauth_timestamp", "oauth_nonce",
@@ -178,6 +183,8 @@ class VerifiedRequest:
     body: bytes
     reason: str | None  # why refused: the oauth_problem, or "body hash mismatch"; never a secret
     problem: str | None = None  # the oauth_problem sent back (None when valid)
+    # What accepted it (SPEC §9): the strict wire grammar, then oauthlib, then Authlib; () when refused.
+    verified_by: tuple[str, ...] = ()
 
 
 def _oauthlib_base_string(incoming: _Incoming) -> str:
@@ -1363,6 +1370,7 @@ class Provider:
             body=incoming.body,
             reason=reason,
             problem=problem,
+            verified_by=VERIFIERS if success is not None else (),
         ))
         if success is not None:
             return success
@@ -1528,7 +1536,9 @@ class Provider:
                     "ok": True,
                     "method": incoming.method,
                     "path": incoming.path,
-                    "query": incoming.query,
+                    # The query with oauth_signature's value masked: in query
+                    # placement a PLAINTEXT signature is the secrets themselves.
+                    "query": _SIGNATURE_VALUE.sub(r"\1***", incoming.query),
                     "content_type": incoming.content_type,
                     "body_length": len(incoming.body),
                     "body_sha256": hashlib.sha256(incoming.body).hexdigest(),
