@@ -238,6 +238,13 @@ _PINNED = {
 @example({**_PINNED, "signature_method": SignatureMethod.PLAINTEXT, "placement": Placement.BODY,
           "content_type": FORM, "body": b"a=%27&b=$", "consumer_secret": "", "token": None})
 @example({**_PINNED, "url": "http://[2001:DB8::1]:80/a;?q=%ff'$", "realm": 'R"\\e', "method": "m-search"})
+# _append_params: after a trailing "&", onto nothing, and a query of client oauth_* only (its "?" goes).
+@example({**_PINNED, "url": "https://h/p?a=1&", "placement": Placement.QUERY})
+@example({**_PINNED, "url": "https://h/p?oauth_nonce=x", "placement": Placement.QUERY})
+@example({**_PINNED, "url": "https://h/p?oauth_nonce=x"})
+@example({**_PINNED, "content_type": FORM, "body": b"a=1&", "placement": Placement.BODY})
+@example({**_PINNED, "content_type": FORM, "body": b"", "placement": Placement.BODY, "include_body_hash": True})
+@example({**_PINNED, "content_type": FORM, "body": b"oauth_token=x", "placement": Placement.BODY})
 def test_sign_request_wire_bytes_equal_the_rfc_recipe(case: dict[str, object]) -> None:
     ours, recipe = _ours(case), _recipe(case)
     # RSA-SHA* (PKCS #1 v1.5) is deterministic: every method compares byte for byte.
@@ -292,6 +299,21 @@ def test_sign_request_quirks_equal_the_recipe_quirks(
 @example("\udcff")  # a raw non-UTF-8 octet in a str
 def test_percent_encode_fast_paths_equal_the_recipe(value: str | bytes) -> None:
     assert percent_encode(value) == rfc_percent_encode(value)
+
+
+@given(st.one_of(urls(), st.sampled_from(["http://h/a b", "https://h/é/%7e", "http://h:8080/~x"])))
+def test_encode_uri_equals_the_recipe_encoding_of_the_base_string_uri(url: str) -> None:
+    uri = base_string_uri(url)
+    assert signing._encode_uri(uri) == rfc_percent_encode(uri)
+
+
+@given(st.one_of(st.binary(max_size=30), st.text("%=&" + UNRESERVED, max_size=20).map(str.encode)))
+@example(b"a%b=c&d")  # only "%", "=" and "&" to escape: the replace path
+@example(bytes(range(0x20, 0x7F)))  # many distinct octets: quote_from_bytes
+def test_escape_octets_equals_the_recipe(data: bytes) -> None:
+    special = bytes(o for o in data if o not in UNRESERVED.encode())
+    if special:
+        assert signing._escape_octets(data, special) == rfc_percent_encode(data)
 
 
 @given(st.one_of(urls(), st.sampled_from(["http://EXAMPLE.com", "HTTPS://a.b:443/x/", "http://a.b:0080/",
@@ -541,10 +563,13 @@ def test_sign_request_golden_values_needing_encoding() -> None:
     )
 
 
-def test_zz_report_the_verifier_matrix(capsys: pytest.CaptureFixture[str]) -> None:
-    """Print what the Hypothesis run of this file counted (shown with -s; not an assertion of its own)."""
+def test_zz_verifier_matrix_both_libraries_verified_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    """Print the matrix the Hypothesis run of this file counted; both libraries really verified examples."""
     with capsys.disabled():
         print("\nverifier matrix:", dict(sorted(MATRIX.items())))
+    if MATRIX["examples"]:  # the verification test ran in this session
+        assert MATRIX["strict-grammar"] == MATRIX["rfc-recipe"] == MATRIX["examples"]
+        assert MATRIX["oauthlib"] > MATRIX["examples"] // 3 and MATRIX["authlib"] > MATRIX["examples"] // 3
 
 
 
