@@ -633,3 +633,25 @@ def test_provider_echo_masks_a_plaintext_signature_in_the_query(provider: Provid
     assert response.status_code == 200, response.text
     assert "oauth_signature=***" in response.json()["query"] and "a=1" in response.json()["query"]
     assert "consumer-secret" not in response.text and "token-secret" not in response.text
+
+
+@pytest.mark.parametrize("query", ["a=%zz&b=%", "q='$&r=|[]"], ids=["lone-percent", "refused-octets"])
+def test_provider_verifies_query_octets_its_libraries_refuse_to_decode(provider: Provider, query: str) -> None:
+    # Signed by the plain RFC recipe (tests/wire.py), never by oauth1_proxy.signing: a "%" that
+    # starts no escape is a literal "%" (W3C form decoding), and "'", "$", "|", "[" are plain octets.
+    from tests.wire import rfc_sign
+
+    signed = rfc_sign(method="GET", url=f"{provider.base_url}/api/echo?{query}", content_type=None, body=b"",
+                      consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET, token=TOKEN,
+                      token_secret=TOKEN_SECRET, signature_method="HMAC-SHA1", nonce=secrets_nonce(),
+                      timestamp=str(int(time.time())))
+    assert signed.authorization is not None
+    status, body = raw_request(provider, "GET", f"/api/echo?{query}", {"Authorization": signed.authorization})
+    assert status == 200, body
+    assert last(provider).verified_by == ("wire-grammar", "oauthlib", "authlib")
+
+
+def secrets_nonce() -> str:
+    import secrets
+
+    return secrets.token_hex(16)
