@@ -11,6 +11,7 @@ import base64
 import hashlib
 import http.client
 import json
+import secrets
 import socket
 import ssl
 import time
@@ -643,15 +644,9 @@ def test_provider_verifies_query_octets_its_libraries_refuse_to_decode(provider:
 
     signed = rfc_sign(method="GET", url=f"{provider.base_url}/api/echo?{query}", content_type=None, body=b"",
                       consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET, token=TOKEN,
-                      token_secret=TOKEN_SECRET, signature_method="HMAC-SHA1", nonce=secrets_nonce(),
+                      token_secret=TOKEN_SECRET, signature_method="HMAC-SHA1", nonce=secrets.token_hex(16),
                       timestamp=str(int(time.time())))
     assert signed.authorization is not None
     status, body = raw_request(provider, "GET", f"/api/echo?{query}", {"Authorization": signed.authorization})
     assert status == 200, body
     assert last(provider).verified_by == ("wire-grammar", "oauthlib", "authlib")
-
-
-def secrets_nonce() -> str:
-    import secrets
-
-    return secrets.token_hex(16)
