@@ -461,7 +461,7 @@ def _library_request(library: str, url: str, content_type: str | None, body: byt
         body_bytes = _replace_oauth(body_bytes, encoded)
     library_query = _for_library(query_bytes, library)
     library_body = _for_library(body_bytes, library) if body_bytes else ""
-    if library_query != (query or b"").decode("latin-1") or library_body != body_bytes.decode("latin-1"):
+    if library_query != query_bytes.decode("latin-1") or library_body != body_bytes.decode("latin-1"):
         refused = "raw non-ASCII, space, '|', '[', '\"', a lone '%'" + (", \"'\", '$'" if library == "authlib" else "")
         notes.append(f"{library}: its form decoder refuses octets RFC 5849 accepts ({refused}); "
                      "fed them percent-encoded")
