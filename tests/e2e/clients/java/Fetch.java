@@ -1,0 +1,40 @@
+// Java's java.net.http.HttpClient through oauth1-proxy, launched as a single
+// source file (java Fetch.java ...). The proxy is a static ProxySelector (the
+// default selector skips localhost); the mitmproxy CA is trusted through a
+// PKCS#12 trust store given with -Djavax.net.ssl.trustStore=... .
+//
+//   java -Djavax.net.ssl.trustStore=trust.p12 -Djavax.net.ssl.trustStorePassword=PW \
+//        Fetch.java PROXY_HOST PROXY_PORT METHOD URL [FORM_BODY]
+//
+// Prints the status code on the first line, the protocol on the second, then the body.
+import java.net.InetSocketAddress;
+import java.net.ProxySelector;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+
+public class Fetch {
+    public static void main(String[] args) throws Exception {
+        String proxyHost = args[0];
+        int proxyPort = Integer.parseInt(args[1]);
+        String method = args[2];
+        URI uri = URI.create(args[3]);
+        HttpClient client = HttpClient.newBuilder()
+                .proxy(ProxySelector.of(new InetSocketAddress(proxyHost, proxyPort)))
+                .connectTimeout(Duration.ofSeconds(10))
+                .build();
+        HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(20));
+        if (args.length > 4) {
+            request.header("Content-Type", "application/x-www-form-urlencoded")
+                    .method(method, HttpRequest.BodyPublishers.ofString(args[4]));
+        } else {
+            request.method(method, HttpRequest.BodyPublishers.noBody());
+        }
+        HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        System.out.println(response.statusCode());
+        System.out.println(response.version());
+        System.out.print(response.body());
+    }
+}

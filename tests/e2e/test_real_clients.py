@@ -1,0 +1,441 @@
+"""Real clients through a real ``oauth1-proxy run`` to the real provider, over HTTPS (issue 12, part 1).
+
+Clients: curl (HTTP/1.1 and HTTP/2), requests, httpx (HTTP/1.1 and HTTP/2),
+aiohttp, urllib, Node fetch (undici's ProxyAgent), Java's HttpClient and wget.
+Each trusts only the mitmproxy CA of the proxy's confdir, sends a GET with a
+query and a POST with a form body, through a header-placement profile
+(RFC 5849 §3.5.1) and a query-placement profile (§3.5.2).
+
+Every request is checked three ways:
+
+- the provider (oauthlib's server endpoints, ``oauth1_proxy.provider``)
+  verifies the signature; a refusal fails the test with the provider's
+  ``oauth_problem`` and advice;
+- what the upstream server received is checked on the wire, before any
+  verifier folds it into a dict: ``OAuth `` then ``name="value"`` pairs
+  separated by ``", "``, each protocol parameter exactly once, names and
+  values percent-encoded per §3.6; with query placement, each ``oauth_*``
+  parameter once in the query and none in the header or the body; the
+  client's own query and body arrive byte for byte;
+- the protocol both legs spoke: the client's (curl ``%{http_version}``,
+  httpx ``http_version``, ...) and the upstream's (``SERVER_PROTOCOL``).
+
+HTTP/2: mitmproxy mirrors the upstream's ALPN to the client, so the HTTP/2
+cases go to ``H2Upstream`` (hypercorn serving the provider's own Flask app
+with the provider's TLS files, offering h2), never to the provider's
+HTTP/1.1-only server; one test pins that mirroring.
+
+One provider, one HTTP/2 upstream and one proxy serve the whole module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote
+
+import aiohttp
+import httpx
+import pytest
+import requests
+import yarl
+
+from oauth1_proxy.provider import Provider, ProviderClient, VerifiedRequest
+
+from .conftest import (
+    BIN,
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    SECRETS,
+    TOKEN,
+    TOKEN_SECRET,
+    RunningProxy,
+    curl,
+    profile_for,
+    start_proxy,
+    write_config,
+)
+from .h2_upstream import H2Upstream, Received, Recorder
+
+pytestmark = pytest.mark.e2e
+
+CLIENTS_DIR = Path(__file__).parent / "clients"
+NODE_DIR = CLIENTS_DIR / "node"
+JAVA_SOURCE = CLIENTS_DIR / "java" / "Fetch.java"
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+TRUST_STORE_PASSWORD = "e2e-truststore"  # protects nothing: the store holds only the mitmproxy CA's certificate
+
+# The client's own bytes, with values that need encoding (RFC 5849 §3.6):
+# UTF-8, "+" as a space, an encoded "+", "~" as %7E, an empty value.
+QUERY = "q=caf%C3%A9&sp=a+b&t=%2B%7E&e="
+FORM = "status=Hello%20Ladies+%2B%20Gentlemen&a=1&a=2&empty="
+
+PROTOCOL_PARAMETERS = frozenset({
+    "oauth_consumer_key", "oauth_token", "oauth_signature_method", "oauth_signature", "oauth_timestamp",
+    "oauth_nonce",
+})
+# RFC 5849 §3.6: the unreserved characters stay, every other byte is %XX with upper-case hex.
+PERCENT_ENCODED = re.compile(r"(?:[A-Za-z0-9\-._~]|%[0-9A-F]{2})*")
+# RFC 5849 §3.5.1 (with RFC 2617's auth-param): OAuth, a space, then name="value" pairs joined by ", ".
+HEADER_PARAMETER = re.compile(r'([^=", ]+)="([^"]*)"')
+
+
+# -- the stack: provider, HTTP/2 upstream, proxy -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stack:
+    provider: Provider
+    h2: H2Upstream
+    received: Recorder
+    proxy: RunningProxy
+    trust_store: Path
+    workdir: Path
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.proxy.ca_file)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, confdir: Path) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("real-clients")
+    certs = workdir / "provider-certs"
+    provider = Provider(
+        clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)],
+        access_tokens={TOKEN: TOKEN_SECRET},
+        tls=True,
+        cert_dir=certs,
+    )
+    with provider:
+        # The provider's Flask app serves both servers; the recorder sees every request either receives.
+        app = provider._app  # its own app, served by a second (HTTP/2) server too
+        recorder = Recorder(app.wsgi_app)
+        app.wsgi_app = recorder  # type: ignore[method-assign]
+        with H2Upstream(app, certfile=certs / "provider-cert.pem", keyfile=certs / "provider-key.pem") as h2:
+            hosts = [f"{provider.host}:{provider.port}", f"{h2.host}:{h2.port}"]
+            config = write_config(workdir / "proxy.yaml", {
+                "header": profile_for(provider, hosts=hosts),
+                "query": profile_for(provider, hosts=hosts, path_prefix="/api/echo/query/", placement="query"),
+            })
+            assert provider.ca_file is not None
+            proxy = start_proxy(
+                [str(BIN / "oauth1-proxy"), "run", "--config", str(config), "--listen-port", "0",
+                 "--set", f"ssl_verify_upstream_trusted_ca={provider.ca_file}"],
+                confdir,
+            )
+            try:
+                yield Stack(provider, h2, recorder, proxy, _java_trust_store(workdir, proxy.ca_file), workdir)
+            finally:
+                proxy.stop()
+    assert not any(secret in proxy.text() for secret in SECRETS), "a secret appeared in the proxy's output"
+
+
+def _java_trust_store(workdir: Path, ca_file: Path) -> Path:
+    """A PKCS#12 trust store holding only the mitmproxy CA, made with the JDK's keytool."""
+    keytool = shutil.which("keytool")
+    assert keytool, "keytool (the JDK) is required: scripts/system-deps installs default-jdk-headless"
+    store = workdir / "mitmproxy-ca.p12"
+    subprocess.run(
+        [keytool, "-importcert", "-noprompt", "-alias", "mitmproxy", "-file", str(ca_file),
+         "-keystore", str(store), "-storetype", "PKCS12", "-storepass", TRUST_STORE_PASSWORD],
+        check=True, capture_output=True, timeout=60,
+    )
+    return store
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a client process: no proxy variables but the ones a case sets."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(extra)
+    return env
+
+
+# -- the clients -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: str
+    http_version: str | None  # what the client says it spoke to the proxy; None when it cannot tell
+
+
+ClientCall = Callable[[Stack, str, str, str | None], Reply]
+
+
+def _curl(version: Literal["--http1.1", "--http2"]) -> ClientCall:
+    def call(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+        args = [version, "--cacert", stack.ca_file, "-x", stack.proxy.url, "--noproxy", "",
+                "-w", "\n%{http_code} %{http_version}", "-X", method]
+        if form is not None:
+            args += ["--data-binary", form, "-H", f"Content-Type: {FORM_MEDIA_TYPE}"]
+        result = curl(*args, url)
+        assert result.returncode == 0, result.stderr.decode(errors="replace")
+        body, _, tail = result.stdout.decode().rpartition("\n")
+        status, http_version = tail.split(" ")
+        return Reply(int(status), body, f"HTTP/{http_version}")
+
+    return call
+
+
+def _requests(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.request(
+            method, url, data=form, headers={"Content-Type": FORM_MEDIA_TYPE} if form is not None else {},
+            proxies={"https": stack.proxy.url}, verify=stack.ca_file, timeout=20,
+        )
+        return Reply(response.status_code, response.text, {10: "HTTP/1.0", 11: "HTTP/1.1"}[response.raw.version])
+
+
+def _httpx(http2: bool) -> ClientCall:
+    def call(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+        context = ssl.create_default_context(cafile=stack.ca_file)
+        with httpx.Client(proxy=stack.proxy.url, verify=context, http1=not http2, http2=http2,
+                          trust_env=False, timeout=20) as client:
+            response = client.request(
+                method, url, content=form.encode() if form is not None else None,
+                headers={"Content-Type": FORM_MEDIA_TYPE} if form is not None else {},
+            )
+            return Reply(response.status_code, response.text, response.http_version)
+
+    return call
+
+
+def _aiohttp(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+    async def go() -> Reply:
+        context = ssl.create_default_context(cafile=stack.ca_file)
+        async with aiohttp.ClientSession(trust_env=False) as session:
+            async with session.request(
+                method, yarl.URL(url, encoded=True),  # encoded=True: yarl sends the query as given
+                data=form.encode() if form is not None else None,
+                headers={"Content-Type": FORM_MEDIA_TYPE} if form is not None else {},
+                proxy=stack.proxy.url, ssl=context, timeout=aiohttp.ClientTimeout(total=20),
+            ) as response:
+                version = f"HTTP/{response.version.major}.{response.version.minor}" if response.version else None
+                return Reply(response.status, await response.text(), version)
+
+    return asyncio.run(go())
+
+
+def _urllib(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({"https": stack.proxy.url}),
+        urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=stack.ca_file)),
+    )
+    request = urllib.request.Request(
+        url, data=form.encode() if form is not None else None, method=method,
+        headers={"Content-Type": FORM_MEDIA_TYPE} if form is not None else {},
+    )
+    try:
+        with opener.open(request, timeout=20) as response:
+            return Reply(response.status, response.read().decode(), {10: "HTTP/1.0", 11: "HTTP/1.1"}[response.version])
+    except urllib.error.HTTPError as e:
+        return Reply(e.code, e.read().decode(), None)
+
+
+def _node_fetch(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+    node = shutil.which("node")
+    assert node, "node is required: scripts/system-deps installs nodejs"
+    assert (NODE_DIR / "node_modules" / "undici").is_dir(), (
+        f"undici is not installed in {NODE_DIR}: run npm ci --prefix {NODE_DIR} (scripts/system-deps does)"
+    )
+    args = [node, str(NODE_DIR / "fetch.mjs"), method, url, *([form] if form is not None else [])]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=30, cwd=NODE_DIR,
+                            env=_clean_env(PROXY_URL=stack.proxy.url, CA_FILE=stack.ca_file))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    return Reply(int(data["status"]), str(data["body"]), None)  # undici speaks HTTP/1.1 only
+
+
+def _java(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+    java = shutil.which("java")
+    assert java, "java is required: scripts/system-deps installs default-jdk-headless"
+    args = [
+        java, f"-Djavax.net.ssl.trustStore={stack.trust_store}", "-Djavax.net.ssl.trustStoreType=PKCS12",
+        f"-Djavax.net.ssl.trustStorePassword={TRUST_STORE_PASSWORD}", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+        str(JAVA_SOURCE), stack.proxy.host, str(stack.proxy.port), method, url, *([form] if form is not None else []),
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, env=_clean_env())
+    assert result.returncode == 0, result.stderr
+    status, version, body = result.stdout.split("\n", 2)
+    return Reply(int(status), body, {"HTTP_1_1": "HTTP/1.1", "HTTP_2": "HTTP/2"}[version])
+
+
+def _wget(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+    wget = shutil.which("wget")
+    assert wget, "wget is required: scripts/system-deps installs wget"
+    args = [wget, "-S", "-O", "-", "--content-on-error", "--no-hsts", "--tries=1", "--timeout=20",
+            f"--ca-certificate={stack.ca_file}", "-e", "use_proxy=on", "-e", f"https_proxy={stack.proxy.url}"]
+    if form is not None:
+        args += [f"--post-data={form}", f"--header=Content-Type: {FORM_MEDIA_TYPE}"]
+    result = subprocess.run([*args, url], capture_output=True, timeout=30, env=_clean_env())
+    # wget exits 8 on an HTTP error status; the status line (-S) tells which.
+    status_lines = re.findall(r"^\s*(HTTP/[0-9.]+) (\d{3})", result.stderr.decode(errors="replace"), re.M)
+    assert status_lines, result.stderr.decode(errors="replace")
+    version, status = status_lines[-1]
+    return Reply(int(status), result.stdout.decode(), version)
+
+
+@dataclass(frozen=True)
+class Client:
+    name: str
+    call: ClientCall
+    http2: bool = False  # sent to the HTTP/2 upstream; both legs must speak HTTP/2
+    sends_query: str = QUERY  # the query the client puts on the wire for QUERY
+
+
+# requests re-quotes every URL (requests.utils.requote_uri): it decodes percent-encoded
+# unreserved characters, so "%7E" leaves the client as "~". The proxy must forward (and
+# sign) what it received from the client: "~".
+REQUESTS_QUERY = QUERY.replace("%7E", "~")
+
+
+CLIENTS = [
+    Client("curl-http1.1", _curl("--http1.1")),
+    Client("curl-http2", _curl("--http2"), http2=True),
+    Client("requests", _requests, sends_query=REQUESTS_QUERY),
+    Client("httpx-http1.1", _httpx(http2=False)),
+    Client("httpx-http2", _httpx(http2=True), http2=True),
+    Client("aiohttp", _aiohttp),
+    Client("urllib", _urllib),
+    Client("node-fetch-undici", _node_fetch),
+    Client("java-httpclient", _java),
+    Client("java-httpclient-http2", _java, http2=True),
+    Client("wget", _wget),
+]
+
+
+# -- what the upstream must have received ---------------------------------------------------------
+
+
+def parse_authorization(value: str) -> list[tuple[str, str]]:
+    """Parse an OAuth Authorization header strictly (RFC 5849 §3.5.1); fail on any deviation."""
+    assert value.startswith("OAuth "), f"Authorization does not start with 'OAuth ': {value[:20]!r}"
+    rest = value[len("OAuth "):]
+    pairs: list[tuple[str, str]] = []
+    for i, item in enumerate(rest.split(", ")):
+        m = HEADER_PARAMETER.fullmatch(item)
+        assert m, f"parameter {i} of the Authorization header is not name=\"value\": {item.partition('=')[0]!r}"
+        pairs.append((m.group(1), m.group(2)))
+    return pairs
+
+
+def assert_each_once_and_encoded(pairs: list[tuple[str, str]], where: str) -> None:
+    names = [name for name, _ in pairs]
+    for name, value in pairs:
+        assert PERCENT_ENCODED.fullmatch(name), f"{where}: name {name!r} is not percent-encoded per §3.6"
+        # The value is not shown: with PLAINTEXT, oauth_signature is the secrets.
+        assert PERCENT_ENCODED.fullmatch(value), f"{where}: {name}'s value is not percent-encoded per §3.6"
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    assert not duplicated, f"{where}: protocol parameters sent more than once: {duplicated} (RFC 5849 §3.2)"
+    missing = sorted(PROTOCOL_PARAMETERS - set(names))
+    assert not missing, f"{where}: protocol parameters missing: {missing}"
+
+
+def query_pairs(query: str) -> list[tuple[str, str]]:
+    return [(seg.partition("=")[0], seg.partition("=")[2]) for seg in query.split("&") if seg]
+
+
+def without_oauth(query: str) -> str:
+    return "&".join(seg for seg in query.split("&") if seg and not unquote(seg.partition("=")[0]).startswith("oauth_"))
+
+
+def assert_wire(received: Received, placement: str, *, sent_query: str, sent_form: str | None) -> None:
+    """Check what the upstream received, as bytes, before any verifier library reads it."""
+    oauth_in_query = [(n, v) for n, v in query_pairs(received.query) if unquote(n).startswith("oauth_")]
+    if placement == "header":
+        assert received.authorization is not None, "the upstream received no Authorization header"
+        pairs = parse_authorization(received.authorization)
+        assert_each_once_and_encoded(pairs, "Authorization header")
+        assert received.authorization.count("oauth_signature=") == 1
+        assert not oauth_in_query, f"oauth_* parameters in the query too: {[n for n, _ in oauth_in_query]}"
+    else:
+        assert received.authorization is None or not received.authorization.startswith("OAuth"), (
+            "query placement, yet the upstream received an OAuth Authorization header"
+        )
+        assert_each_once_and_encoded(oauth_in_query, "query")
+        assert received.query.count("oauth_signature=") == 1
+    assert without_oauth(received.query) == sent_query, (
+        f"the client's query arrived changed: {without_oauth(received.query)!r}, sent {sent_query!r}"
+    )
+    if sent_form is None:
+        assert received.body == b""
+    else:
+        assert received.body == sent_form.encode(), f"the form body arrived changed: {received.body!r}"
+        assert received.content_type is not None and received.content_type.startswith(FORM_MEDIA_TYPE)
+
+
+def only_record(records: list[VerifiedRequest], marker: str) -> VerifiedRequest:
+    mine = [r for r in records if marker in r.uri]
+    assert len(mine) == 1, f"the provider verified {len(mine)} requests for {marker}, expected 1"
+    return mine[0]
+
+
+# -- the tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("placement", ["header", "query"])
+@pytest.mark.parametrize("kind", ["get-query", "post-form"])
+@pytest.mark.parametrize("client", CLIENTS, ids=[c.name for c in CLIENTS])
+def test_real_client_request_through_proxy_is_signed_once_and_verified(
+    stack: Stack, client: Client, kind: str, placement: str
+) -> None:
+    upstream = stack.h2.base_url if client.http2 else stack.provider.base_url
+    marker = f"{client.name}-{kind}-{uuid.uuid4().hex[:8]}"
+    method, form = ("GET", None) if kind == "get-query" else ("POST", FORM)
+    url = f"{upstream}/api/echo/{placement}/{marker}?{QUERY}"
+
+    reply = client.call(stack, method, url, form)
+
+    record = only_record(stack.provider.records, marker)
+    assert reply.status == 200 and record.valid, (
+        f"the provider refused {client.name}'s {method} ({record.problem}): HTTP {reply.status} {reply.body}"
+    )
+    body = json.loads(reply.body)
+    assert body["ok"] is True and body["token"] == TOKEN and body["consumer_key"] == CONSUMER_KEY
+    assert body["method"] == method
+    (received,) = stack.received.find(marker)
+    assert_wire(received, placement, sent_query=client.sends_query, sent_form=form)
+    expected = "HTTP/2" if client.http2 else "HTTP/1.1"
+    assert received.protocol == expected, f"the upstream leg spoke {received.protocol}, expected {expected}"
+    if reply.http_version is not None:
+        assert reply.http_version == expected, f"the client leg spoke {reply.http_version}, expected {expected}"
+    assert not any(secret in stack.proxy.text() for secret in SECRETS)
+
+
+def test_curl_http2_to_http11_only_upstream_speaks_http11_on_both_legs(stack: Stack) -> None:
+    # Why the HTTP/2 cases need H2Upstream: mitmproxy mirrors the upstream's ALPN,
+    # so curl --http2 against the provider's own server silently gets HTTP/1.1.
+    marker = f"mirror-{uuid.uuid4().hex[:8]}"
+    reply = _curl("--http2")(stack, "GET", f"{stack.provider.base_url}/api/echo/header/{marker}?{QUERY}", None)
+    assert reply.status == 200, reply.body
+    (received,) = stack.received.find(marker)
+    assert (reply.http_version, received.protocol) == ("HTTP/1.1", "HTTP/1.1")
+    assert only_record(stack.provider.records, marker).valid
+
+
+def test_real_client_refusal_fails_with_the_providers_message(stack: Stack) -> None:
+    # The check the client tests rely on: a request the provider refuses surfaces its
+    # oauth_problem. Here a host the proxy does not sign (127.0.0.1 is not in the
+    # profile's hosts) reaches the provider unsigned.
+    marker = f"unsigned-{uuid.uuid4().hex[:8]}"
+    reply = _requests(stack, "GET", f"https://127.0.0.1:{stack.provider.port}/api/echo/header/{marker}", None)
+    record = only_record(stack.provider.records, marker)
+    assert reply.status == 400 and not record.valid
+    assert record.problem == "parameter_absent" and "oauth_problem=parameter_absent" in reply.body
+    (received,) = stack.received.find(marker)
+    assert received.authorization is None
