@@ -3,8 +3,9 @@
 Clients: curl (HTTP/1.1 and HTTP/2), requests, httpx (HTTP/1.1 and HTTP/2),
 aiohttp, urllib, Node fetch (undici's ProxyAgent), Java's HttpClient and wget.
 Each trusts only the mitmproxy CA of the proxy's confdir, sends a GET with a
-query and a POST with a form body, through a header-placement profile
-(RFC 5849 §3.5.1) and a query-placement profile (§3.5.2).
+query and a POST with a form body, through a header-placement profile with a
+realm (RFC 5849 §3.5.1), a query-placement profile (§3.5.2) and a
+body-placement profile (§3.5.3; a GET falls back to the header).
 
 Every request is checked three ways:
 
@@ -12,11 +13,11 @@ Every request is checked three ways:
   verifies the signature; a refusal fails the test with the provider's
   ``oauth_problem`` and advice;
 - what the upstream server received is checked on the wire, before any
-  verifier folds it into a dict: ``OAuth `` then ``name="value"`` pairs
-  separated by ``", "``, each protocol parameter exactly once, names and
-  values percent-encoded per §3.6; with query placement, each ``oauth_*``
-  parameter once in the query and none in the header or the body; the
-  client's own query and body arrive byte for byte;
+  verifier folds it into a dict: ``OAuth `` then ``realm`` first, then
+  ``name="value"`` pairs separated by ``", "``, each protocol parameter
+  exactly once, names and values percent-encoded per §3.6; with query or body
+  placement, each ``oauth_*`` parameter once there and nowhere else; the
+  client's own query and body arrive byte for byte (body placement appends);
 - the protocol both legs spoke: the client's (curl ``%{http_version}``,
   httpx ``http_version``, ...) and the upstream's (``SERVER_PROTOCOL``).
 
@@ -81,6 +82,8 @@ TRUST_STORE_PASSWORD = "e2e-truststore"  # protects nothing: the store holds onl
 # UTF-8, "+" as a space, an encoded "+", "~" as %7E, an empty value.
 QUERY = "q=caf%C3%A9&sp=a+b&t=%2B%7E&e="
 FORM = "status=Hello%20Ladies+%2B%20Gentlemen&a=1&a=2&empty="
+# A realm (header only, a quoted-string, never in the base string: RFC 5849 §3.5.1, §3.4.1.3.1).
+REALM = "https://localhost/e2e realm"
 
 PROTOCOL_PARAMETERS = frozenset({
     "oauth_consumer_key", "oauth_token", "oauth_signature_method", "oauth_signature", "oauth_timestamp",
@@ -127,8 +130,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, confdir: Path) -> Iterator[S
         with H2Upstream(app, certfile=certs / "provider-cert.pem", keyfile=certs / "provider-key.pem") as h2:
             hosts = [f"{provider.host}:{provider.port}", f"{h2.host}:{h2.port}"]
             config = write_config(workdir / "proxy.yaml", {
-                "header": profile_for(provider, hosts=hosts),
+                "header": profile_for(provider, hosts=hosts, realm=REALM),
                 "query": profile_for(provider, hosts=hosts, path_prefix="/api/echo/query/", placement="query"),
+                "body": profile_for(provider, hosts=hosts, path_prefix="/api/echo/body/", placement="body",
+                                    realm=REALM),
             })
             assert provider.ca_file is not None
             proxy = start_proxy(
@@ -335,48 +340,64 @@ def parse_authorization(value: str) -> list[tuple[str, str]]:
 
 
 def assert_each_once_and_encoded(pairs: list[tuple[str, str]], where: str) -> None:
+    """Each protocol parameter exactly once (RFC 5849 §3.2), names and values percent-encoded (§3.6)."""
     names = [name for name, _ in pairs]
-    for name, value in pairs:
-        assert PERCENT_ENCODED.fullmatch(name), f"{where}: name {name!r} is not percent-encoded per §3.6"
-        # The value is not shown: with PLAINTEXT, oauth_signature is the secrets.
-        assert PERCENT_ENCODED.fullmatch(value), f"{where}: {name}'s value is not percent-encoded per §3.6"
     duplicated = sorted({n for n in names if names.count(n) > 1})
     assert not duplicated, f"{where}: protocol parameters sent more than once: {duplicated} (RFC 5849 §3.2)"
     missing = sorted(PROTOCOL_PARAMETERS - set(names))
     assert not missing, f"{where}: protocol parameters missing: {missing}"
+    for name, value in pairs:
+        assert name.startswith("oauth_"), f"{where}: {name!r} among the protocol parameters"
+        assert PERCENT_ENCODED.fullmatch(name), f"{where}: name {name!r} is not percent-encoded per §3.6"
+        # The value is not shown: with PLAINTEXT, oauth_signature is the secrets.
+        assert PERCENT_ENCODED.fullmatch(value), f"{where}: {name}'s value is not percent-encoded per §3.6"
 
 
-def query_pairs(query: str) -> list[tuple[str, str]]:
-    return [(seg.partition("=")[0], seg.partition("=")[2]) for seg in query.split("&") if seg]
+def form_pairs(encoded: str) -> list[tuple[str, str]]:
+    return [(seg.partition("=")[0], seg.partition("=")[2]) for seg in encoded.split("&") if seg]
 
 
-def without_oauth(query: str) -> str:
-    return "&".join(seg for seg in query.split("&") if seg and not unquote(seg.partition("=")[0]).startswith("oauth_"))
+def oauth_pairs(encoded: str) -> list[tuple[str, str]]:
+    return [(n, v) for n, v in form_pairs(encoded) if unquote(n).startswith("oauth_")]
+
+
+def without_oauth(encoded: str) -> str:
+    kept = [seg for seg in encoded.split("&") if seg and not unquote(seg.partition("=")[0]).startswith("oauth_")]
+    return "&".join(kept)
 
 
 def assert_wire(received: Received, placement: str, *, sent_query: str, sent_form: str | None) -> None:
-    """Check what the upstream received, as bytes, before any verifier library reads it."""
-    oauth_in_query = [(n, v) for n, v in query_pairs(received.query) if unquote(n).startswith("oauth_")]
-    if placement == "header":
+    """Check what the upstream received, as bytes, before any verifier library reads it.
+
+    ``placement`` is the profile's; body placement falls back to the header for a
+    request without a form body (SPEC §4).
+    """
+    where = "header" if placement == "body" and sent_form is None else placement
+    body = received.body.decode("latin-1")
+    if where == "header":
         assert received.authorization is not None, "the upstream received no Authorization header"
         pairs = parse_authorization(received.authorization)
-        assert_each_once_and_encoded(pairs, "Authorization header")
-        assert received.authorization.count("oauth_signature=") == 1
-        assert not oauth_in_query, f"oauth_* parameters in the query too: {[n for n, _ in oauth_in_query]}"
+        assert pairs[0] == ("realm", REALM), f"realm is not the first parameter: {pairs[0][0]!r}"
+        assert_each_once_and_encoded(pairs[1:], "Authorization header")
     else:
         assert received.authorization is None or not received.authorization.startswith("OAuth"), (
-            "query placement, yet the upstream received an OAuth Authorization header"
+            f"{placement} placement, yet the upstream received an OAuth Authorization header"
         )
-        assert_each_once_and_encoded(oauth_in_query, "query")
-        assert received.query.count("oauth_signature=") == 1
+        assert_each_once_and_encoded(oauth_pairs(received.query if where == "query" else body), where)
+    assert where == "query" or not oauth_pairs(received.query), "oauth_* parameters in the query"
+    assert where == "body" or not oauth_pairs(body), "oauth_* parameters in the body"
     assert without_oauth(received.query) == sent_query, (
         f"the client's query arrived changed: {without_oauth(received.query)!r}, sent {sent_query!r}"
     )
     if sent_form is None:
         assert received.body == b""
+        return
+    assert received.content_type is not None and received.content_type.startswith(FORM_MEDIA_TYPE)
+    if where == "body":
+        # §3.5.3: the protocol parameters are appended; the client's bytes come first, unchanged.
+        assert body.startswith(sent_form + "&oauth_"), f"the form body arrived changed: {without_oauth(body)!r}"
     else:
         assert received.body == sent_form.encode(), f"the form body arrived changed: {received.body!r}"
-        assert received.content_type is not None and received.content_type.startswith(FORM_MEDIA_TYPE)
 
 
 def only_record(records: list[VerifiedRequest], marker: str) -> VerifiedRequest:
@@ -388,7 +409,7 @@ def only_record(records: list[VerifiedRequest], marker: str) -> VerifiedRequest:
 # -- the tests ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("placement", ["header", "query"])
+@pytest.mark.parametrize("placement", ["header", "query", "body"])
 @pytest.mark.parametrize("kind", ["get-query", "post-form"])
 @pytest.mark.parametrize("client", CLIENTS, ids=[c.name for c in CLIENTS])
 def test_real_client_request_through_proxy_is_signed_once_and_verified(
