@@ -460,3 +460,58 @@ def test_real_client_refusal_fails_with_the_providers_message(stack: Stack) -> N
     assert record.problem == "parameter_absent" and "oauth_problem=parameter_absent" in reply.body
     (received,) = stack.received.find(marker)
     assert received.authorization is None
+
+
+# -- the wire check itself: it refuses what issue 12 found, and only that ------------------------
+
+_GOOD_HEADER = (
+    f'OAuth realm="{REALM}", oauth_consumer_key="e2e-consumer-key", oauth_nonce="4572616e48616d6d65724c61686176", '
+    'oauth_signature_method="HMAC-SHA1", oauth_timestamp="1700000000", oauth_token="e2e-access-token", '
+    'oauth_version="1.0", oauth_signature="Og4yt0zg4tN1XB5nBRh3OGAAXSI%3D"'
+)
+
+
+def _header_wire(authorization: str) -> Received:
+    return Received(protocol="HTTP/1.1", method="GET", host="localhost:1", target=f"/api/echo/header/x?{QUERY}",
+                    authorization=authorization, content_type=None, body=b"")
+
+
+def test_wire_check_accepts_a_strict_rfc5849_header() -> None:
+    assert_wire(_header_wire(_GOOD_HEADER), "header", sent_query=QUERY, sent_form=None)
+
+
+@pytest.mark.parametrize(
+    ("authorization", "complaint"),
+    [
+        # issue 12: the raw signature, then the encoded copy.
+        (_GOOD_HEADER.replace('oauth_signature="', 'oauth_signature="Og4yt0zg4tN1XB5nBRh3OGAAXSI=", oauth_signature="'),
+         "sent more than once: ['oauth_signature']"),
+        (_GOOD_HEADER.replace("%3D", "="), "oauth_signature's value is not percent-encoded"),
+        (_GOOD_HEADER.replace(f'realm="{REALM}", ', "") + f', realm="{REALM}"', "realm is not the first parameter"),
+        (_GOOD_HEADER.replace(', oauth_nonce="4572616e48616d6d65724c61686176"', ""), "missing: ['oauth_nonce']"),
+        (_GOOD_HEADER.replace(", ", ",", 1), "is not name=\"value\""),
+        (_GOOD_HEADER.replace("OAuth ", "oauth "), "does not start with 'OAuth '"),
+    ],
+    ids=["duplicated-signature", "unencoded-value", "realm-not-first", "missing-nonce", "bad-separator",
+         "lower-case-scheme"],
+)
+def test_wire_check_refuses_a_header_that_breaks_rfc5849(authorization: str, complaint: str) -> None:
+    with pytest.raises(AssertionError, match=re.escape(complaint)):
+        assert_wire(_header_wire(authorization), "header", sent_query=QUERY, sent_form=None)
+
+
+def test_wire_check_refuses_a_query_parameter_sent_twice() -> None:
+    query = f"{QUERY}&oauth_consumer_key=k&oauth_nonce=n&oauth_signature_method=HMAC-SHA1&oauth_timestamp=1" \
+            "&oauth_token=t&oauth_signature=a%3D&oauth_signature=a="
+    received = Received(protocol="HTTP/1.1", method="GET", host="localhost:1", target=f"/api/echo/query/x?{query}",
+                        authorization=None, content_type=None, body=b"")
+    with pytest.raises(AssertionError, match=re.escape("sent more than once: ['oauth_signature']")):
+        assert_wire(received, "query", sent_query=QUERY, sent_form=None)
+
+
+def test_wire_check_refuses_a_changed_client_body() -> None:
+    received = Received(protocol="HTTP/1.1", method="POST", host="localhost:1", target=f"/api/echo/header/x?{QUERY}",
+                        authorization=_GOOD_HEADER, content_type=FORM_MEDIA_TYPE,
+                        body=FORM.replace("%20", "+").encode())
+    with pytest.raises(AssertionError, match="the form body arrived changed"):
+        assert_wire(received, "header", sent_query=QUERY, sent_form=FORM)
