@@ -38,6 +38,7 @@ class Received:
     authorization: str | None
     content_type: str | None
     body: bytes
+    chunked: bool = False  # HTTP/1.1 Transfer-Encoding: chunked
 
     @property
     def query(self) -> str:
@@ -53,8 +54,13 @@ class Recorder:
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            body = environ["wsgi.input"].read(int(length))
+        elif environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"].read()  # a chunked body: the server ends the stream
+        else:
+            body = b""
         environ["wsgi.input"] = BytesIO(body)
         raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         if not isinstance(raw, str):
@@ -68,6 +74,7 @@ class Recorder:
             authorization=environ.get("HTTP_AUTHORIZATION"),
             content_type=environ.get("CONTENT_TYPE") or None,
             body=body,
+            chunked="chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower(),
         )
         with self._lock:
             self.received.append(record)

@@ -41,7 +41,7 @@ import subprocess
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -178,16 +178,37 @@ class Reply:
     http_version: str | None  # what the client says it spoke to the proxy; None when it cannot tell
 
 
-ClientCall = Callable[[Stack, str, str, str | None], Reply]
+@dataclass(frozen=True)
+class Send:
+    """What a client is asked to send: a GET, or a POST of FORM, whole or streamed in two chunks."""
+
+    method: str
+    url: str
+    form: str | None = None
+    streamed: bool = False  # no Content-Length: chunked over HTTP/1.1, DATA frames over HTTP/2
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": FORM_MEDIA_TYPE} if self.form is not None else {}
+
+    @property
+    def chunks(self) -> list[bytes]:
+        data = (self.form or "").encode()
+        return [data[:10], data[10:]]
+
+
+ClientCall = Callable[[Stack, Send], Reply]
 
 
 def _curl(version: Literal["--http1.1", "--http2"]) -> ClientCall:
-    def call(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+    def call(stack: Stack, send: Send) -> Reply:
         args = [version, "--cacert", stack.ca_file, "-x", stack.proxy.url, "--noproxy", "",
-                "-w", "\n%{http_code} %{http_version}", "-X", method]
-        if form is not None:
-            args += ["--data-binary", form, "-H", f"Content-Type: {FORM_MEDIA_TYPE}"]
-        result = curl(*args, url)
+                "-w", "\n%{http_code} %{http_version}", "-X", send.method]
+        if send.form is not None:
+            args += ["--data-binary", send.form, "-H", f"Content-Type: {FORM_MEDIA_TYPE}"]
+            if send.streamed:  # curl sends the body chunked (HTTP/2: without a Content-Length)
+                args += ["-H", "Transfer-Encoding: chunked"]
+        result = curl(*args, send.url)
         assert result.returncode == 0, result.stderr.decode(errors="replace")
         body, _, tail = result.stdout.decode().rpartition("\n")
         status, http_version = tail.split(" ")
@@ -196,38 +217,41 @@ def _curl(version: Literal["--http1.1", "--http2"]) -> ClientCall:
     return call
 
 
-def _requests(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+def _requests(stack: Stack, send: Send) -> Reply:
+    data = iter(send.chunks) if send.streamed else send.form  # an iterator: requests sends it chunked
     with requests.Session() as session:
         session.trust_env = False
         response = session.request(
-            method, url, data=form, headers={"Content-Type": FORM_MEDIA_TYPE} if form is not None else {},
+            send.method, send.url, data=data, headers=send.headers,
             proxies={"https": stack.proxy.url}, verify=stack.ca_file, timeout=20,
         )
         return Reply(response.status_code, response.text, {10: "HTTP/1.0", 11: "HTTP/1.1"}[response.raw.version])
 
 
 def _httpx(http2: bool) -> ClientCall:
-    def call(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+    def call(stack: Stack, send: Send) -> Reply:
         context = ssl.create_default_context(cafile=stack.ca_file)
+        content = iter(send.chunks) if send.streamed else send.form.encode() if send.form is not None else None
         with httpx.Client(proxy=stack.proxy.url, verify=context, http1=not http2, http2=http2,
                           trust_env=False, timeout=20) as client:
-            response = client.request(
-                method, url, content=form.encode() if form is not None else None,
-                headers={"Content-Type": FORM_MEDIA_TYPE} if form is not None else {},
-            )
+            response = client.request(send.method, send.url, content=content, headers=send.headers)
             return Reply(response.status_code, response.text, response.http_version)
 
     return call
 
 
-def _aiohttp(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+def _aiohttp(stack: Stack, send: Send) -> Reply:
+    async def chunks() -> AsyncIterator[bytes]:
+        for chunk in send.chunks:
+            yield chunk
+
     async def go() -> Reply:
         context = ssl.create_default_context(cafile=stack.ca_file)
+        data = chunks() if send.streamed else send.form.encode() if send.form is not None else None
         async with aiohttp.ClientSession(trust_env=False) as session:
             async with session.request(
-                method, yarl.URL(url, encoded=True),  # encoded=True: yarl sends the query as given
-                data=form.encode() if form is not None else None,
-                headers={"Content-Type": FORM_MEDIA_TYPE} if form is not None else {},
+                send.method, yarl.URL(send.url, encoded=True),  # encoded=True: yarl sends the query as given
+                data=data, headers=send.headers,
                 proxy=stack.proxy.url, ssl=context, timeout=aiohttp.ClientTimeout(total=20),
             ) as response:
                 version = f"HTTP/{response.version.major}.{response.version.minor}" if response.version else None
@@ -236,15 +260,14 @@ def _aiohttp(stack: Stack, method: str, url: str, form: str | None) -> Reply:
     return asyncio.run(go())
 
 
-def _urllib(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+def _urllib(stack: Stack, send: Send) -> Reply:
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({"https": stack.proxy.url}),
         urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=stack.ca_file)),
     )
-    request = urllib.request.Request(
-        url, data=form.encode() if form is not None else None, method=method,
-        headers={"Content-Type": FORM_MEDIA_TYPE} if form is not None else {},
-    )
+    # An iterable without a Content-Length: urllib sends it chunked.
+    data = iter(send.chunks) if send.streamed else send.form.encode() if send.form is not None else None
+    request = urllib.request.Request(send.url, data=data, method=send.method, headers=send.headers)
     try:
         with opener.open(request, timeout=20) as response:
             return Reply(response.status, response.read().decode(), {10: "HTTP/1.0", 11: "HTTP/1.1"}[response.version])
@@ -252,42 +275,45 @@ def _urllib(stack: Stack, method: str, url: str, form: str | None) -> Reply:
         return Reply(e.code, e.read().decode(), None)
 
 
-def _node_fetch(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+def _node_fetch(stack: Stack, send: Send) -> Reply:
     node = shutil.which("node")
     assert node, "node is required: scripts/system-deps installs nodejs"
     assert (NODE_DIR / "node_modules" / "undici").is_dir(), (
         f"undici is not installed in {NODE_DIR}: run npm ci --prefix {NODE_DIR} (scripts/system-deps does)"
     )
-    args = [node, str(NODE_DIR / "fetch.mjs"), method, url, *([form] if form is not None else [])]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=30, cwd=NODE_DIR,
-                            env=_clean_env(PROXY_URL=stack.proxy.url, CA_FILE=stack.ca_file))
+    args = [node, str(NODE_DIR / "fetch.mjs"), send.method, send.url, *([send.form] if send.form is not None else [])]
+    env = _clean_env(PROXY_URL=stack.proxy.url, CA_FILE=stack.ca_file, STREAM_BODY="1" if send.streamed else "")
+    result = subprocess.run(args, capture_output=True, text=True, timeout=30, cwd=NODE_DIR, env=env)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     return Reply(int(data["status"]), str(data["body"]), None)  # undici speaks HTTP/1.1 only
 
 
-def _java(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+def _java(stack: Stack, send: Send) -> Reply:
     java = shutil.which("java")
     assert java, "java is required: scripts/system-deps installs default-jdk-headless"
     args = [
         java, f"-Djavax.net.ssl.trustStore={stack.trust_store}", "-Djavax.net.ssl.trustStoreType=PKCS12",
         f"-Djavax.net.ssl.trustStorePassword={TRUST_STORE_PASSWORD}", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
-        str(JAVA_SOURCE), stack.proxy.host, str(stack.proxy.port), method, url, *([form] if form is not None else []),
+        str(JAVA_SOURCE), stack.proxy.host, str(stack.proxy.port), send.method, send.url,
+        *([send.form] if send.form is not None else []),
     ]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60, env=_clean_env())
+    env = _clean_env(STREAM_BODY="1" if send.streamed else "")
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     status, version, body = result.stdout.split("\n", 2)
     return Reply(int(status), body, {"HTTP_1_1": "HTTP/1.1", "HTTP_2": "HTTP/2"}[version])
 
 
-def _wget(stack: Stack, method: str, url: str, form: str | None) -> Reply:
+def _wget(stack: Stack, send: Send) -> Reply:
+    assert not send.streamed, "wget cannot stream a request body"
     wget = shutil.which("wget")
     assert wget, "wget is required: scripts/system-deps installs wget"
     args = [wget, "-S", "-O", "-", "--content-on-error", "--no-hsts", "--tries=1", "--timeout=20",
             f"--ca-certificate={stack.ca_file}", "-e", "use_proxy=on", "-e", f"https_proxy={stack.proxy.url}"]
-    if form is not None:
-        args += [f"--post-data={form}", f"--header=Content-Type: {FORM_MEDIA_TYPE}"]
-    result = subprocess.run([*args, url], capture_output=True, timeout=30, env=_clean_env())
+    if send.form is not None:
+        args += [f"--post-data={send.form}", f"--header=Content-Type: {FORM_MEDIA_TYPE}"]
+    result = subprocess.run([*args, send.url], capture_output=True, timeout=30, env=_clean_env())
     # wget exits 8 on an HTTP error status; the status line (-S) tells which.
     status_lines = re.findall(r"^\s*(HTTP/[0-9.]+) (\d{3})", result.stderr.decode(errors="replace"), re.M)
     assert status_lines, result.stderr.decode(errors="replace")
@@ -301,6 +327,7 @@ class Client:
     call: ClientCall
     http2: bool = False  # sent to the HTTP/2 upstream; both legs must speak HTTP/2
     sends_query: str = QUERY  # the query the client puts on the wire for QUERY
+    streams: bool = True  # can send a body of unknown length (chunked / HTTP/2 DATA without Content-Length)
 
 
 # requests re-quotes every URL (requests.utils.requote_uri): it decodes percent-encoded
@@ -320,7 +347,12 @@ CLIENTS = [
     Client("node-fetch-undici", _node_fetch),
     Client("java-httpclient", _java),
     Client("java-httpclient-http2", _java, http2=True),
-    Client("wget", _wget),
+    Client("wget", _wget, streams=False),
+]
+KINDS = ("get-query", "post-form", "post-form-streamed")
+CASES = [
+    pytest.param(client, kind, id=f"{client.name}-{kind}")
+    for client in CLIENTS for kind in KINDS if kind != "post-form-streamed" or client.streams
 ]
 
 
@@ -410,8 +442,7 @@ def only_record(records: list[VerifiedRequest], marker: str) -> VerifiedRequest:
 
 
 @pytest.mark.parametrize("placement", ["header", "query", "body"])
-@pytest.mark.parametrize("kind", ["get-query", "post-form"])
-@pytest.mark.parametrize("client", CLIENTS, ids=[c.name for c in CLIENTS])
+@pytest.mark.parametrize(("client", "kind"), CASES)
 def test_real_client_request_through_proxy_is_signed_once_and_verified(
     stack: Stack, client: Client, kind: str, placement: str
 ) -> None:
@@ -420,7 +451,7 @@ def test_real_client_request_through_proxy_is_signed_once_and_verified(
     method, form = ("GET", None) if kind == "get-query" else ("POST", FORM)
     url = f"{upstream}/api/echo/{placement}/{marker}?{QUERY}"
 
-    reply = client.call(stack, method, url, form)
+    reply = client.call(stack, Send(method, url, form, streamed=kind == "post-form-streamed"))
 
     record = only_record(stack.provider.records, marker)
     assert reply.status == 200 and record.valid, (
@@ -431,6 +462,10 @@ def test_real_client_request_through_proxy_is_signed_once_and_verified(
     assert body["method"] == method
     (received,) = stack.received.find(marker)
     assert_wire(received, placement, sent_query=client.sends_query, sent_form=form)
+    if kind == "post-form-streamed" and not client.http2:
+        # The premise of the case: the client streamed. mitmproxy forwards the client's
+        # HTTP/1.1 framing, so the upstream sees the chunks' framing too.
+        assert received.chunked, f"{client.name} did not send the body chunked (Transfer-Encoding)"
     expected = "HTTP/2" if client.http2 else "HTTP/1.1"
     assert received.protocol == expected, f"the upstream leg spoke {received.protocol}, expected {expected}"
     if reply.http_version is not None:
@@ -442,7 +477,7 @@ def test_curl_http2_to_http11_only_upstream_speaks_http11_on_both_legs(stack: St
     # Why the HTTP/2 cases need H2Upstream: mitmproxy mirrors the upstream's ALPN,
     # so curl --http2 against the provider's own server silently gets HTTP/1.1.
     marker = f"mirror-{uuid.uuid4().hex[:8]}"
-    reply = _curl("--http2")(stack, "GET", f"{stack.provider.base_url}/api/echo/header/{marker}?{QUERY}", None)
+    reply = _curl("--http2")(stack, Send("GET", f"{stack.provider.base_url}/api/echo/header/{marker}?{QUERY}"))
     assert reply.status == 200, reply.body
     (received,) = stack.received.find(marker)
     assert (reply.http_version, received.protocol) == ("HTTP/1.1", "HTTP/1.1")
@@ -454,7 +489,7 @@ def test_real_client_refusal_fails_with_the_providers_message(stack: Stack) -> N
     # oauth_problem. Here a host the proxy does not sign (127.0.0.1 is not in the
     # profile's hosts) reaches the provider unsigned.
     marker = f"unsigned-{uuid.uuid4().hex[:8]}"
-    reply = _requests(stack, "GET", f"https://127.0.0.1:{stack.provider.port}/api/echo/header/{marker}", None)
+    reply = _requests(stack, Send("GET", f"https://127.0.0.1:{stack.provider.port}/api/echo/header/{marker}"))
     record = only_record(stack.provider.records, marker)
     assert reply.status == 400 and not record.valid
     assert record.problem == "parameter_absent" and "oauth_problem=parameter_absent" in reply.body

@@ -6,13 +6,17 @@
 //   java -Djavax.net.ssl.trustStore=trust.p12 -Djavax.net.ssl.trustStorePassword=PW \
 //        Fetch.java PROXY_HOST PROXY_PORT METHOD URL [FORM_BODY]
 //
-// Prints the status code on the first line, the protocol on the second, then the body.
+// With STREAM_BODY=1 in the environment the body is an InputStream of unknown
+// length (chunked over HTTP/1.1). Prints the status code on the first line,
+// the protocol on the second, then the body.
+import java.io.ByteArrayInputStream;
 import java.net.InetSocketAddress;
 import java.net.ProxySelector;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
 public class Fetch {
@@ -27,8 +31,11 @@ public class Fetch {
                 .build();
         HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(20));
         if (args.length > 4) {
-            request.header("Content-Type", "application/x-www-form-urlencoded")
-                    .method(method, HttpRequest.BodyPublishers.ofString(args[4]));
+            byte[] body = args[4].getBytes(StandardCharsets.UTF_8);
+            HttpRequest.BodyPublisher publisher = "1".equals(System.getenv("STREAM_BODY"))
+                    ? HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(body))
+                    : HttpRequest.BodyPublishers.ofByteArray(body);
+            request.header("Content-Type", "application/x-www-form-urlencoded").method(method, publisher);
         } else {
             request.method(method, HttpRequest.BodyPublishers.noBody());
         }
