@@ -19,7 +19,11 @@ Every request is checked three ways:
   placement, each ``oauth_*`` parameter once there and nowhere else; the
   client's own query and body arrive byte for byte (body placement appends);
 - the protocol both legs spoke: the client's (curl ``%{http_version}``,
-  httpx ``http_version``, ...) and the upstream's (``SERVER_PROTOCOL``).
+  httpx ``http_version``, ...) and the upstream's (``SERVER_PROTOCOL``);
+- the proxy logged one line for it (SPEC §8), and no secret anywhere in its output.
+
+Every client but wget (which cannot) also streams the form body: no
+Content-Length, chunked over HTTP/1.1.
 
 HTTP/2: mitmproxy mirrors the upstream's ALPN to the client, so the HTTP/2
 cases go to ``H2Upstream`` (hypercorn serving the provider's own Flask app
@@ -509,6 +513,20 @@ def test_curl_http2_to_http11_only_upstream_speaks_http11_on_both_legs(stack: St
     (received,) = stack.received.find(marker)
     assert (reply.http_version, received.protocol) == ("HTTP/1.1", "HTTP/1.1")
     assert only_record(stack.provider.records, marker).valid
+
+
+def test_h2_upstream_speaks_http2_and_records_the_raw_target(stack: Stack) -> None:
+    # The support itself, without the proxy: hypercorn negotiates h2 and the recorder
+    # keeps the request target's bytes (the provider verifies those, not a re-encoding).
+    marker = f"direct-{uuid.uuid4().hex[:8]}"
+    assert stack.provider.ca_file is not None
+    context = ssl.create_default_context(cafile=stack.provider.ca_file)
+    with httpx.Client(http1=False, http2=True, verify=context, trust_env=False, timeout=20) as client:
+        response = client.get(f"{stack.h2.base_url}/public/hello?m={marker}&{QUERY}")
+    assert (response.status_code, response.http_version) == (200, "HTTP/2")
+    (received,) = stack.received.find(marker)
+    assert (received.protocol, received.target) == ("HTTP/2", f"/public/hello?m={marker}&{QUERY}")
+    assert received.host == f"localhost:{stack.h2.port}"  # :authority, as the provider's Host
 
 
 def test_real_client_refusal_fails_with_the_providers_message(stack: Stack) -> None:
