@@ -211,7 +211,7 @@ class H2Upstream:
         config.graceful_timeout = 1.0
         self._thread = threading.Thread(target=self._serve, args=(config,), name="h2-upstream", daemon=True)
         self._thread.start()
-        if not self._ready.wait(10) or self._error is not None:
+        if not self._ready.wait(60) or self._error is not None:
             raise AssertionError(f"the HTTP/2 upstream did not start: {self._error!r}")
         return self
 

@@ -80,6 +80,8 @@ CLIENTS_DIR = Path(__file__).parent / "clients"
 NODE_DIR = CLIENTS_DIR / "node"
 JAVA_SOURCE = CLIENTS_DIR / "java" / "Fetch.java"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+# Generous: 5 test runs may share this machine's 2 cores; a JVM start then takes seconds.
+TIMEOUT = 90
 TRUST_STORE_PASSWORD = "e2e-truststore"  # protects nothing: the store holds only the mitmproxy CA's certificate
 
 # The client's own bytes, with values that need encoding (RFC 5849 §3.6):
@@ -161,7 +163,7 @@ def _java_trust_store(workdir: Path, ca_file: Path) -> Path:
     subprocess.run(
         [keytool, "-importcert", "-noprompt", "-alias", "mitmproxy", "-file", str(ca_file),
          "-keystore", str(store), "-storetype", "PKCS12", "-storepass", TRUST_STORE_PASSWORD],
-        check=True, capture_output=True, timeout=60,
+        check=True, capture_output=True, timeout=TIMEOUT,
     )
     return store
 
@@ -214,7 +216,7 @@ def _curl(version: Literal["--http1.1", "--http2"], *extra: str) -> ClientCall:
             args += ["--data-binary", send.form, "-H", f"Content-Type: {FORM_MEDIA_TYPE}"]
             if send.streamed:  # curl sends the body chunked (HTTP/2: without a Content-Length)
                 args += ["-H", "Transfer-Encoding: chunked"]
-        result = curl(*args, send.url)
+        result = curl(*args, send.url, timeout=TIMEOUT)
         assert result.returncode == 0, result.stderr.decode(errors="replace")
         body, _, tail = result.stdout.decode().rpartition("\n")
         status, http_version = tail.split(" ")
@@ -229,7 +231,7 @@ def _requests(stack: Stack, send: Send) -> Reply:
         session.trust_env = False
         response = session.request(
             send.method, send.url, data=data, headers=send.headers,
-            proxies={"https": stack.proxy.url}, verify=stack.ca_file, timeout=20,
+            proxies={"https": stack.proxy.url}, verify=stack.ca_file, timeout=TIMEOUT,
         )
         return Reply(response.status_code, response.text, {10: "HTTP/1.0", 11: "HTTP/1.1"}[response.raw.version])
 
@@ -239,7 +241,7 @@ def _httpx(http2: bool) -> ClientCall:
         context = ssl.create_default_context(cafile=stack.ca_file)
         content = iter(send.chunks) if send.streamed else send.form.encode() if send.form is not None else None
         with httpx.Client(proxy=stack.proxy.url, verify=context, http1=not http2, http2=http2,
-                          trust_env=False, timeout=20) as client:
+                          trust_env=False, timeout=TIMEOUT) as client:
             response = client.request(send.method, send.url, content=content, headers=send.headers)
             return Reply(response.status_code, response.text, response.http_version)
 
@@ -258,7 +260,7 @@ def _aiohttp(stack: Stack, send: Send) -> Reply:
             async with session.request(
                 send.method, yarl.URL(send.url, encoded=True),  # encoded=True: yarl sends the query as given
                 data=data, headers=send.headers,
-                proxy=stack.proxy.url, ssl=context, timeout=aiohttp.ClientTimeout(total=20),
+                proxy=stack.proxy.url, ssl=context, timeout=aiohttp.ClientTimeout(total=TIMEOUT),
             ) as response:
                 version = f"HTTP/{response.version.major}.{response.version.minor}" if response.version else None
                 return Reply(response.status, await response.text(), version)
@@ -275,7 +277,7 @@ def _urllib(stack: Stack, send: Send) -> Reply:
     data = iter(send.chunks) if send.streamed else send.form.encode() if send.form is not None else None
     request = urllib.request.Request(send.url, data=data, method=send.method, headers=send.headers)
     try:
-        with opener.open(request, timeout=20) as response:
+        with opener.open(request, timeout=TIMEOUT) as response:
             return Reply(response.status, response.read().decode(), {10: "HTTP/1.0", 11: "HTTP/1.1"}[response.version])
     except urllib.error.HTTPError as e:
         return Reply(e.code, e.read().decode(), None)
@@ -289,7 +291,7 @@ def _node_fetch(stack: Stack, send: Send) -> Reply:
     )
     args = [node, str(NODE_DIR / "fetch.mjs"), send.method, send.url, *([send.form] if send.form is not None else [])]
     env = _clean_env(PROXY_URL=stack.proxy.url, CA_FILE=stack.ca_file, STREAM_BODY="1" if send.streamed else "")
-    result = subprocess.run(args, capture_output=True, text=True, timeout=30, cwd=NODE_DIR, env=env)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT, cwd=NODE_DIR, env=env)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     return Reply(int(data["status"]), str(data["body"]), None)  # undici speaks HTTP/1.1 only
@@ -305,7 +307,7 @@ def _java(stack: Stack, send: Send) -> Reply:
         *([send.form] if send.form is not None else []),
     ]
     env = _clean_env(STREAM_BODY="1" if send.streamed else "")
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT, env=env)
     assert result.returncode == 0, result.stderr
     status, version, body = result.stdout.split("\n", 2)
     return Reply(int(status), body, {"HTTP_1_1": "HTTP/1.1", "HTTP_2": "HTTP/2"}[version])
@@ -315,11 +317,11 @@ def _wget(stack: Stack, send: Send) -> Reply:
     assert not send.streamed, "wget cannot stream a request body"
     wget = shutil.which("wget")
     assert wget, "wget is required: scripts/system-deps installs wget"
-    args = [wget, "-S", "-O", "-", "--content-on-error", "--no-hsts", "--tries=1", "--timeout=20",
+    args = [wget, "-S", "-O", "-", "--content-on-error", "--no-hsts", "--tries=1", f"--timeout={TIMEOUT}",
             f"--ca-certificate={stack.ca_file}", "-e", "use_proxy=on", "-e", f"https_proxy={stack.proxy.url}"]
     if send.form is not None:
         args += [f"--post-data={send.form}", f"--header=Content-Type: {FORM_MEDIA_TYPE}"]
-    result = subprocess.run([*args, send.url], capture_output=True, timeout=30, env=_clean_env())
+    result = subprocess.run([*args, send.url], capture_output=True, timeout=TIMEOUT, env=_clean_env())
     # wget exits 8 on an HTTP error status; the status line (-S) tells which.
     status_lines = re.findall(r"^\s*(HTTP/[0-9.]+) (\d{3})", result.stderr.decode(errors="replace"), re.M)
     assert status_lines, result.stderr.decode(errors="replace")
@@ -482,7 +484,7 @@ def test_real_client_request_through_proxy_is_signed_once_and_verified(
 
 def assert_logged_once(proxy: RunningProxy, profile: str, method: str, marker: str) -> None:
     """SPEC §8: one log line per signed request, naming the profile, the method, the host and the path."""
-    assert proxy.wait_for(f"/{marker}", timeout=5.0)
+    assert proxy.wait_for(f"/{marker}", timeout=30.0)
     lines = [line for line in proxy.output if "oauth1-proxy:" in line and f"/{marker}" in line]
     assert len(lines) == 1, f"{len(lines)} oauth1-proxy log lines for one signed request: {lines}"
     assert f"profile={profile}" in lines[0] and f" {method} " in lines[0] and "localhost" in lines[0], lines[0]
@@ -521,7 +523,7 @@ def test_h2_upstream_speaks_http2_and_records_the_raw_target(stack: Stack) -> No
     marker = f"direct-{uuid.uuid4().hex[:8]}"
     assert stack.provider.ca_file is not None
     context = ssl.create_default_context(cafile=stack.provider.ca_file)
-    with httpx.Client(http1=False, http2=True, verify=context, trust_env=False, timeout=20) as client:
+    with httpx.Client(http1=False, http2=True, verify=context, trust_env=False, timeout=TIMEOUT) as client:
         response = client.get(f"{stack.h2.base_url}/public/hello?m={marker}&{QUERY}")
     assert (response.status_code, response.http_version) == (200, "HTTP/2")
     (received,) = stack.received.find(marker)

@@ -27,9 +27,9 @@ public class Fetch {
         URI uri = URI.create(args[3]);
         HttpClient client = HttpClient.newBuilder()
                 .proxy(ProxySelector.of(new InetSocketAddress(proxyHost, proxyPort)))
-                .connectTimeout(Duration.ofSeconds(10))
+                .connectTimeout(Duration.ofSeconds(60))
                 .build();
-        HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(20));
+        HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(80));
         if (args.length > 4) {
             byte[] body = args[4].getBytes(StandardCharsets.UTF_8);
             HttpRequest.BodyPublisher publisher = "1".equals(System.getenv("STREAM_BODY"))
