@@ -1067,7 +1067,8 @@ class OAuth1Helper:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def _direct_app(self, environ: dict[str, Any], start_response: Any) -> Any:
-        environ[DIRECT_ENV] = True  # web.py checks the Host against 127.0.0.1/localhost/[::1] on this port
+        assert self._server is not None
+        environ[DIRECT_ENV] = self._server.server_port  # web.py: the Host must be 127.0.0.1/localhost/[::1]:PORT
         environ.pop(ORIGIN_ENV, None)
         return self.web_app(environ, start_response)
 

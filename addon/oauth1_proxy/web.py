@@ -49,8 +49,8 @@ from .transport import obtain_access_token, obtain_request_token
 HELPER_HOST = "oauth1.proxy"  # the helper's pseudo-host through the proxy (option oauth1_helper_host)
 REVERSE_PREFIX = "/_oauth1"
 # WSGI environ keys set by the servers that host the app, never by a client:
-# the direct loopback listener marks its requests; the addon passes the
-# origin it checked (the Host of a proxied request is checked there).
+# the direct loopback listener marks its requests with its port; the addon
+# passes the origin it checked (the Host of a proxied request is checked there).
 DIRECT_ENV = "oauth1_proxy.direct"
 ORIGIN_ENV = "oauth1_proxy.origin"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -219,8 +219,7 @@ def make_web_app(
         env = request.environ
         host = request.headers.get("Host")
         if env.get(DIRECT_ENV):
-            port = int(env.get("SERVER_PORT") or 0)
-            wanted = direct_authorities(port)
+            wanted = direct_authorities(int(env[DIRECT_ENV]))  # the direct listener's own port
         elif env.get(ORIGIN_ENV):
             return str(env[ORIGIN_ENV])  # the addon checked the Host (through the proxy, reverse mode)
         else:  # hosted some other way (tests, a WSGI server of one's own): loopback names only
