@@ -499,9 +499,9 @@ class OAuth1Signer:
 
     def _hold_keep_host(self, updated: set[str]) -> None:
         """Hold keep_host_header on while a reverse mode runs, so that _check_reverse_host sees the client's Host."""
-        if self._setting_keep_host:
-            return
         options = ctx.options
+        if self._setting_keep_host or "keep_host_header" not in options or "mode" not in options:
+            return
         if "keep_host_header" in updated or not self._holds_keep_host:
             self._user_keeps_host = bool(options.keep_host_header)
         reverse = any(str(m).startswith("reverse:") for m in options.mode)
