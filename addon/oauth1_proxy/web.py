@@ -251,9 +251,11 @@ def make_web_app(
     def page(title: str, body: str, status: int = 200) -> Response:
         return Response(PAGE.format(title=_esc(title), body=body, base=_esc(base())), status=status,
                         content_type="text/html; charset=utf-8",
+                        # Referrer-Policy same-origin, not no-referrer: with no-referrer chromium
+                        # sends "Origin: null" on the helper's own form POSTs (Fetch §3.1).
                         headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
                                  "Content-Security-Policy": "frame-ancestors 'none'",
-                                 "Referrer-Policy": "no-referrer"})
+                                 "Referrer-Policy": "same-origin"})
 
     def error_page(title: str, message: str, status: int) -> Response:
         return page(title, f'<p class="box err" id="error">{_esc(message)}</p>', status)
