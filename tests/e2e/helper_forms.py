@@ -21,13 +21,13 @@ def csrf_from(page: requests.Response) -> str:
     return m.group(1)
 
 
-def start_login(session: requests.Session, login_url: str, **extra: str) -> requests.Response:
-    """Open GET /login/NAME (the page the proxy's 401 names), press its button; the answer, not followed."""
+def start_login(session: requests.Session, login_url: str, *, follow: bool = False, **extra: str) -> requests.Response:
+    """Open GET /login/NAME (the page the proxy's 401 names), press its button; the answer (followed if asked)."""
     page = session.get(login_url, timeout=10)
     assert page.status_code == 200, page.text
     assert 'id="start-login"' in page.text
     return session.post(login_url, data={"csrf": csrf_from(page), **extra}, headers={"Origin": origin_of(login_url)},
-                        allow_redirects=False, timeout=30)
+                        allow_redirects=follow, timeout=30)
 
 
 def log_out(session: requests.Session, index_url: str, name: str, **headers: str) -> requests.Response:
