@@ -377,3 +377,9 @@ def test_web_oob_without_pin_is_400(oob_config: ProxyConfig, provider: FakeProvi
     response = user.post("/verify/dance", data={"csrf": csrf_of(text), "oauth_token": "rt1", "pin": ""},
                          environ_base=LOCAL)
     assert response.status_code == 400 and provider.access_token_calls == []
+
+
+def test_web_421_names_the_host_as_plain_text_never_sniffed(client: FlaskClient) -> None:
+    response = client.get("/", headers={"Host": "<script>x</script>.test"}, environ_base=DIRECT)
+    assert response.status_code == 421
+    assert response.content_type.startswith("text/plain") and response.headers["X-Content-Type-Options"] == "nosniff"

@@ -312,6 +312,7 @@ def make_web_app(
     @app.after_request
     def no_cache(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")  # the 421 text names a Host it was sent
         return response
 
     @app.errorhandler(TokenStoreError)
