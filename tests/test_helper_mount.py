@@ -189,3 +189,12 @@ def test_helper_pages_answer_while_a_login_waits_on_the_provider(
         took, still_waiting = asyncio.run(scenario(signer))
         signer.helper.done()
     assert still_waiting and took < 1.0
+
+
+def test_check_reverse_host_foreign_host_of_a_streamed_request_kills_it(tmp_path: Path) -> None:
+    with signer_in(tmp_path, mode=[REVERSE], stream_large_bodies="1k") as (signer, _):
+        flow = reverse_flow("attacker.test:8080", method="POST")
+        flow.request.headers.pop("content-length", None)
+        flow.request.headers["Transfer-Encoding"] = "chunked"  # may start streaming after requestheaders
+        signer.requestheaders(flow)
+        assert flow.response is None and flow.error is not None  # killed: nothing is sent

@@ -545,8 +545,8 @@ class OAuth1Signer:
             logger.warning("oauth1-proxy: refused %s %s in reverse mode: its Host %r does not name this listener; "
                            "nothing was sent. Use the listen address, or add the name to oauth1_reverse_hosts.",
                            request.method, request.path.partition("?")[0][:200], (original or "")[:100])
-            if request.stream:
-                flow.kill()
+            if request.stream or (self._streams_large_bodies and _may_stream_later(request)):
+                flow.kill()  # a streamed request cannot be answered (its body would start streaming)
             else:
                 flow.response = make_error_response(MisdirectedRequest(
                     f"oauth1-proxy (reverse mode) does not answer for the Host {(original or '')[:100]!r} "
