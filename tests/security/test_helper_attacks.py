@@ -196,6 +196,22 @@ def test_reverse_mode_oauth1_reverse_hosts_admits_the_listed_names(
     assert all(r.valid for r in http_provider.records) and len(http_provider.records) == 3
 
 
+def test_reverse_mode_as_a_mitmdump_script_checks_the_host_too(
+    tmp_path: Path, http_provider: Provider, run_mitmdump: Any
+) -> None:
+    config = write_config(tmp_path / "proxy.yaml", {"p": profile_for(http_provider)})
+    config.chmod(0o600)
+    script = Path(__file__).parents[2] / "addon" / "oauth1_proxy" / "mitmproxy_addon.py"
+    proxy = run_mitmdump("-s", str(script), "--set", f"oauth1_config={config}", "--mode",
+                         f"reverse:{http_provider.base_url}")
+    base = f"http://127.0.0.1:{proxy.port}/api/me"
+    assert requests.get(base, headers={"Host": f"{EVIL}:{proxy.port}"}, timeout=10).status_code == 421
+    assert http_provider.records == []
+    assert requests.get(base, timeout=10).status_code == 200
+    assert http_provider.records[-1].valid
+    assert http_provider.records[-1].uri.startswith(f"http://{http_provider.host}:{http_provider.port}/")
+
+
 def test_reverse_mode_bad_oauth1_reverse_hosts_is_a_clear_start_error(tmp_path: Path, http_provider: Provider,
                                                                         run_proxy: Any) -> None:
     with pytest.raises(AssertionError) as e:
