@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from .config import Profile
 from .token_exchange import (
@@ -93,9 +94,20 @@ class Deadline:
 
 def _watched(base: type[http.client.HTTPConnection], deadline: Deadline) -> Callable[..., http.client.HTTPConnection]:
     class Watched(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            create: Callable[..., socket.socket] = socket.create_connection  # http.client's own default
+
+            def create_watched(*a: Any, **kw: Any) -> socket.socket:
+                sock = create(*a, **kw)
+                deadline.watch(sock)  # from the start: a CONNECT to an upstream proxy is inside the deadline too
+                return sock
+
+            self._create_connection = create_watched
+
         def connect(self) -> None:
             super().connect()
-            deadline.watch(self.sock)
+            deadline.watch(self.sock)  # the TLS socket (wrapping detaches the plain one)
 
     return Watched
 
