@@ -16,6 +16,10 @@ Rules:
    per-process key and the helper's origin, embedded in the helper's forms)
    and any ``Origin`` it sends is the helper's own (``null`` is refused).
    A GET never talks to the provider.
+   Routes: ``GET /`` and ``/status.json``; ``GET /login/P`` (a page with one
+   button: the URL the proxy's 401 names), ``POST /login/P`` (request token,
+   then 303 to the provider, or the PIN page for ``callback: oob``),
+   ``GET /callback/P``, ``POST /verify/P`` (the PIN), ``POST /logout/P``.
 4. A login is bound to the browser that started it (a random HttpOnly,
    SameSite=Lax cookie set by the POST, its hash kept with the request
    token): the callback or PIN of another browser completes nothing. Each
