@@ -144,6 +144,7 @@ REBINDING_SCRIPT = """async () => {
   for (const [name, path, init] of [["status", "/status.json", {}], ["index", "/", {}], ["loginPage", "/login/p", {}],
       ["logout", "/logout/p", {method: "POST", body: new URLSearchParams({csrf: "x"})}],
       ["login", "/login/p", {method: "POST", body: new URLSearchParams({csrf: "x"})}],
+      ["verify", "/verify/p", {method: "POST", body: new URLSearchParams({csrf: "x", oauth_token: "t", pin: "1"})}],
       ["api", "/api/me", {}], ["reverseStatus", "/_oauth1/status.json", {}]]) {
     try { const r = await fetch(path, init); out[name] = [r.status, await r.text()]; }
     catch (e) { out[name] = [0, String(e)]; }
@@ -177,7 +178,7 @@ def test_browser_rebinding_page_reads_nothing_from_the_direct_helper_and_cannot_
     browser = launch(f"--host-resolver-rules=MAP {EVIL} 127.0.0.1")
     before = dance_calls(dance_provider)
     out = rebinding_page(browser, port).evaluate(REBINDING_SCRIPT)
-    for name in ("status", "index", "loginPage", "logout", "login"):
+    for name in ("status", "index", "loginPage", "logout", "login", "verify"):
         status, body = out[name]
         assert status == 421, (name, out[name])
         assert "alice" not in body and "csrf" not in body
