@@ -349,3 +349,47 @@ def test_parse_callback_query_without_token_or_verifier_is_an_error(query: str) 
         ExchangeError, match=re.escape("callback: the callback has no oauth_token and oauth_verifier")
     ):
         parse_callback_query(query)
+
+
+# --- SPEC §10: PLAINTEXT over plain http is refused for the dance too (issue 12) ---
+
+
+def plaintext_profile(tmp_path: Path, scheme: str, allow_insecure: bool = False) -> Profile:
+    path = tmp_path / "plain.yaml"
+    path.write_text(f"""\
+profiles:
+  api:
+    hosts: [api.example.com]
+    consumer_key: the-consumer-key
+    consumer_secret: ${{SECRET}}
+    signature_method: PLAINTEXT
+    allow_insecure: {str(allow_insecure).lower()}
+    request_token_url: {scheme}://api.example.com/oauth/request_token
+    authorize_url: {scheme}://api.example.com/oauth/authorize
+    access_token_url: {scheme}://api.example.com/oauth/access_token
+""")
+    return load_config(path, env={"SECRET": CONSUMER_SECRET}).profiles[0]
+
+
+def test_make_request_token_request_plaintext_over_http_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ExchangeError) as e:
+        make_request_token_request(plaintext_profile(tmp_path, "http"), "oob", nonce=NONCE, timestamp=TIMESTAMP)
+    message = str(e.value)
+    assert message.startswith("request token:") and "PLAINTEXT" in message and "in clear" in message
+    assert "http://api.example.com/oauth/request_token" in message and "allow_insecure: true" in message
+    assert CONSUMER_SECRET not in message
+
+
+def test_make_access_token_request_plaintext_over_http_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExchangeError, match="^access token: .*PLAINTEXT"):
+        make_access_token_request(plaintext_profile(tmp_path, "http"), TEMPORARY, "v", nonce=NONCE,
+                                  timestamp=TIMESTAMP)
+
+
+@pytest.mark.parametrize("scheme, allow", [("https", False), ("http", True)], ids=["https", "http-allow-insecure"])
+def test_make_request_token_request_plaintext_over_https_or_allowed_is_built(
+    tmp_path: Path, scheme: str, allow: bool
+) -> None:
+    request = make_request_token_request(plaintext_profile(tmp_path, scheme, allow), "oob", nonce=NONCE,
+                                         timestamp=TIMESTAMP)
+    assert 'oauth_signature_method="PLAINTEXT"' in request.headers["Authorization"]

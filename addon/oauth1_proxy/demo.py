@@ -23,7 +23,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 import yaml
@@ -87,6 +89,19 @@ def _start_proxy(config: Path, port: int, provider: Provider, confdir: Path | No
     return process, found[0], lines
 
 
+def _press_login_button(opener: urllib.request.OpenerDirector, login_url: str) -> str:
+    """What a browser does on the helper's login page: POST its form (with the page's same-origin token)."""
+    with opener.open(login_url, timeout=30) as response:
+        form = response.read().decode("utf-8", "replace")
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', form)
+    if token is None:
+        raise DemoFailed(f"the helper's login page at {login_url} has no login form; see the proxy output above.")
+    request = urllib.request.Request(login_url, data=urllib.parse.urlencode({"csrf": token.group(1)}).encode(),
+                                     headers={"Origin": HELPER}, method="POST")
+    with opener.open(request, timeout=30) as response:
+        return str(response.read().decode("utf-8", "replace"))
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -127,11 +142,11 @@ def main(*, once: bool = False, port: int = 0, confdir: Path | None = None) -> i
         opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({"https": proxy_url, "http": proxy_url}),
             urllib.request.HTTPSHandler(context=context),
+            urllib.request.HTTPCookieProcessor(CookieJar()),  # the helper binds the login to this "browser"
         )
-        _say(f"3. The token dance through the proxy's helper: GET {HELPER}/login/{PROFILE}")
+        _say(f"3. The token dance through the proxy's helper: {HELPER}/login/{PROFILE}, then its button")
         _say("   (request token -> the provider's authorize page, auto-approved here -> callback -> access token)")
-        with opener.open(f"{HELPER}/login/{PROFILE}", timeout=30) as response:
-            page = response.read().decode("utf-8", "replace")
+        page = _press_login_button(opener, f"{HELPER}/login/{PROFILE}")
         if 'id="success"' not in page:
             raise DemoFailed("the helper did not complete the login; see the proxy output above.")
         with opener.open(f"{HELPER}/status.json", timeout=10) as response:

@@ -3,6 +3,12 @@
 By default a loopback listener on an ephemeral port receives the callback;
 with ``--oob`` the provider shows a PIN, read from stdin (the pasted
 callback URL works too). The authorize URL is printed on a line of its own.
+
+The listener answers only a Host naming itself (127.0.0.1, localhost or
+[::1] on its port: a DNS-rebinding page is refused with 421), and only the
+callback of this login's request token ends the wait: anything else is
+refused and the listener keeps waiting. PLAINTEXT over plain http is refused
+before anything is sent (token_exchange.refuse_plaintext_in_clear).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from .errors import ProxyError, TokenStoreError
 from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_url, parse_callback_query
 from .tokens import FileTokenStore
 from .transport import obtain_access_token, obtain_request_token
+from .web import direct_authorities, normalize_authority
 
 
 class LoginError(ProxyError):
@@ -27,6 +34,7 @@ class LoginError(ProxyError):
 
 class _CallbackServer(HTTPServer):
     expected_path: str
+    expected_token: str | None = None  # this login's request token, once obtained
     result: tuple[str, str, dict[str, str]] | None = None
     done: threading.Event
 
@@ -35,16 +43,25 @@ class _CallbackHandler(BaseHTTPRequestHandler):
     server: _CallbackServer
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        host = normalize_authority(self.headers.get("Host"))
+        if host is None or host not in direct_authorities(self.server.server_port):
+            self._answer(421, "This listener answers only at its own address (127.0.0.1, localhost or [::1] on "
+                              "its port); the login was not completed.")
+            return
         path, _, query = self.path.partition("?")
         if path != self.server.expected_path:
             self._answer(404, "Not the oauth1-proxy login callback.")
             return
         try:
-            self.server.result = parse_callback_query(query)
+            result = parse_callback_query(query)
         except ExchangeError:
             self._answer(400, "This callback has no oauth_token and oauth_verifier; the login was not completed.")
-            self.server.done.set()
             return
+        if self.server.expected_token is None or result[0] != self.server.expected_token:
+            self._answer(400, "This callback belongs to another login; the terminal is still waiting for the "
+                              "provider's callback of its own login.")
+            return
+        self.server.result = result
         self._answer(200, "oauth1-proxy received the authorization. You can close this tab and go back to the "
                           "terminal.")
         self.server.done.set()
@@ -85,7 +102,7 @@ def _wait_for_callback(server: _CallbackServer, timeout: float) -> tuple[str, st
     finally:
         server.shutdown()
         server.server_close()
-    if server.result is None:
+    if server.result is None:  # not reached: only this login's callback sets done
         raise LoginError("the callback carried no oauth_token and oauth_verifier; run oauth1-proxy login again.")
     return server.result
 
@@ -115,6 +132,8 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
         callback = f"http://127.0.0.1:{server.server_port}/callback/{name}"
     try:
         temporary = obtain_request_token(profile, callback)
+        if server is not None:
+            server.expected_token = temporary.token
         url = make_authorize_url(profile, temporary.token)
         print("Open this URL to authorize oauth1-proxy:", flush=True)
         print(url, flush=True)

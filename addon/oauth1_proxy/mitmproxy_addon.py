@@ -17,22 +17,25 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
+import io
 import json
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 import types
+import urllib.parse
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NamedTuple
 
 from mitmproxy import ctx, exceptions, hooks, http
 from mitmproxy import log as mitmproxy_log
 from mitmproxy.addonmanager import AddonManager, Loader, safecall
-from mitmproxy.addons import asgiapp
 from mitmproxy.net.http import url
 from mitmproxy.proxy import server_hooks
 from mitmproxy.proxy.mode_specs import ReverseMode, UpstreamMode
@@ -64,7 +67,17 @@ from oauth1_proxy.signing import (
     sign_request,
 )
 from oauth1_proxy.tokens import FileTokenStore, TokenStore, token_for
-from oauth1_proxy.web import HELPER_HOST, ORIGIN_HEADER, REVERSE_PREFIX, make_web_app, split_helper_path
+from oauth1_proxy.web import (
+    DIRECT_ENV,
+    HELPER_HOST,
+    LOOPBACK_NAMES,
+    ORIGIN_ENV,
+    REVERSE_PREFIX,
+    is_loopback,
+    make_web_app,
+    normalize_authority,
+    split_helper_path,
+)
 
 REFUSED_HOST = "refused.oauth1.proxy"  # where refused streamed requests are sent: nowhere (server_connect)
 PROFILE_HEADER = "X-OAuth1-Profile"
@@ -240,6 +253,14 @@ class OAuth1Signer:
         # Options read for every request, copied here in configure (an option lookup costs µs).
         self.helper_host = HELPER_HOST
         self._streams_large_bodies = False
+        # Reverse mode (SPEC §10): mitmproxy would rewrite the Host before any
+        # hook, so keep_host_header is held on while a reverse mode runs and
+        # _check_reverse_host rewrites it after checking; these remember the
+        # user's own keep_host_header and the allowed names.
+        self._reverse_hosts: tuple[str, ...] = ()
+        self._holds_keep_host = False
+        self._user_keeps_host = False
+        self._setting_keep_host = False
 
     # --- options ----------------------------------------------------------------------
 
@@ -277,6 +298,14 @@ class OAuth1Signer:
             "oauth1-proxy: the loopback port of the helper's direct URL, for browsers that do not use the "
             "proxy (0: a free port, printed at start; -1: none).",
         )
+        loader.add_option(
+            "oauth1_reverse_hosts",
+            Sequence[str],
+            [],
+            "oauth1-proxy: reverse mode answers and signs only requests whose Host names the listen address "
+            "(127.0.0.1:PORT, localhost:PORT, [::1]:PORT on loopback); these names (NAME for any port, or "
+            "NAME:PORT) are accepted too. Anything else gets 421 and nothing is sent (DNS rebinding).",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if "oauth1_replay" in updated and ctx.options.oauth1_replay not in ("resign", "keep"):
@@ -288,6 +317,10 @@ class OAuth1Signer:
             self._load_config()
         if "oauth1_helper_host" in updated:
             self.helper_host = ctx.options.oauth1_helper_host.lower()
+        if "oauth1_reverse_hosts" in updated:
+            self._reverse_hosts = self._parse_reverse_hosts(ctx.options.oauth1_reverse_hosts)
+        if "mode" in updated or "keep_host_header" in updated:
+            self._hold_keep_host(updated)
         if "stream_large_bodies" in updated:
             self._streams_large_bodies = bool(ctx.options.stream_large_bodies)
         if "ssl_insecure" in updated and "ssl_insecure" in ctx.options and ctx.options.ssl_insecure:
@@ -325,6 +358,8 @@ class OAuth1Signer:
     def running(self) -> None:
         if self.config is None and ctx.options.oauth1_config:
             self._load_config()
+        self._reverse_hosts = self._parse_reverse_hosts(ctx.options.oauth1_reverse_hosts)
+        self._hold_keep_host(set())
         if self._guard_needed():
             self.guard.install()
         install_log_filter()
@@ -398,6 +433,8 @@ class OAuth1Signer:
         whole body: the request is refused with a log line saying why, by
         closing the connection (mitmproxy cannot answer a streamed request).
         """
+        if self._holds_keep_host and not self._check_reverse_host(flow):
+            return
         if not (flow.request.stream or self._streams_large_bodies):
             return  # the usual case: the whole body is read, and the request hook signs it
         try:
@@ -438,8 +475,95 @@ class OAuth1Signer:
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         """Refuse the connection of a streamed request we refused (see _refuse_streamed)."""
         host = data.server.address[0] if data.server.address else ""
+        if self._holds_keep_host:
+            self._reverse_sni(data)
         if host.endswith(f".{REFUSED_HOST}"):
             data.server.error = self._refusals.pop(host.partition(".")[0], "oauth1-proxy refused this request.")
+
+    # --- reverse mode: the client's Host (SPEC §10) ----------------------------------
+
+    @staticmethod
+    def _parse_reverse_hosts(values: Sequence[str]) -> tuple[str, ...]:
+        names = []
+        for value in values:
+            text = value.strip()
+            bare = ":" not in (text.rpartition("]")[2] if text.startswith("[") else text)  # no port: any port
+            normal = normalize_authority(value)
+            if normal is None:
+                raise exceptions.OptionsError(
+                    f"oauth1_reverse_hosts: {value!r} is not a host name or HOST:PORT; use e.g. "
+                    "--set oauth1_reverse_hosts=api.local or --set oauth1_reverse_hosts=api.local:8080."
+                )
+            names.append(normal.rpartition(":")[0] if bare else normal)
+        return tuple(names)
+
+    def _hold_keep_host(self, updated: set[str]) -> None:
+        """Hold keep_host_header on while a reverse mode runs, so that _check_reverse_host sees the client's Host."""
+        options = ctx.options
+        if self._setting_keep_host or "keep_host_header" not in options or "mode" not in options:
+            return
+        if "keep_host_header" in updated or not self._holds_keep_host:
+            self._user_keeps_host = bool(options.keep_host_header)
+        reverse = any(str(m).startswith("reverse:") for m in options.mode)
+        wanted = True if reverse else self._user_keeps_host
+        self._holds_keep_host = reverse
+        if bool(options.keep_host_header) != wanted:
+            self._setting_keep_host = True
+            try:
+                options.update(keep_host_header=wanted)
+            finally:
+                self._setting_keep_host = False
+
+    def _reverse_host_allowed(self, flow: http.HTTPFlow, host_header: str | None) -> bool:
+        default = 443 if flow.client_conn.tls_established else 80
+        got = normalize_authority(host_header, default)
+        if got is None:
+            return False
+        address, port = flow.client_conn.sockname[:2]
+        names = {f"[{address}]" if ":" in address else address}
+        if is_loopback(address):
+            names.update(LOOPBACK_NAMES)
+        if got in {f"{n}:{port}" for n in names}:
+            return True
+        return got in self._reverse_hosts or got.rpartition(":")[0] in self._reverse_hosts
+
+    def _check_reverse_host(self, flow: http.HTTPFlow) -> bool:
+        """Reverse mode: go on only for a Host naming this listener, then rewrite it as mitmproxy would have.
+
+        A DNS-rebinding page reaches the loopback listener under its own name:
+        its requests get 421 and nothing is sent (no signing, no helper). An
+        allowed request gets the upstream's Host exactly as before (the
+        target's, or the client's with the user's own keep_host_header); the
+        helper's pages (/_oauth1/) keep the Host the browser sent.
+        """
+        if not isinstance(flow.client_conn.proxy_mode, ReverseMode) or flow.is_replay or not flow.live \
+                or flow.response is not None:
+            return True
+        request = flow.request
+        original = request.host_header
+        if not self._reverse_host_allowed(flow, original):
+            logger.warning("oauth1-proxy: refused %s %s in reverse mode: its Host %r does not name this listener; "
+                           "nothing was sent. Use the listen address, or add the name to oauth1_reverse_hosts.",
+                           request.method, request.path.partition("?")[0][:200], (original or "")[:100])
+            if request.stream or (self._streams_large_bodies and _may_stream_later(request)):
+                flow.kill()  # a streamed request cannot be answered (its body would start streaming)
+            else:
+                flow.response = make_error_response(MisdirectedRequest(
+                    f"oauth1-proxy (reverse mode) does not answer for the Host {(original or '')[:100]!r} "
+                    "(DNS rebinding?); nothing was sent. Use the listen address, or add this name to "
+                    "--set oauth1_reverse_hosts=NAME."))
+            return False
+        if not self._user_keeps_host and not split_helper_path(request.path):
+            request.host_header = url.hostport(request.scheme, request.host, request.port)
+        return True
+
+    def _reverse_sni(self, data: server_hooks.ServerConnectionHookData) -> None:
+        # What mitmproxy's ReverseProxy layer does when keep_host_header is off:
+        # the target's name as SNI (we hold the option on; see _hold_keep_host).
+        mode = data.client.proxy_mode
+        if isinstance(mode, ReverseMode) and not self._user_keeps_host and data.server.sni is None \
+                and mode.scheme in ("https", "tls", "http3", "quic", "dtls") and data.server.address == mode.address:
+            data.server.sni = mode.address[0]
 
     def _keeps_capture(self, flow: http.HTTPFlow) -> bool:
         """Tell whether a replayed flow goes out as captured (oauth1_replay=keep)."""
@@ -894,23 +1018,58 @@ class CaptureRestorer:
                 flow.response.headers["content-length"] = str(len(original))
 
 
-class OAuth1Helper(asgiapp.WSGIApp):
-    """Serve the helper app (web.py) through the proxy and on a direct loopback URL (SPEC §6).
+HELPER_THREADS = 8  # helper pages served at once through the proxy; a login waiting on the provider holds one
+
+
+class MisdirectedRequest(ProxyError):
+    status_hint = 421
+
+
+def run_wsgi(app: Callable[..., Any], environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Run one WSGI request to completion (PEP 3333), on the calling thread."""
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    chunks: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        started[:] = [(status, headers)]
+        return chunks.append
+
+    result = app(environ, start_response)
+    try:
+        chunks.extend(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    status, headers = started[0]
+    return int(status.split(" ", 1)[0]), [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers], \
+        b"".join(chunks)
+
+
+class OAuth1Helper:
+    """Serve the helper app (web.py) through the proxy and on a direct loopback URL (SPEC §6, §10).
 
     Not an addon of its own: the signer calls ``serve`` first in its request
     hook (so the helper's pages are never signed), and ``running``/``done``.
+    Through the proxy each page runs on a thread of its own pool, never on
+    the event loop and not one at a time (mitmproxy's WSGIApp runs every
+    request on one thread: a login waiting on a slow provider would stall
+    status.json). A request reaches the app only when its Host names the
+    helper; the origin it checked goes to the app in the WSGI environ.
     """
 
     def __init__(self, signer: OAuth1Signer) -> None:
         self.signer = signer
         self.web_app = make_web_app(lambda: signer.config, lambda: signer.store, cafile=self._cafile,
                                     upstream_proxy=self._upstream_proxy)
-        super().__init__(self.web_app, HELPER_HOST, None)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def _direct_app(self, environ: dict[str, Any], start_response: Any) -> Any:
-        environ["oauth1_proxy.direct"] = True
+        assert self._server is not None
+        environ[DIRECT_ENV] = self._server.server_port  # web.py: the Host must be 127.0.0.1/localhost/[::1]:PORT
+        environ.pop(ORIGIN_ENV, None)
         return self.web_app(environ, start_response)
 
     @staticmethod
@@ -928,25 +1087,88 @@ class OAuth1Helper(asgiapp.WSGIApp):
         return str(value) if value else None
 
     def serve(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
-        """asgiapp's coroutine answering a helper request; None for every other flow."""
-        if self.should_serve(flow):
-            return asgiapp.serve(self.asgi_app, flow)
+        """A coroutine answering a helper request (its page, or 421 for a Host that is not the helper's); None else."""
+        if not flow.live or flow.error or flow.response or self.signer.config is None:
+            return None
+        request = flow.request
+        default = 443 if request.scheme == "https" else 80
+        if request.host.lower() == self.signer.helper_host:
+            got = normalize_authority(request.host_header, default)
+            if got != f"{self.signer.helper_host}:{request.port}":
+                return self._refuse(flow, request.host_header)
+            return self._answer(flow, self._origin(request.scheme, self.signer.helper_host, request.port))
+        # The substring test first: it is all most requests need (issue 5).
+        if REVERSE_PREFIX_BYTES in request.data.path and isinstance(flow.client_conn.proxy_mode, ReverseMode) \
+                and split_helper_path(request.path):
+            # The signer's _check_reverse_host let only the listener's own names through, unrewritten.
+            scheme = "https" if flow.client_conn.tls_established else "http"
+            got = normalize_authority(request.host_header, 443 if scheme == "https" else 80)
+            if got is None or not self.signer._holds_keep_host:
+                return self._refuse(flow, request.host_header)
+            name, _, port = got.rpartition(":")
+            return self._answer(flow, self._origin(scheme, name, int(port)))
         return None
 
-    def should_serve(self, flow: http.HTTPFlow) -> bool:
-        if not flow.live or flow.error or flow.response or self.signer.config is None:
-            return False
-        if flow.request.host.lower() == self.signer.helper_host:
-            flow.request.headers[ORIGIN_HEADER] = f"http://{ctx.options.oauth1_helper_host}"
-            return True
-        # The substring test first: it is all most requests need (issue 5).
-        if REVERSE_PREFIX_BYTES in flow.request.data.path and isinstance(flow.client_conn.proxy_mode, ReverseMode) \
-                and split_helper_path(flow.request.path):
-            host, port = flow.client_conn.sockname[:2]
-            shown = f"[{host}]" if ":" in host else host
-            flow.request.headers[ORIGIN_HEADER] = f"http://{shown}:{port}"
-            return True
-        return False
+    @staticmethod
+    def _origin(scheme: str, name: str, port: int) -> str:
+        return f"{scheme}://{name}" if DEFAULT_PORTS.get(scheme) == port else f"{scheme}://{name}:{port}"
+
+    async def _refuse(self, flow: http.HTTPFlow, host: str | None) -> None:
+        logger.warning("oauth1-proxy helper: refused a request for Host %r (not the helper's own address)",
+                       (host or "")[:100])
+        flow.response = make_error_response(MisdirectedRequest(
+            f"the oauth1-proxy helper does not answer for the Host {(host or '')[:100]!r}; open it at "
+            f"http://{self.signer.helper_host}/ through the proxy."))
+
+    def _environ(self, flow: http.HTTPFlow, origin: str) -> dict[str, Any]:
+        request = flow.request
+        path, _, query = request.data.path.partition(b"?")
+        body = request.raw_content or b""
+        peer = flow.client_conn.peername
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query.decode("latin-1"),
+            "SERVER_NAME": request.host,
+            "SERVER_PORT": str(request.port),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": str(peer[0]) if peer else "",
+            "REMOTE_PORT": str(peer[1]) if peer else "",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": request.scheme,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            ORIGIN_ENV: origin,
+        }
+        for name, value in request.headers.fields:
+            key = name.decode("latin-1").upper().replace("-", "_")
+            key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
+            if key == "CONTENT_LENGTH":
+                continue
+            text = value.decode("latin-1")
+            joiner = "; " if key == "HTTP_COOKIE" else ","
+            environ[key] = f"{environ[key]}{joiner}{text}" if key in environ else text
+        environ.setdefault("HTTP_HOST", request.host_header or request.host)
+        return environ
+
+    async def _answer(self, flow: http.HTTPFlow, origin: str) -> None:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(HELPER_THREADS, thread_name_prefix="oauth1-helper-page")
+        environ = self._environ(flow, origin)
+        try:
+            status, headers, body = await asyncio.get_running_loop().run_in_executor(
+                self._pool, run_wsgi, self.web_app, environ)
+        except Exception as e:  # never a traceback (it could quote a request) in the page or the log
+            logger.error("oauth1-proxy helper: internal error serving %s (%s)", flow.request.path.partition("?")[0],
+                         type(e).__name__)
+            flow.response = make_error_response(ProxyError(f"the oauth1-proxy helper failed ({type(e).__name__})."))
+            return
+        flow.response = http.Response.make(status, body, headers)
 
     def running(self) -> None:
         if self.signer.config is None and ctx.options.oauth1_config:
@@ -977,6 +1199,9 @@ class OAuth1Helper(asgiapp.WSGIApp):
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 # --- a cheaper event dispatch for `oauth1-proxy run` (issue 5) ---

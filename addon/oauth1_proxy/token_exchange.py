@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .config import Profile
 from .errors import ProxyError
-from .signing import Placement, RequestToSign, TokenCredentials, sign_request
+from .signing import Placement, RequestToSign, SignatureMethod, TokenCredentials, sign_request
 from .tokens import StoredToken
 
 FORM = "application/x-www-form-urlencoded"
@@ -52,8 +52,24 @@ class TemporaryCredentials:
         return TokenCredentials(token=self.token, secret=self.secret)
 
 
+def refuse_plaintext_in_clear(profile: Profile, step: str, url: str) -> None:
+    """Refuse a PLAINTEXT dance step over plain http before anything is built or sent (SPEC §10).
+
+    RFC 5849 §3.4.4: PLAINTEXT "does not employ a signature algorithm"; the
+    signature is the consumer secret and the (temporary) token secret, so it
+    must only travel over TLS. As for API calls, ``allow_insecure: true`` is
+    the profile's explicit opt-out.
+    """
+    if (profile.signature_method is SignatureMethod.PLAINTEXT and urlsplit(url).scheme.lower() != "https"
+            and not profile.allow_insecure):
+        raise ExchangeError(step, f'profile "{profile.name}" uses PLAINTEXT, which would send the consumer secret '
+                                  f"in clear to {url.split('?')[0]} (RFC 5849 §3.4.4); nothing was sent. Use an "
+                                  "https URL, or set allow_insecure: true on the profile.")
+
+
 def _signed_post(profile: Profile, url: str, token: TokenCredentials | None, extra: Sequence[tuple[str, str]],
-                 nonce: str, timestamp: str) -> OutboundRequest:
+                 nonce: str, timestamp: str, step: str) -> OutboundRequest:
+    refuse_plaintext_in_clear(profile, step, url)
     # Interpretation: the dance always puts the protocol parameters in the
     # Authorization header (RFC 5849 §3.5.1, "the preferred method"), with an
     # empty form body, whatever placement the profile uses for API calls.
@@ -83,7 +99,8 @@ def make_request_token_request(profile: Profile, callback: str, *, nonce: str, t
     # the resource owner when the Resource Owner Authorization step is
     # completed. If the client is unable to receive callbacks ... the
     # parameter value MUST be set to "oob"".
-    return _signed_post(profile, profile.request_token_url, None, [("oauth_callback", callback)], nonce, timestamp)
+    return _signed_post(profile, profile.request_token_url, None, [("oauth_callback", callback)], nonce, timestamp,
+                        "request token")
 
 
 def make_authorize_url(profile: Profile, request_token: str) -> str:
@@ -104,7 +121,7 @@ def make_access_token_request(
     if profile.access_token_url is None:
         raise ExchangeError("access token", f'profile "{profile.name}" has no access_token_url')
     return _signed_post(profile, profile.access_token_url, temporary.credentials,
-                        [("oauth_verifier", verifier)], nonce, timestamp)
+                        [("oauth_verifier", verifier)], nonce, timestamp, "access token")
 
 
 def _problem_of(body: bytes) -> str | None:

@@ -1,20 +1,26 @@
 """Outbound HTTPS calls the helper makes itself (not as flows, so never in captures).
 
 TLS is verified (the system's defaults, or a CA file given), proxies from
-the environment are ignored, and every call times out.
+the environment are ignored, and every call ends within its deadline: the
+socket timeout alone bounds each read, not the call (a provider that drips
+a byte every few seconds would hold a login for minutes), so a timer shuts
+the call's sockets down when the whole call has taken ``timeout`` seconds.
 """
 
 from __future__ import annotations
 
 import http.client
 import secrets
+import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from .config import Profile
 from .token_exchange import (
@@ -46,24 +52,127 @@ def make_ssl_context(cafile: str | None = None) -> ssl.SSLContext:
     return context
 
 
+class Deadline:
+    """One call's overall deadline: every socket the call opens is shut down when it passes."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a recv blocked in the calling thread
+        except OSError:
+            pass
+
+
+def _watched(base: type[http.client.HTTPConnection], deadline: Deadline) -> Callable[..., http.client.HTTPConnection]:
+    class Watched(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            create: Callable[..., socket.socket] = socket.create_connection  # http.client's own default
+
+            def create_watched(*a: Any, **kw: Any) -> socket.socket:
+                sock = create(*a, **kw)
+                deadline.watch(sock)  # from the start: a CONNECT to an upstream proxy is inside the deadline too
+                return sock
+
+            self._create_connection = create_watched
+
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)  # the TLS socket (wrapping detaches the plain one)
+
+    return Watched
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: Deadline, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self.deadline = deadline
+        self.ssl_context = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_watched(http.client.HTTPSConnection, self.deadline), req, context=self.ssl_context)
+
+
 def fetch(step: str, request: OutboundRequest, *, cafile: str | None = None, proxy: str | None = None,
           timeout: float = DEFAULT_TIMEOUT) -> Reply:
     """Send one request to the provider; raise ExchangeError naming the step when it cannot be sent.
 
-    ``proxy`` is the upstream proxy of ``--mode upstream:URL``: the helper's
-    own calls take the same way out as the proxied traffic.
+    ``timeout`` bounds the whole call (connect, TLS, headers and body), not
+    each read. ``proxy`` is the upstream proxy of ``--mode upstream:URL``: the
+    helper's own calls take the same way out as the proxied traffic.
     """
+    with Deadline(timeout) as deadline:
+        try:
+            return _fetch(step, request, cafile=cafile, proxy=proxy, timeout=timeout, deadline=deadline)
+        except ExchangeError as e:
+            if deadline.expired:
+                raise ExchangeError(step, f"no complete answer from {request.url.split('?')[0]} within "
+                                          f"{timeout:g} s; the provider is too slow or stalled, try again "
+                                          "later") from e
+            raise
+
+
+def _fetch(step: str, request: OutboundRequest, *, cafile: str | None, proxy: str | None, timeout: float,
+           deadline: Deadline) -> Reply:
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {}),
-        urllib.request.HTTPSHandler(context=make_ssl_context(cafile)),
+        _DeadlineHTTPHandler(deadline),
+        _DeadlineHTTPSHandler(deadline, make_ssl_context(cafile)),
     )
     req = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers),
                                  method=request.method)
     try:
         with opener.open(req, timeout=timeout) as response:
-            return Reply(status=response.status, body=response.read())
+            body = response.read()
+            if deadline.expired:
+                raise ExchangeError(step, "the deadline passed while reading the answer")
+            return Reply(status=response.status, body=body)
     except urllib.error.HTTPError as e:
-        return Reply(status=e.code, body=e.read())
+        try:
+            body = e.read()
+        except (TimeoutError, OSError, http.client.HTTPException) as read_error:
+            raise ExchangeError(step, f"no complete answer from {request.url.split('?')[0]}") from read_error
+        if deadline.expired:
+            raise ExchangeError(step, "the deadline passed while reading the answer") from None
+        return Reply(status=e.code, body=body)
     except urllib.error.URLError as e:
         reason = e.reason
         if isinstance(reason, ssl.SSLCertVerificationError):

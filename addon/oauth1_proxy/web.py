@@ -5,18 +5,35 @@ A Flask app with no mitmproxy import. The addon serves it through the proxy
 loopback URL; ``cli.py`` has its own small listener for ``login``.
 
 Rules:
-1. Loopback clients only.
+1. Loopback clients only, and only when the Host header names the helper
+   itself (SPEC §10: a DNS-rebinding page reaches a loopback port under its
+   own name). Anything else is 421; the callback URL is built only from a
+   Host that passed this check.
 2. No page, JSON answer or log line ever carries a secret; the temporary
    credentials stay in this process.
-3. State changes are POST with a same-origin check, or bound to a request
-   token this process obtained and still holds (the callback), once.
+3. Every state change (start a login, enter a PIN, log out) is a POST from
+   the helper's own page: it carries a same-origin token (an HMAC of a
+   per-process key and the helper's origin, embedded in the helper's forms)
+   and any ``Origin`` it sends is the helper's own (``null`` is refused).
+   A GET never talks to the provider.
+   Routes: ``GET /`` and ``/status.json``; ``GET /login/P`` (a page with one
+   button: the URL the proxy's 401 names), ``POST /login/P`` (request token,
+   then 303 to the provider, or the PIN page for ``callback: oob``),
+   ``GET /callback/P``, ``POST /verify/P`` (the PIN), ``POST /logout/P``.
+4. A login is bound to the browser that started it (a random HttpOnly,
+   SameSite=Lax cookie set by the POST, its hash kept with the request
+   token): the callback or PIN of another browser completes nothing. Each
+   request token is taken once, and expires.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import ipaddress
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from .config import Profile, ProxyConfig
 from .errors import ProxyError, TokenStoreError
@@ -34,11 +52,15 @@ from .transport import obtain_access_token, obtain_request_token
 
 HELPER_HOST = "oauth1.proxy"  # the helper's pseudo-host through the proxy (option oauth1_helper_host)
 REVERSE_PREFIX = "/_oauth1"
-# Set by the addon on requests it serves (the client's own value is replaced),
-# removed on the direct listener: the origin the browser used, which the Host
-# header no longer tells in reverse mode.
-ORIGIN_HEADER = "X-OAuth1-Proxy-Origin"
+# WSGI environ keys set by the servers that host the app, never by a client:
+# the direct loopback listener marks its requests with its port; the addon
+# passes the origin it checked (the Host of a proxied request is checked there).
+DIRECT_ENV = "oauth1_proxy.direct"
+ORIGIN_ENV = "oauth1_proxy.origin"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 PENDING_LIFETIME = 600.0  # seconds a request token waits for its callback
+CSRF_FIELD = "csrf"
+LOGIN_COOKIE = "oauth1_login_"  # + a digest of the profile name: one pending login per profile and browser
 
 logger = logging.getLogger("oauth1_proxy.web")
 
@@ -50,6 +72,7 @@ class Pending:
     profile: str
     temporary: TemporaryCredentials
     created: float
+    binding: str = ""  # sha256 of the cookie of the browser that started the login
 
 
 class PendingLogins:
@@ -60,18 +83,68 @@ class PendingLogins:
         self._lock = threading.Lock()
         self.lifetime, self.clock = lifetime, clock
 
-    def add(self, profile: str, temporary: TemporaryCredentials) -> None:
+    def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "") -> None:
         with self._lock:
             now = self.clock()
             self._items = {k: v for k, v in self._items.items() if now - v.created < self.lifetime}
-            self._items[temporary.token] = Pending(profile, temporary, now)
+            self._items[temporary.token] = Pending(profile, temporary, now, binding)
 
-    def take(self, token: str) -> Pending | None:
+    def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None:
+        """The pending login of ``token``, once; None when unknown, used, expired, or another browser's.
+
+        A wrong binding or profile does not use the login up: the browser that
+        started it can still complete it.
+        """
         with self._lock:
-            item = self._items.pop(token, None)
-        if item is None or self.clock() - item.created >= self.lifetime:
+            item = self._items.get(token)
+            if item is None or not hmac.compare_digest(item.binding, binding) or \
+                    (profile is not None and item.profile != profile):
+                return None
+            del self._items[token]
+        if self.clock() - item.created >= self.lifetime:
             return None
         return item
+
+    def known(self, token: str) -> bool:
+        with self._lock:
+            return token in self._items
+
+
+def normalize_authority(value: str | None, default_port: int = 80) -> str | None:
+    """``host:port`` of a Host header, lower case, one trailing dot dropped, the default port filled in.
+
+    None when it is not an authority (RFC 9110 §7.2: ``uri-host [ ":" port ]``).
+    """
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if not text or any(c in text for c in "/\\@?#, \t"):
+        return None
+    if text.startswith("["):
+        host, bracket, rest = text.partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            return None
+        host, port_text = host + "]", rest[1:]
+    else:
+        host, _, port_text = text.partition(":")
+        if ":" in port_text:
+            return None
+    if host.endswith("."):
+        host = host[:-1]
+    if not host or host.endswith("."):
+        return None
+    if not port_text:
+        port = default_port
+    elif port_text.isdigit() and 0 < int(port_text) < 65536:
+        port = int(port_text)
+    else:
+        return None
+    return f"{host}:{port}"
+
+
+def direct_authorities(port: int) -> frozenset[str]:
+    """The Host values the direct loopback listener on ``port`` answers to."""
+    return frozenset(f"{name}:{port}" for name in LOOPBACK_NAMES)
 
 
 def is_loopback(address: str | None) -> bool:
@@ -140,22 +213,53 @@ def make_web_app(
     """Build the helper app over the current config and token store."""
     app = Flask("oauth1_proxy.web")
     logins = pending or PendingLogins()
+    csrf_key = secrets.token_bytes(32)  # per process: a restart invalidates open pages, never a login
 
     def base() -> str:
         return request.script_root.rstrip("/")
 
+    def own_origin() -> str | None:
+        """The helper's origin as this request reached it, or None when its Host does not name the helper."""
+        env = request.environ
+        host = request.headers.get("Host")
+        if env.get(DIRECT_ENV):
+            wanted = direct_authorities(int(env[DIRECT_ENV]))  # the direct listener's own port
+        elif env.get(ORIGIN_ENV):
+            return str(env[ORIGIN_ENV])  # the addon checked the Host (through the proxy, reverse mode)
+        else:  # hosted some other way (tests, a WSGI server of one's own): loopback names only
+            got = normalize_authority(host)
+            wanted = frozenset({got} if got and got.rpartition(":")[0] in LOOPBACK_NAMES else ())
+        got = normalize_authority(host)
+        if got is None or got not in wanted:
+            return None
+        name, _, port_text = got.rpartition(":")
+        return f"http://{name}" if port_text == "80" else f"http://{name}:{port_text}"
+
     def origin() -> str:
-        given = request.headers.get(ORIGIN_HEADER)
-        if given:
-            return given
-        host = request.headers.get("Host") or request.environ.get("SERVER_NAME", "localhost")
-        return f"http://{host}"
+        checked = own_origin()
+        assert checked is not None  # before_request refused every other request
+        return checked
+
+    def csrf_token() -> str:
+        return hmac.new(csrf_key, b"csrf\0" + origin().encode(), hashlib.sha256).hexdigest()
+
+    def csrf_field() -> str:
+        return f'<input type="hidden" name="{CSRF_FIELD}" value="{csrf_token()}">'
+
+    def login_cookie(name: str) -> str:
+        return LOGIN_COOKIE + hashlib.sha256(name.encode()).hexdigest()[:16]
+
+    def binding_of(value: str | None) -> str:
+        return hashlib.sha256(value.encode()).hexdigest() if value else ""
 
     def page(title: str, body: str, status: int = 200) -> Response:
         return Response(PAGE.format(title=_esc(title), body=body, base=_esc(base())), status=status,
                         content_type="text/html; charset=utf-8",
+                        # Referrer-Policy same-origin, not no-referrer: with no-referrer chromium
+                        # sends "Origin: null" on the helper's own form POSTs (Fetch §3.1).
                         headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                                 "Referrer-Policy": "no-referrer"})
+                                 "Content-Security-Policy": "frame-ancestors 'none'",
+                                 "Referrer-Policy": "same-origin"})
 
     def error_page(title: str, message: str, status: int) -> Response:
         return page(title, f'<p class="box err" id="error">{_esc(message)}</p>', status)
@@ -172,17 +276,47 @@ def make_web_app(
         store = get_store()
         return dict(store.all()) if store is not None else {}
 
+    def refuse_cross_site() -> Response | None:
+        """None when a POST comes from the helper's own page (same-origin token, own Origin); else a 403."""
+        sent_origin = request.headers.get("Origin")
+        if sent_origin is not None and sent_origin != origin():
+            logger.warning("oauth1-proxy helper: refused POST %s from Origin %r (not the helper's own %s)",
+                           request.path, sent_origin[:100], origin())
+            return error_page("Forbidden", f"This request came from the page {sent_origin[:100]!r}, not from the "
+                                           f"helper's own page at {origin()}{base()}/; open that page and use its "
+                                           "buttons.", 403)
+        if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+            return error_page("Forbidden", "This request came from another site; use the helper's own page at "
+                                           f"{origin()}{base()}/.", 403)
+        given = request.form.get(CSRF_FIELD, "")
+        if not hmac.compare_digest(given.encode(), csrf_token().encode()):
+            logger.warning("oauth1-proxy helper: refused POST %s without a valid same-origin token", request.path)
+            return error_page("Forbidden", "This form is not from the helper's own page (its same-origin token is "
+                                           f"missing, from another address, or from before a restart); open "
+                                           f"{origin()}{base()}/ and try again.", 403)
+        return None
+
     @app.before_request
-    def loopback_only() -> Response | None:
+    def loopback_and_own_host_only() -> Response | None:
         if not is_loopback(request.remote_addr):
             logger.warning("oauth1-proxy helper: refused a request from %s (loopback clients only)",
                            request.remote_addr)
             return error_page("Forbidden", "The oauth1-proxy helper answers loopback clients only.", 403)
+        if own_origin() is None:
+            host = (request.headers.get("Host") or "")[:100]
+            logger.warning("oauth1-proxy helper: refused a request for Host %r (not the helper's own address)", host)
+            return Response(f"421 Misdirected Request: the oauth1-proxy helper does not answer for the Host {host!r} "
+                            "(DNS rebinding?). Open the helper at the address oauth1-proxy printed at start "
+                            "(http://127.0.0.1:PORT/ or http://oauth1.proxy/ through the proxy).\n", status=421,
+                            content_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
+        if request.method == "POST":
+            return refuse_cross_site()
         return None
 
     @app.after_request
     def no_cache(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")  # the 421 text names a Host it was sent
         return response
 
     @app.errorhandler(TokenStoreError)
@@ -209,11 +343,12 @@ def make_web_app(
                 state = "consumer-only (two-legged): no login needed"
             actions = ""
             if s["can_login"]:
-                actions += f'<a class="button" id="login-{_esc(p.name)}" href="{base()}/login/{_esc(p.name)}">' \
-                           f'{"Log in again" if s["logged_in"] else "Log in"}</a> '
+                actions += (f'<form method="post" action="{base()}/login/{_esc(p.name)}" style="display:inline">'
+                            f'{csrf_field()}<button id="login-{_esc(p.name)}" type="submit">'
+                            f'{"Log in again" if s["logged_in"] else "Log in"}</button></form> ')
             if s["logged_in"] and s["source"] == "token store":
                 actions += (f'<form method="post" action="{base()}/logout/{_esc(p.name)}" style="display:inline">'
-                            f'<button id="logout-{_esc(p.name)}" type="submit">Log out</button></form>')
+                            f'{csrf_field()}<button id="logout-{_esc(p.name)}" type="submit">Log out</button></form>')
             rows.append(f'<tr id="profile-{_esc(p.name)}"><td><b>{_esc(p.name)}</b></td>'
                         f'<td>{_esc(", ".join(s["hosts"]))}</td><td>{_esc(s["signature_method"])}</td>'
                         f'<td class="state">{state}</td><td>{actions}</td></tr>')
@@ -226,8 +361,7 @@ def make_web_app(
         tokens = stored_tokens()
         return jsonify({"profiles": [login_state(p, tokens.get(p.name)) for p in profiles()]})
 
-    @app.get("/login/<name>")
-    def login(name: str) -> Any:
+    def dance_profile(name: str) -> Profile | Response:
         profile = find(name)
         if profile is None:
             return error_page("Unknown profile", f"There is no profile named {name!r} in the config.", 404)
@@ -235,6 +369,25 @@ def make_web_app(
             return error_page("No login for this profile",
                               f'Profile "{name}" has no request_token_url, authorize_url and access_token_url; '
                               "add them to the config to log in.", 400)
+        return profile
+
+    @app.get("/login/<name>")
+    def login_page(name: str) -> Response:
+        """The URL the proxy's 401 names: a page whose button starts the login (a GET never reaches the provider)."""
+        profile = dance_profile(name)
+        if isinstance(profile, Response):
+            return profile
+        return page(f"Log in: {name}",
+                    f'<form method="post" action="{base()}/login/{_esc(name)}">{csrf_field()}'
+                    f"<p>Log profile <b>{_esc(name)}</b> in at {_esc(', '.join(str(h) for h in profile.hosts))}: "
+                    "the provider will ask you to approve access.</p>"
+                    f'<button id="start-login" type="submit">Continue to the provider</button></form>')
+
+    @app.post("/login/<name>")
+    def login(name: str) -> Any:
+        profile = dance_profile(name)
+        if isinstance(profile, Response):
+            return profile
         callback = profile.callback
         if callback == "auto":
             callback = f"{origin()}{base()}/callback/{name}"
@@ -243,26 +396,36 @@ def make_web_app(
         except ExchangeError as e:
             logger.error('oauth1-proxy helper: login "%s" failed at %s', name, e)
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
-        logins.add(name, temporary)
+        browser = secrets.token_urlsafe(32)
+        logins.add(name, temporary, binding_of(browser))
         logger.info('oauth1-proxy helper: login "%s": request token obtained, sending the browser to the provider',
                     name)
+        url = make_authorize_url(profile, temporary.token)
+        response: BaseResponse
         if callback == "oob":
-            url = make_authorize_url(profile, temporary.token)
-            return page("Authorize at the provider",
-                        f'<p>Open <a id="authorize" href="{_esc(url)}">the provider\'s page</a>, approve, then '
-                        f"paste the PIN into <code>oauth1-proxy login {_esc(name)} --oob</code>.</p>")
-        return redirect(make_authorize_url(profile, temporary.token), code=302)
+            response = page("Authorize at the provider",
+                            f'<p>1. Open <a id="authorize" href="{_esc(url)}" target="_blank" rel="noopener '
+                            "noreferrer\">the provider's page</a> and approve.</p>"
+                            f'<form method="post" action="{base()}/verify/{_esc(name)}">{csrf_field()}'
+                            f'<input type="hidden" name="oauth_token" value="{_esc(temporary.token)}">'
+                            '<p>2. Enter the PIN (verification code) the provider shows: '
+                            '<input id="pin" name="pin" autocomplete="off" required> '
+                            '<button id="submit-pin" type="submit">Log in</button></p></form>')
+        else:
+            response = redirect(url, code=303)
+        response.set_cookie(login_cookie(name), browser, max_age=int(logins.lifetime), path=f"{base()}/",
+                            httponly=True, samesite="Lax")
+        return response
 
-    @app.get("/callback/<name>")
-    def callback(name: str) -> Response:
-        try:
-            token, verifier, extra = parse_callback_query(request.query_string.decode("utf-8", "replace"))
-        except ExchangeError:
-            if request.args.get("denied") or request.args.get("oauth_problem"):
-                return error_page("Login cancelled", f'The provider says access to "{name}" was denied.', 400)
-            return error_page("Bad callback", "This callback has no oauth_token and oauth_verifier.", 400)
-        pending_login = logins.take(token)
-        if pending_login is None or pending_login.profile != name:
+    def complete(name: str, token: str, verifier: str, extra: dict[str, str]) -> Response:
+        pending_login = logins.take(token, binding_of(request.cookies.get(login_cookie(name))), profile=name)
+        if pending_login is None:
+            if logins.known(token):
+                logger.warning('oauth1-proxy helper: refused to complete login "%s" from a browser that did not '
+                               "start it", name)
+                return error_page("Not your login",
+                                  "This login was started in another browser (or its cookie is gone), so this one "
+                                  f"cannot complete it. Start again at {base()}/login/{name} in this browser.", 403)
             logger.warning('oauth1-proxy helper: refused a callback for "%s" with an unknown, used or expired '
                            "request token", name)
             return error_page("Unknown or used request token",
@@ -289,17 +452,34 @@ def make_web_app(
         info = dict(stored.extra)
         who = info.get("screen_name") or info.get("user_id") or "the authorizing user"
         logger.info('oauth1-proxy helper: profile "%s" is now logged in as %s', name, who)
-        return page("Logged in",
-                    f'<p class="box" id="success">Profile <b>{_esc(name)}</b> is now logged in as '
-                    f"<b>{_esc(who)}</b>. Requests to {_esc(', '.join(str(h) for h in profile.hosts))} "
-                    "are signed with this token from now on.</p>" + warning)
+        response = page("Logged in",
+                        f'<p class="box" id="success">Profile <b>{_esc(name)}</b> is now logged in as '
+                        f"<b>{_esc(who)}</b>. Requests to {_esc(', '.join(str(h) for h in profile.hosts))} "
+                        "are signed with this token from now on.</p>" + warning)
+        response.delete_cookie(login_cookie(name), path=f"{base()}/", httponly=True, samesite="Lax")
+        return response
+
+    @app.get("/callback/<name>")
+    def callback(name: str) -> Response:
+        try:
+            token, verifier, extra = parse_callback_query(request.query_string.decode("utf-8", "replace"))
+        except ExchangeError:
+            if request.args.get("denied") or request.args.get("oauth_problem"):
+                return error_page("Login cancelled", f'The provider says access to "{name}" was denied.', 400)
+            return error_page("Bad callback", "This callback has no oauth_token and oauth_verifier.", 400)
+        return complete(name, token, verifier, extra)
+
+    @app.post("/verify/<name>")
+    def verify(name: str) -> Response:
+        """The oob page's PIN form (RFC 5849 §2.1 "oob"): completes the pending login of this browser."""
+        token = request.form.get("oauth_token", "")
+        pin = request.form.get("pin", "").strip()
+        if not token or not pin:
+            return error_page("No PIN", "Enter the PIN the provider showed after you approved access.", 400)
+        return complete(name, token, pin, {})
 
     @app.post("/logout/<name>")
     def logout(name: str) -> Any:
-        sent_origin = request.headers.get("Origin")
-        fetch_site = request.headers.get("Sec-Fetch-Site")
-        if (sent_origin and sent_origin not in (origin(), "null")) or fetch_site in ("cross-site", "same-site"):
-            return error_page("Forbidden", "Log out from the helper's own page.", 403)
         store = get_store()
         if find(name) is None or store is None:
             return error_page("Unknown profile", f"There is no profile named {name!r} in the config.", 404)
@@ -322,8 +502,6 @@ class PrefixMiddleware:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("oauth1_proxy.direct"):
-            environ.pop("HTTP_" + ORIGIN_HEADER.upper().replace("-", "_"), None)
         path = environ.get("PATH_INFO", "")
         if path == REVERSE_PREFIX or path.startswith(REVERSE_PREFIX + "/"):
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + REVERSE_PREFIX

@@ -58,3 +58,26 @@ def test_helper_login_and_logout_in_a_real_browser(tmp_path: Path, browser: Brow
         assert status is not None and status.json()["profiles"][0]["logged_in"] is False
         content = page.content()
         assert CONSUMER_SECRET not in content
+
+
+def test_helper_login_url_from_the_401_is_a_page_whose_button_logs_in_through_the_proxy(
+    tmp_path: Path, run_proxy: Any
+) -> None:
+    """The URL the proxy's 401 names (http://oauth1.proxy/login/p), opened in a browser that uses the proxy."""
+    with Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)], screen_name="alice") as provider:
+        config = write_config(tmp_path / "proxy.yaml", {"p": dance_profile(provider)})
+        proxy = run_proxy(config)
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*FLAGS, f"--proxy-server={proxy.url}"])
+            try:
+                page = b.new_page()
+                page.goto("http://oauth1.proxy/login/p")
+                assert not [r for r in provider.records if r.endpoint == "request_token"]  # a GET asks nothing
+                page.click("#start-login")
+                page.wait_for_selector("#approve")
+                page.click("#approve")
+                page.wait_for_selector("#success")
+                assert "alice" in page.inner_text("#success")
+                assert page.url.startswith("http://oauth1.proxy/callback/p?")
+            finally:
+                b.close()

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from oauth1_proxy.provider import Provider, ProviderClient
 
 from .conftest import BIN, CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET, RunningProxy, curl, write_config
+from .helper_forms import start_login
 
 REDIRECT_SCRIPT = """
 from mitmproxy import http
@@ -56,7 +57,7 @@ class Chain:
 
     def login(self, profile: str) -> requests.Response:
         """Run the dance through the helper (the provider auto-approves); return the success page."""
-        page = self.session().get(f"http://oauth1.proxy/login/{profile}", timeout=30)
+        page = start_login(self.session(), f"http://oauth1.proxy/login/{profile}", follow=True)
         assert page.status_code == 200 and 'id="success"' in page.text, page.text[:500]
         return page
 
@@ -191,7 +192,7 @@ def test_preset_trello_authorize_params_and_dance(chain: Any) -> None:
     paths = ("/1/OAuthGetRequestToken", "/1/OAuthAuthorizeToken", "/1/OAuthGetAccessToken")
     c = chain({"preset": "trello", **KEYS, "authorize_params": {"scope": "read,write"}},
               provider_for(dance_paths=paths))
-    login = c.session().get("http://oauth1.proxy/login/p", allow_redirects=False, timeout=20)
+    login = start_login(c.session(), "http://oauth1.proxy/login/p")
     location = login.headers["Location"]
     assert location.startswith("https://trello.com/1/OAuthAuthorizeToken?")
     assert "name=oauth1-proxy" in location and "expiration=30days" in location and "scope=read%2Cwrite" in location

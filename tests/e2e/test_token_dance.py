@@ -18,6 +18,7 @@ import yaml
 from oauth1_proxy.provider import Provider, ProviderClient
 
 from .conftest import BIN, CONSUMER_KEY, CONSUMER_SECRET, SECRETS, write_config
+from .helper_forms import log_out, start_login
 
 HELPER = "http://oauth1.proxy"
 DIRECT = re.compile(r"(http://127\.0\.0\.1:\d+/) direct")
@@ -74,8 +75,8 @@ def test_dance_through_proxy_regular_mode_then_signed_call(
     # Before the dance: the proxy refuses, naming the login URL.
     refused = s.get(f"{dance_provider.base_url}/api/me", timeout=10)
     assert refused.status_code == 401 and refused.json()["login_url"] == f"{HELPER}/login/p"
-    login = s.get(f"{HELPER}/login/p", allow_redirects=False, timeout=10)
-    assert login.status_code == 302
+    login = start_login(s, f"{HELPER}/login/p")
+    assert login.status_code == 303
     assert login.headers["Location"].startswith(dance_provider.authorize_url + "?")
     back = approve_at_provider(s, login.headers["Location"])
     assert back.status_code == 302 and back.headers["Location"].startswith(f"{HELPER}/callback/p?")
@@ -101,8 +102,8 @@ def test_dance_reverse_mode_under_oauth1_prefix(tmp_path: Path, dance_provider: 
     proxy = run_proxy(config, "--mode", f"reverse:{dance_provider.base_url}")
     origin = f"http://127.0.0.1:{proxy.port}"
     s = requests.Session()  # a browser talking to the reverse proxy directly
-    login = s.get(f"{origin}/_oauth1/login/p", allow_redirects=False, timeout=10)
-    assert login.status_code == 302, login.text
+    login = start_login(s, f"{origin}/_oauth1/login/p")
+    assert login.status_code == 303, login.text
     back = approve_at_provider(s, login.headers["Location"])
     assert back.headers["Location"].startswith(f"{origin}/_oauth1/callback/p?")
     done = s.get(back.headers["Location"], timeout=10)
@@ -123,7 +124,7 @@ def test_dance_from_direct_helper_url_without_the_proxy(
     assert m, proxy.text()
     direct = m.group(1)
     s = requests.Session()
-    login = s.get(f"{direct}login/p", allow_redirects=False, timeout=10)
+    login = start_login(s, f"{direct}login/p")
     back = approve_at_provider(s, login.headers["Location"])
     assert back.headers["Location"].startswith(f"{direct}callback/p?")
     assert 'id="success"' in s.get(back.headers["Location"], timeout=10).text
@@ -139,7 +140,7 @@ def test_callback_forged_or_replayed_is_refused(tmp_path: Path, dance_provider: 
     s.proxies = {"http": proxy.url}
     forged = s.get(f"{HELPER}/callback/p?oauth_token=forged&oauth_verifier=guess", timeout=10)
     assert forged.status_code == 400 and "Unknown or used request token" in forged.text
-    login = s.get(f"{HELPER}/login/p", allow_redirects=False, timeout=10)
+    login = start_login(s, f"{HELPER}/login/p")
     back = approve_at_provider(s, login.headers["Location"])
     assert s.get(back.headers["Location"], timeout=10).status_code == 200
     replayed = s.get(back.headers["Location"], timeout=10)
@@ -154,12 +155,15 @@ def test_logout_forgets_the_token_and_refuses_cross_site_posts(
     proxy = run_proxy(config)
     s = requests.Session()
     s.proxies = {"http": proxy.url}
-    login = s.get(f"{HELPER}/login/p", allow_redirects=False, timeout=10)
+    login = start_login(s, f"{HELPER}/login/p")
     s.get(approve_at_provider(s, login.headers["Location"]).headers["Location"], timeout=10)
     cross = s.post(f"{HELPER}/logout/p", headers={"Origin": "https://evil.test"}, allow_redirects=False, timeout=10)
     assert cross.status_code == 403
     assert s.get(f"{HELPER}/status.json", timeout=10).json()["profiles"][0]["logged_in"] is True
-    out = s.post(f"{HELPER}/logout/p", headers={"Origin": HELPER}, allow_redirects=False, timeout=10)
+    null = log_out(s, f"{HELPER}/", "p", Origin="null")  # even with the page's token: a sandboxed iframe
+    assert null.status_code == 403
+    assert s.get(f"{HELPER}/status.json", timeout=10).json()["profiles"][0]["logged_in"] is True
+    out = log_out(s, f"{HELPER}/", "p")
     assert out.status_code == 303
     assert s.get(f"{HELPER}/status.json", timeout=10).json()["profiles"][0]["logged_in"] is False
     assert s.get(f"{dance_provider.base_url}/api/me", timeout=10).status_code == 401
@@ -171,7 +175,9 @@ def test_dance_error_at_provider_is_a_page_naming_the_step(
     profile = dance_profile(dance_provider, consumer_secret="wrong-secret")
     config = write_config(tmp_path / "proxy.yaml", {"p": profile})
     proxy = run_proxy(config)
-    page = requests.get(f"{HELPER}/login/p", proxies={"http": proxy.url}, timeout=10)
+    s = requests.Session()
+    s.proxies = {"http": proxy.url}
+    page = start_login(s, f"{HELPER}/login/p")
     assert page.status_code == 502
     assert "request token" in page.text and "signature_invalid" in page.text
     assert "wrong-secret" not in page.text and "wrong-secret" not in proxy.text()

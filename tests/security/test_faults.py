@@ -39,6 +39,7 @@ from tests.e2e.conftest import (
     start_proxy,
     write_config,
 )
+from tests.e2e.helper_forms import start_login
 
 from .support import isolated, tmpfs
 
@@ -193,8 +194,8 @@ def dance_until_callback(dance: Dance, name: str) -> requests.Response:
     """Log in through the helper, approve at the provider, then follow the callback."""
     s = requests.Session()
     s.proxies = {"http": dance.proxy.url}
-    login = s.get(f"{HELPER}/login/{name}", allow_redirects=False, timeout=20)
-    assert login.status_code == 302, login.text
+    login = start_login(s, f"{HELPER}/login/{name}")
+    assert login.status_code == 303, login.text
     token = parse_qs(urlsplit(login.headers["Location"]).query)["oauth_token"][0]
     verifier = dance.provider.approve(token)
     return s.get(f"{HELPER}/callback/{name}?oauth_token={token}&oauth_verifier={verifier}", timeout=30)

@@ -39,6 +39,7 @@ from tests.e2e.conftest import (
     start_proxy,
     write_config,
 )
+from tests.e2e.helper_forms import log_out, start_login
 from tests.test_mitmproxy_addon import make_flow, signer_for
 
 from .support import leaks, plaintext_signature_forms, raw_request
@@ -156,7 +157,7 @@ def run_scenarios(scan: Scan, proxy: Any, tls: Provider, untrusted: Provider, pl
     s = requests.Session()
     s.proxies = {"http": proxy.url, "https": proxy.url}
     pages = [s.get(f"{HELPER}/", timeout=20), s.get(f"{HELPER}/status.json", timeout=20)]
-    login = s.get(f"{HELPER}/login/dance", allow_redirects=False, timeout=20)
+    login = start_login(s, f"{HELPER}/login/dance")
     token = parse_qs(urlsplit(login.headers["Location"]).query)["oauth_token"][0]
     verifier = dance.approve(token)
     callback = s.get(f"{HELPER}/callback/dance?oauth_token={token}&oauth_verifier={verifier}", timeout=20)
@@ -172,7 +173,7 @@ def run_scenarios(scan: Scan, proxy: Any, tls: Provider, untrusted: Provider, pl
     me = s.get(f"{dance.base_url}/api/me", timeout=20)  # now signed with the token from the dance
     assert me.status_code == 200, me.text
     scan.add("answers the client got", me.content)
-    logout = s.post(f"{HELPER}/logout/dance", headers={"Origin": HELPER}, timeout=20)
+    logout = log_out(s, f"{HELPER}/", "dance")
     scan.add("helper pages", logout.content)
 
 
