@@ -26,7 +26,7 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple
 
 from mitmproxy import ctx, exceptions, hooks, http
@@ -51,10 +51,13 @@ from oauth1_proxy.errors import (
 )
 from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.redaction import (
+    Redactor,
     has_token_secret,
-    redact_signature_bytes,
-    redact_signature_text,
-    redact_token_secret,
+    is_plaintext_signed,
+    make_redactor,
+    plaintext_signature_value,
+    secrets_of_plaintext_signature,
+    summarise_bytes_literals,
 )
 from oauth1_proxy.signing import (
     RequestToSign,
@@ -155,12 +158,22 @@ def _may_stream_later(request: http.Request) -> bool:
 
 
 class SecretLogFilter(logging.Filter):
-    """Take PLAINTEXT signatures and token secrets out of every log record (SPEC §8).
+    """Take secrets out of every log record, at every verbosity (SPEC §8).
 
-    mitmproxy's proxy_debug logs the raw bytes sent upstream, signed requests
-    included; installed on the root logger's handlers, this runs before any
-    of them writes a record.
+    Installed on every handler of the root logger (mitmproxy's termlog, the
+    event store mitmweb serves at /events, the legacy add_log events), it
+    runs before any of them writes a record:
+    - every oauth_signature and oauth_token_secret value, and every encoding
+      of a secret the guard knows (the config's, and those read back from
+      the PLAINTEXT signatures we made), in the message and in a traceback;
+    - mitmproxy's proxy_debug lines lose their raw bytes (a length is kept):
+      HTTP/2 headers are HPACK-coded and bodies may be compressed, so no text
+      rule can see a secret inside them (issue 12).
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.redactor = Redactor()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg is SIGNED_LINE:  # ours, per signed request: names, method, host, path; never a secret
@@ -169,10 +182,17 @@ class SecretLogFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a record that cannot be formatted is not ours to judge
             return True
-        if "oauth_signature" in message or "oauth_token_secret" in message:
-            text = redact_signature_text(message)
-            record.msg = redact_token_secret(text.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+        text = message
+        if record.name.startswith("mitmproxy.proxy") and record.levelno <= logging.DEBUG:
+            text = summarise_bytes_literals(text)
+        text = self.redactor.text(text, signature=True)
+        if text != message:
+            record.msg = text
             record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.redactor.text(logging.Formatter().formatException(record.exc_info), signature=True)
+        elif record.exc_text:
+            record.exc_text = self.redactor.text(record.exc_text, signature=True)
         return True
 
 
@@ -230,7 +250,7 @@ class OAuth1Signer:
         # served from our request hook and the capture guard joins the chain
         # only while something records or shows flows (_guard_needed).
         self.helper = OAuth1Helper(self)
-        self.guard = CaptureGuard()
+        self.guard = CaptureGuard(lambda: self.config)
         # Per flow in flight, dropped at its response or error: no state kept per request served.
         self._signed: dict[str, SignedFlow] = {}
         self._skew: dict[str, int] = {}  # learned clock corrections, per profile
@@ -795,29 +815,93 @@ def _folded(values: list[bytes]) -> str:
     return ", ".join(v.decode("utf-8", "surrogateescape") for v in values)
 
 
-class CaptureGuard:
-    """Keep secrets out of captures and logs, whatever the order addons were loaded in (SPEC §8).
+def _redact_headers(headers: http.Headers, redactor: Redactor, *, signature: bool) -> bool:
+    """Redact every header value in place; tell whether one changed."""
+    fields = headers.fields
+    out: list[tuple[bytes, bytes]] = []
+    changed = False
+    for name, value in fields:
+        text = value.decode("utf-8", "surrogateescape")
+        redacted = redactor.text(text, signature=signature)
+        if redacted != text:
+            changed = True
+            value = redacted.encode("utf-8", "surrogateescape")
+        out.append((name, value))
+    if changed:
+        headers.fields = tuple(out)
+    return changed
 
-    Installed first in mitmproxy's chain (ahead of Save, SaveHar and the
-    Dumper) with a CaptureRestorer last:
+
+def _redact_body(message: http.Message, redactor: Redactor, *, signature: bool) -> bool:
+    """Redact a message body in place (decoded first when it has a Content-Encoding); tell whether it changed."""
+    raw = message.raw_content
+    if not raw:
+        return False
+    if "content-encoding" in message.headers:
+        body = message.get_content(strict=False) or b""
+        redacted = redactor.bytes(body, signature=signature)
+        if redacted == body:
+            return False
+        message.set_content(redacted)
+        return True
+    redacted = redactor.bytes(raw, signature=signature)
+    if redacted == raw:
+        return False
+    message.raw_content = redacted
+    if "transfer-encoding" not in message.headers:
+        message.headers["content-length"] = str(len(redacted))
+    return True
+
+
+def _says_plaintext(request: http.Request) -> bool:
+    """Tell whether a request (ours or a client's own) was signed with PLAINTEXT: its signature is then a secret."""
+    return is_plaintext_signed(request.headers.get("authorization", ""), request.path)
+
+
+class _Original(NamedTuple):
+    """A response as received, before the guard redacted it: what the client must get."""
+
+    response: http.Response
+    fields: tuple[tuple[bytes, bytes], ...]
+    raw_content: bytes | None
+
+
+class CaptureGuard:
+    """Keep secrets out of captures, logs and front ends, whatever the order addons were loaded in (SPEC §8).
+
+    Installed first in mitmproxy's chain (ahead of Save, SaveHar, the Dumper
+    and mitmweb's View) with a CaptureRestorer last:
     - a request signed with PLAINTEXT is redacted once it has been sent
-      (responseheaders/response/error), for good: replays re-sign;
-    - a response carrying oauth_token_secret is redacted before Save and the
-      Dumper see it, restored by the restorer for the client, and redacted
-      again for good at shutdown (SaveHar serialises then).
+      (responseheaders/response/error), for good: replays re-sign. The
+      secrets its signature carries are learnt (in memory only), so every
+      other encoding of them is redacted too, in flows and in logs;
+    - a response carrying oauth_token_secret, or (to a PLAINTEXT request) an
+      echo of the signature or of the secrets (net.oauth reports the
+      signature it received in WWW-Authenticate and the body), is redacted
+      before Save and the Dumper see it, restored by the restorer for the
+      client, and redacted again for good once the client has it (and at
+      shutdown, before SaveHar serialises);
+    - under mitmweb, everything mitmweb serves is a redacted copy
+      (install_web_redaction): it reads flows at any moment, in flight and
+      intercepted included.
     Nothing is kept in flow.metadata (it is saved with the flow).
     """
 
     name = "oauth1-capture-guard"
 
-    def __init__(self) -> None:
+    def __init__(self, config: Callable[[], ProxyConfig | None] = lambda: None) -> None:
         self.restorer = CaptureRestorer(self)
+        self._config = config
         self._requests: weakref.WeakValueDictionary[str, http.HTTPFlow] = weakref.WeakValueDictionary()
-        self._originals: dict[str, bytes] = {}
+        self._plaintext: weakref.WeakValueDictionary[str, http.HTTPFlow] = weakref.WeakValueDictionary()
+        self._originals: dict[str, _Original] = {}
         self._responses: weakref.WeakValueDictionary[str, http.HTTPFlow] = weakref.WeakValueDictionary()
+        self._learnt: set[str] = set()
+        self._redactor_key: tuple[int, int] | None = None
+        self._redactor = Redactor()
 
     def install(self) -> None:
-        """Put the guard first and the restorer last in the master's chain (once)."""
+        """Put the guard first and the restorer last in the master's chain (once); cover mitmweb's outputs."""
         manager = ctx.master.addons
         for addon in (self, self.restorer):
             if manager.get(addon.name) is None:
@@ -826,36 +910,95 @@ class CaptureGuard:
         rest = [a for a in manager.chain if a is not self and a is not self.restorer]
         if manager.chain[:1] != [self] or manager.chain[-1:] != [self.restorer]:
             manager.chain = [self, *rest, self.restorer]
+        if type(ctx.master).__module__ == "mitmproxy.tools.web.master":
+            install_web_redaction(self)
+        self.redactor()
+
+    # --- what is secret -----------------------------------------------------------------
+
+    def redactor(self) -> Redactor:
+        """The redactor for every secret known now: the config's, and those learnt from our PLAINTEXT signatures."""
+        config = self._config()
+        key = (id(config), len(self._learnt))
+        if key != self._redactor_key:
+            known = set(self._learnt)
+            if config is not None:
+                for p in config.profiles:
+                    known.add(p.consumer_secret)
+                    if p.token_secret:
+                        known.add(p.token_secret)
+            self._redactor = make_redactor(known)
+            self._redactor_key = key
+            LOG_FILTER.redactor = self._redactor
+        return self._redactor
+
+    def _learn(self, request: http.Request) -> None:
+        """Read back the secrets of the PLAINTEXT signature we put on this request (RFC 5849 §3.4.4)."""
+        body = request.raw_content or b""
+        for text in (request.headers.get("authorization", ""), request.path,
+                     body.decode("utf-8", "surrogateescape") if b"oauth_signature=" in body else ""):
+            value = plaintext_signature_value(text)
+            found = secrets_of_plaintext_signature(value) if value else None
+            if found is not None:
+                new = {s for s in found if s} - self._learnt
+                if new:
+                    self._learnt |= new
+                    self.redactor()
+
+    def needs_signature_redaction(self, flow: http.HTTPFlow) -> bool:
+        return flow.id in self._plaintext or _says_plaintext(flow.request)
+
+    def redact_flow(self, flow: http.HTTPFlow, *, signature: bool) -> None:
+        """Redact a whole flow in place, request and response (a copy a front end shows)."""
+        redactor = self.redactor()
+        request = flow.request
+        _redact_headers(request.headers, redactor, signature=signature)
+        path = request.path
+        redacted = redactor.text(path, signature=signature)
+        if redacted != path:
+            request.path = redacted
+        _redact_body(request, redactor, signature=signature)
+        if flow.response is not None:
+            _redact_headers(flow.response.headers, redactor, signature=signature)
+            _redact_body(flow.response, redactor, signature=signature)
+
+    # --- the chain's hooks ----------------------------------------------------------------
 
     def watch_request(self, flow: http.HTTPFlow) -> None:
         self._requests[flow.id] = flow
+        self._plaintext[flow.id] = flow
 
     def _redact_request(self, flow: http.HTTPFlow) -> None:
         if self._requests.pop(flow.id, None) is None:
             return
+        self._learn(flow.request)
         request = flow.request
-        for name in ("authorization",):
-            if name in request.headers:
-                request.headers[name] = redact_signature_text(request.headers[name])
-        request.path = redact_signature_text(request.path)
-        if request.raw_content and b"oauth_signature=" in request.raw_content:
-            request.raw_content = redact_signature_bytes(request.raw_content)
-            if "transfer-encoding" not in request.headers:
-                request.headers["content-length"] = str(len(request.raw_content))
+        redactor = self.redactor()
+        _redact_headers(request.headers, redactor, signature=True)
+        path = request.path
+        redacted = redactor.text(path, signature=True)
+        if redacted != path:
+            request.path = redacted
+        _redact_body(request, redactor, signature=True)
 
     def _redact_response(self, flow: http.HTTPFlow) -> None:
         response = flow.response
-        if response is None or not response.raw_content:
+        if response is None:
             return
-        if "content-encoding" in response.headers:
-            body = response.get_content(strict=False) or b""
-        else:
-            body = response.raw_content  # the usual case: no decoding, one substring search
-        if not has_token_secret(body):
-            return
-        self._originals[flow.id] = response.raw_content
-        response.set_content(redact_token_secret(body))
-        self._responses[flow.id] = flow
+        signature = self.needs_signature_redaction(flow)
+        if not signature:
+            # The usual case: no PLAINTEXT, so only a credentials response's token secret; a substring search.
+            raw = response.raw_content or b""
+            in_body = has_token_secret(raw) or ("content-encoding" in response.headers and bool(raw)
+                                                and has_token_secret(response.get_content(strict=False) or b""))
+            if not in_body and not any(b"oauth_token_secret" in v for _, v in response.headers.fields):
+                return
+        original = _Original(response, response.headers.fields, response.raw_content)
+        changed = _redact_headers(response.headers, self.redactor(), signature=signature)
+        changed = _redact_body(response, self.redactor(), signature=signature) or changed
+        if changed:
+            self._originals[flow.id] = original
+            self._responses[flow.id] = flow
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         self._redact_request(flow)
@@ -866,32 +1009,129 @@ class CaptureGuard:
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._redact_request(flow)
+        self._plaintext.pop(flow.id, None)
+
+    def settle(self, flow: http.HTTPFlow) -> None:
+        """The client has the response: redact the flow for good (what any front end or export reads later)."""
+        self._originals.pop(flow.id, None)
+        if self._responses.pop(flow.id, None) is not None and flow.response is not None:
+            signature = self.needs_signature_redaction(flow)
+            _redact_headers(flow.response.headers, self.redactor(), signature=signature)
+            _redact_body(flow.response, self.redactor(), signature=signature)
+        self._plaintext.pop(flow.id, None)
 
     def done(self) -> None:
         for flow in list(self._requests.values()):
             self._redact_request(flow)
         for flow in list(self._responses.values()):
-            if flow.response is not None and flow.response.raw_content:
-                body = flow.response.get_content(strict=False) or b""
-                flow.response.set_content(redact_token_secret(body))
+            self.settle(flow)
         self._responses.clear()
         self._originals.clear()
 
 
 class CaptureRestorer:
-    """Last in the chain: give the client the response body it was sent, secrets included."""
+    """Last in the chain: give the client the response it was sent, secrets included, then settle the flow."""
 
     name = "oauth1-capture-restore"
 
     def __init__(self, guard: CaptureGuard) -> None:
         self.guard = guard
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def response(self, flow: http.HTTPFlow) -> None:
-        original = self.guard._originals.pop(flow.id, None)
-        if original is not None and flow.response is not None:
-            flow.response.raw_content = original
-            if "transfer-encoding" not in flow.response.headers:
-                flow.response.headers["content-length"] = str(len(original))
+        original = self.guard._originals.get(flow.id)
+        if original is None:
+            return
+        if flow.response is not original.response:  # replaced since (a retry's answer): not ours to restore
+            self.guard._originals.pop(flow.id, None)
+            return
+        flow.response.headers.fields = original.fields
+        flow.response.raw_content = original.raw_content
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a hook called outside mitmproxy (a unit test): settled at done
+            return
+        # mitmproxy sends the response right after the last hook, in this same step of the event loop
+        # (no await in between unless the flow is intercepted): the next step finds it sent.
+        if flow.intercepted:
+            asyncio_task = loop.create_task(self._settle_after_resume(flow))
+            self._tasks.add(asyncio_task)
+            asyncio_task.add_done_callback(self._tasks.discard)
+        else:
+            loop.call_soon(self.guard.settle, flow)
+
+    async def _settle_after_resume(self, flow: http.HTTPFlow) -> None:
+        await flow.wait_for_resume()
+        await asyncio.sleep(0)
+        self.guard.settle(flow)
+
+
+def _shown(guard: CaptureGuard, flow: Any) -> Any:
+    """What a front end may show of a flow: a redacted copy with the same id (the flow itself is untouched)."""
+    if not isinstance(flow, http.HTTPFlow):
+        return flow
+    copy = http.HTTPFlow.from_state(flow.get_state())
+    assert isinstance(copy, http.HTTPFlow)
+    guard.redact_flow(copy, signature=guard.needs_signature_redaction(flow))
+    return copy
+
+
+_WEB_GUARD: list[CaptureGuard] = []
+
+
+def install_web_redaction(guard: CaptureGuard) -> None:
+    """Make every flow mitmweb serves a redacted copy (issue 12), once per process.
+
+    mitmweb keeps the flow objects and serves them at any moment, in flight
+    and intercepted included: the JSON of GET /flows and of the /updates
+    websocket (flow_to_json), a message's content (content.data) and its
+    content views, the /flows/dump download, and the export command (curl,
+    httpie, raw, HAR) behind the UI's Export menu. Each reads a redacted copy;
+    the flow itself (what goes upstream and to the client) is untouched, and
+    the handlers that change a flow still get the real one.
+    """
+    if _WEB_GUARD:
+        _WEB_GUARD[0] = guard
+        return
+    _WEB_GUARD.append(guard)
+    from mitmproxy.addons import export
+    from mitmproxy.tools.web import app as web_app
+
+    app: Any = web_app
+
+    def shown(flow: Any) -> Any:
+        return _shown(_WEB_GUARD[0], flow)
+
+    original_flow_to_json = app.flow_to_json
+
+    def flow_to_json(flow: Any) -> dict[str, Any]:
+        data: dict[str, Any] = original_flow_to_json(shown(flow))
+        data["modified"] = flow.modified()
+        data["intercepted"] = flow.intercepted
+        return data
+
+    app.flow_to_json = flow_to_json
+
+    real_flow = app.RequestHandler.flow
+    real_view = app.RequestHandler.view
+
+    def reading_flow(handler: Any) -> Any:
+        flow = real_flow.fget(handler)
+        return shown(flow) if handler.request.method in ("GET", "HEAD") else flow
+
+    def reading_view(handler: Any) -> Any:
+        view = real_view.fget(handler)
+        return [shown(f) for f in view] if handler.request.method in ("GET", "HEAD") else view
+
+    for handler in (app.FlowContent, app.FlowContentView):
+        handler.flow = property(reading_flow)
+    app.DumpFlows.view = property(reading_view)
+
+    for name, render in list(export.formats.items()):
+        def redacted_render(flow: Any, _render: Any = render) -> Any:
+            return _render(shown(flow))
+
+        export.formats[name] = redacted_render
 
 
 class OAuth1Helper(asgiapp.WSGIApp):
