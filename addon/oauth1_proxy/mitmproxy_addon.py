@@ -1048,21 +1048,34 @@ class CaptureRestorer:
         flow.response.headers.fields = original.fields
         flow.response.raw_content = original.raw_content
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # a hook called outside mitmproxy (a unit test): settled at done
             return
-        # mitmproxy sends the response right after the last hook, in this same step of the event loop
-        # (no await in between unless the flow is intercepted): the next step finds it sent.
-        if flow.intercepted:
-            asyncio_task = loop.create_task(self._settle_after_resume(flow))
-            self._tasks.add(asyncio_task)
-            asyncio_task.add_done_callback(self._tasks.discard)
-        else:
-            loop.call_soon(self.guard.settle, flow)
+        task = asyncio.ensure_future(self._settle_when_sent(flow))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _settle_after_resume(self, flow: http.HTTPFlow) -> None:
+    async def _settle_when_sent(self, flow: http.HTTPFlow) -> None:
+        """Settle the flow once mitmproxy has written the response to the client.
+
+        mitmproxy writes it while handling the response hook's completion, in
+        its connection handler's event lock (an asyncio.Lock: FIFO). Under the
+        eager task factory of mitmproxy 12 this task starts inside the hook
+        task; so: first let the hook task queue its completion (sleep 0),
+        then queue behind it on that lock. An intercepted flow leaves on
+        resume: wait for that first.
+        """
         await flow.wait_for_resume()
         await asyncio.sleep(0)
+        proxyserver = ctx.master.addons.get("proxyserver")
+        handler = getattr(proxyserver, "connections", {}).get(flow.client_conn.id)
+        lock = getattr(handler, "_server_event_lock", None)
+        if isinstance(lock, asyncio.Lock):
+            async with lock:
+                pass
+        else:  # not a live connection of mitmproxy's (a test): a few turns of the loop
+            for _ in range(3):
+                await asyncio.sleep(0)
         self.guard.settle(flow)
 
 
