@@ -912,6 +912,7 @@ class CaptureGuard:
             manager.chain = [self, *rest, self.restorer]
         if type(ctx.master).__module__ == "mitmproxy.tools.web.master":
             install_web_redaction(self)
+        install_command_redaction(self, ctx.master.commands)
         self.redactor()
 
     # --- what is secret -----------------------------------------------------------------
@@ -1087,6 +1088,30 @@ def _shown(guard: CaptureGuard, flow: Any) -> Any:
     assert isinstance(copy, http.HTTPFlow)
     guard.redact_flow(copy, signature=guard.needs_signature_redaction(flow))
     return copy
+
+
+# Commands that read flows and write or show them (a file, the clipboard, the UI): each gets redacted copies.
+READING_COMMANDS = ("save.file", "save.har", "cut", "cut.save", "cut.clip")
+
+
+def install_command_redaction(guard: CaptureGuard, commands: Any) -> None:
+    """Give every flow-reading command (READING_COMMANDS) redacted copies of its flows, once per master.
+
+    A front end runs them on flows that may be in flight or intercepted
+    (mitmweb's /commands, the console's command line); the flows themselves
+    are untouched.
+    """
+    for name in READING_COMMANDS:
+        command = commands.commands.get(name)
+        if command is None or getattr(command.func, "_oauth1_redacted", False):
+            continue
+        real = command.func
+
+        def redacted(flows: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            return _real([_shown(guard, f) for f in flows], *args, **kwargs)
+
+        redacted._oauth1_redacted = True  # type: ignore[attr-defined]
+        command.func = redacted
 
 
 _WEB_GUARD: list[CaptureGuard] = []
