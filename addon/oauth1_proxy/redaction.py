@@ -39,6 +39,7 @@ _SIGNATURE_JSON = re.compile(r'("oauth_signature"\s*:\s*")((?:[^"\\]|\\.)*)(")')
 _TOKEN_SECRET_FORM = re.compile(rb"(oauth_token_secret=)([^&\s]*)")
 _TOKEN_SECRET_TEXT = re.compile(r'(oauth_token_secret=)("[^"]*"|[^&\s",]*)')
 _TOKEN_SECRET_JSON = re.compile(rb'("oauth_token_secret"\s*:\s*")((?:[^"\\]|\\.)*)(")')
+_TOKEN_SECRET_JSON_TEXT = re.compile(r'("oauth_token_secret"\s*:\s*")((?:[^"\\]|\\.)*)(")')
 _PLAINTEXT_MARK = re.compile(r"oauth_signature_method\s*=\s*(?:\"|%22)?PLAINTEXT")
 # Python's repr of bytes, as mitmproxy's proxy_debug prints them (maybe cut short with "…").
 _BYTES_LITERAL = re.compile(r"""(?<![\w'"])b'(?:[^'\\]|\\.)*(?:'|\Z)|(?<![\w'"])b"(?:[^"\\]|\\.)*(?:"|\Z)""", re.S)
@@ -76,12 +77,12 @@ def redact_token_secret(data: bytes) -> bytes:
 
 
 def redact_token_secret_text(text: str) -> str:
-    """Replace every oauth_token_secret value in a header or a log line (quoted or not)."""
+    """Replace every oauth_token_secret value in a header, a log line or JSON text (quoted or not)."""
     if "oauth_token_secret" not in text:
         return text
-    data = redact_token_secret(text.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+    text = _TOKEN_SECRET_JSON_TEXT.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
     return _TOKEN_SECRET_TEXT.sub(lambda m: m.group(1) + (f'"{REDACTED}"' if m.group(2).startswith('"')
-                                                          else REDACTED), data)
+                                                          else REDACTED), text)
 
 
 def is_plaintext_signed(*texts: str) -> bool:
@@ -90,15 +91,25 @@ def is_plaintext_signed(*texts: str) -> bool:
 
 
 def secret_forms(secret: str) -> frozenset[str]:
-    """A secret as it can appear in traffic, a log or a page: raw, percent-encoded once and twice, form-,
-    JSON- and HTML-escaped (RFC 5849 §3.6, §3.5)."""
+    """A secret as it can appear in traffic, a log or a page (RFC 5849 §3.6, §3.5, §3.4.4).
+
+    Raw; percent-encoded once, twice and three times (a PLAINTEXT signature
+    holds it encoded once, the header encodes that again, an echo may quote
+    the header), in upper- and lower-case hex; form-, JSON- and HTML-escaped.
+    """
     once = quote(secret, safe="")
+    twice = quote(once, safe="")
+    thrice = quote(twice, safe="")  # the secret inside a PLAINTEXT signature that is quoted once more
     forms = {
         secret,
         once,
-        quote(once, safe=""),
+        twice,
+        thrice,
         once.lower(),
+        twice.lower(),
+        thrice.lower(),
         quote_plus(secret),
+        quote_plus(once),
         quote(secret, safe="/"),
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
