@@ -899,6 +899,7 @@ class CaptureGuard:
         self._learnt: set[str] = set()
         self._redactor_key: tuple[int, int] | None = None
         self._redactor = Redactor()
+        install_log_filter()  # now, not at running: records of the start-up (configure) are filtered too
 
     def install(self) -> None:
         """Put the guard first and the restorer last in the master's chain (once); cover mitmweb's outputs."""
@@ -1149,6 +1150,12 @@ def install_web_redaction(guard: CaptureGuard) -> None:
         return data
 
     app.flow_to_json = flow_to_json
+    from mitmproxy.tools.web import static_viewer as web_static_viewer
+
+    static_viewer: Any = web_static_viewer  # web_static_viewer: what it writes comes from a file (-r), redacted too
+    static_viewer.flow_to_json = flow_to_json
+    original_save_content = static_viewer.save_flows_content
+    static_viewer.save_flows_content = lambda path, flows: original_save_content(path, [shown(f) for f in flows])
 
     real_flow = app.RequestHandler.flow
     real_view = app.RequestHandler.view
