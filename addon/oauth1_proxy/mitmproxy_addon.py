@@ -914,6 +914,7 @@ class CaptureGuard:
         if type(ctx.master).__module__ == "mitmproxy.tools.web.master":
             install_web_redaction(self)
         install_command_redaction(self, ctx.master.commands)
+        install_wire_substitution()
         self.redactor()
 
     # --- what is secret -----------------------------------------------------------------
@@ -969,6 +970,24 @@ class CaptureGuard:
     def watch_request(self, flow: http.HTTPFlow) -> None:
         self._requests[flow.id] = flow
         self._plaintext[flow.id] = flow
+
+    def hold_back(self, flow: http.HTTPFlow) -> None:
+        """Keep a PLAINTEXT signature out of the flow object from its request hook on (issue 12).
+
+        Called last in the request hook chain (by the restorer). The flow's
+        request is redacted now; the request as signed is kept on the side,
+        and mitmproxy's HTTP layer is given that one when it writes the
+        request upstream (install_wire_substitution). Whatever reads the flow
+        later (mitmweb, the console, intercept, other addons) reads no secret.
+        A request changed after this (a user's edit while intercepted) goes
+        as edited, with the redacted signature: the provider refuses it.
+        """
+        request = flow.request
+        if flow.id not in self._requests or request.stream or request.raw_content is None:
+            return
+        signed = request.copy()
+        self._redact_request(flow)
+        request._oauth1_wire = (signed, request.get_state())  # type: ignore[attr-defined]
 
     def _redact_request(self, flow: http.HTTPFlow) -> None:
         if self._requests.pop(flow.id, None) is None:
@@ -1040,6 +1059,10 @@ class CaptureRestorer:
         self.guard = guard
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.id in self.guard._requests:  # signed with PLAINTEXT by the signer, earlier in this hook
+            self.guard.hold_back(flow)
+
     def response(self, flow: http.HTTPFlow) -> None:
         original = self.guard._originals.get(flow.id)
         if original is None:
@@ -1089,6 +1112,50 @@ def _shown(guard: CaptureGuard, flow: Any) -> Any:
     assert isinstance(copy, http.HTTPFlow)
     guard.redact_flow(copy, signature=guard.needs_signature_redaction(flow))
     return copy
+
+
+_WIRE_PATCHED: list[bool] = []
+
+
+def install_wire_substitution() -> None:
+    """Give mitmproxy's HTTP layer the request as signed where the flow holds it redacted (CaptureGuard.hold_back).
+
+    Once per process. The HTTP layer hands each RequestHeaders and
+    RequestData event to the connection that writes it (HTTP/1, HTTP/2,
+    HTTP/3 alike, upstream proxy included): there, and only there, a request
+    held back is swapped for the signed one, unless the flow's request changed
+    since. Nothing else changes for any other flow.
+    """
+    if _WIRE_PATCHED:
+        return
+    _WIRE_PATCHED.append(True)
+    import dataclasses
+
+    from mitmproxy.proxy.layers import http as http_layers
+    from mitmproxy.proxy.layers.http import _events
+
+    layer_class: Any = http_layers.HttpLayer
+    original = layer_class.event_to_child
+    bodies: dict[tuple[int, int], bytes] = {}
+
+    def event_to_child(self: Any, child: Any, event: Any) -> Any:
+        kind = type(event)
+        if kind is _events.RequestHeaders and not isinstance(child, http_layers.HttpStream):
+            wire = getattr(event.request, "_oauth1_wire", None)
+            if wire is not None:
+                signed, redacted_state = wire
+                del event.request._oauth1_wire  # once: a retry or replay is signed afresh
+                if event.request.get_state() == redacted_state:
+                    if signed.raw_content:
+                        bodies[(id(child), event.stream_id)] = signed.raw_content
+                    event = dataclasses.replace(event, request=signed)
+        elif kind is _events.RequestData and bodies:
+            body = bodies.pop((id(child), event.stream_id), None)
+            if body is not None:
+                event = _events.RequestData(event.stream_id, body)
+        return original(self, child, event)
+
+    layer_class.event_to_child = event_to_child
 
 
 # Commands that read flows and write or show them (a file, the clipboard, the UI): each gets redacted copies.
