@@ -169,3 +169,30 @@ async def test_capture_restorer_settles_the_flow_after_the_client_has_it(tmp_pat
         for _ in range(6):
             await asyncio.sleep(0)
         assert leaked(flow_text(flow)) == []  # a later step: redacted for good
+
+
+def test_capture_guard_hold_back_leaves_no_secret_in_the_flow_and_keeps_the_signed_request(tmp_path: Path) -> None:
+    # The end of the request hook chain: from here on, mitmweb, the console and other addons read the flow.
+    with signing(tmp_path) as signer:
+        flow = signed_flow(signer)
+        signer.guard.restorer.request(flow)
+        assert leaked(flow_text(flow)) == [] and 'oauth_signature="REDACTED"' in flow.request.headers["authorization"]
+        signed, state = flow.request._oauth1_wire  # type: ignore[attr-defined]
+        assert ON_THE_WIRE in signed.headers["authorization"]  # what mitmproxy's HTTP layer writes upstream
+        assert state == flow.request.get_state()
+        assert "_oauth1_wire" not in str(flow.get_state())  # never saved with the flow
+
+
+def test_capture_guard_hold_back_body_placement_keeps_the_signed_body(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(PLAIN + "    placement: body\n", encoding="utf-8")
+    signer = OAuth1Signer()
+    with taddons.context(signer) as tctx:
+        tctx.configure(signer, oauth1_config=str(path))
+        flow = make_flow("POST", body=b"a=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        signer.request(flow)
+        signer.guard.restorer.request(flow)
+        signed, _ = flow.request._oauth1_wire  # type: ignore[attr-defined]
+        assert ON_THE_WIRE.encode() in signed.raw_content
+        assert leaked(flow_text(flow)) == [] and b"oauth_signature=REDACTED" in (flow.request.raw_content or b"")
+        assert flow.request.headers["content-length"] == str(len(flow.request.raw_content or b""))

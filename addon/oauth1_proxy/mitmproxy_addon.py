@@ -324,14 +324,16 @@ class OAuth1Signer:
 
         Not needed only under mitmdump (``oauth1-proxy run`` or ``-s``) that
         saves nothing (no ``save_stream_file``, no ``hardump``), runs no other
-        script and prints at most each flow's URL (``flow_detail`` 1, or 0)
-        with no PLAINTEXT profile. mitmweb and the console keep and show
+        script, has no ``proxy_debug`` and prints at most each flow's URL
+        (``flow_detail`` 1, or 0) with no PLAINTEXT profile. mitmweb and the console keep and show
         every flow: always needed there. Once installed it stays.
         """
         options = ctx.options
         if not isinstance(ctx.master, DumpMaster):
             return True
         if options.save_stream_file or ("hardump" in options and options.hardump):
+            return True
+        if "proxy_debug" in options and options.proxy_debug:  # raw traffic in the log: the filter needs the secrets
             return True
         if any(not _is_this_script(script) for script in options.scripts):
             return True
