@@ -47,6 +47,7 @@ class H2Upstream:
         self._context.load_cert_chain(cert, key)
         self._context.set_alpn_protocols(["h2"])
         self.requests: list[dict[str, str]] = []
+        self.bodies: dict[int, bytes] = {}  # by the order of requests received
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -66,12 +67,16 @@ class H2Upstream:
         conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False))
         conn.initiate_connection()
         writer.write(conn.data_to_send())
+        streams: dict[int, int] = {}
         try:
             while data := await reader.read(65535):
                 for event in conn.receive_data(data):
                     if isinstance(event, h2.events.RequestReceived):
                         self.requests.append({k.decode(): v.decode() for k, v in event.headers})
+                        streams[event.stream_id] = len(self.requests) - 1
                     if isinstance(event, h2.events.DataReceived):
+                        index = streams[event.stream_id]
+                        self.bodies[index] = self.bodies.get(index, b"") + event.data
                         conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
                     if isinstance(event, h2.events.StreamEnded):
                         conn.send_headers(event.stream_id, [(":status", "200"), ("content-type", "text/plain"),

@@ -1,0 +1,91 @@
+"""Promise: the upstream gets the PLAINTEXT signature, the flow object never holds it (SPEC §8, issue 12).
+
+The signed request is redacted in the flow at the end of the request hook chain and mitmproxy's HTTP layer writes the
+signed copy upstream. Each placement (RFC 5849 §3.5.1 header, §3.5.2 body, §3.5.3 query), over HTTP/1.1 and over
+HTTP/2 to a real h2 upstream: what the upstream received holds the exact signature; the capture holds none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from flask import Response
+from flask import request as flask_request
+
+from oauth1_proxy.provider import Provider, ProviderClient
+from tests.e2e.conftest import CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET, curl, profile_for, write_config
+
+from .support import leaks, plaintext_signature_forms
+from .test_h2_debug_leaks import H2Upstream
+
+SIGNATURE = f"{quote(CONSUMER_SECRET, safe='~')}&{quote(TOKEN_SECRET, safe='~')}"  # RFC 5849 §3.4.4
+ON_THE_WIRE = quote(SIGNATURE, safe="~")  # RFC 5849 §3.5: encoded once more in each placement
+PLACEMENTS = ["header", "query", "body"]
+
+
+def received_as_sent(what: list[dict[str, Any]]) -> Any:
+    def view(rest: str) -> Response:
+        what.append({"authorization": flask_request.headers.get("Authorization", ""),
+                     "query": flask_request.query_string.decode(), "body": flask_request.get_data()})
+        return Response("ok\n", mimetype="text/plain")
+
+    return view
+
+
+def upstream_holds_the_signature(placement: str, authorization: str, query: str, body: bytes) -> bool:
+    if placement == "header":
+        return f'oauth_signature="{ON_THE_WIRE}"' in authorization
+    if placement == "query":
+        return f"oauth_signature={ON_THE_WIRE}" in query
+    return f"oauth_signature={ON_THE_WIRE}".encode() in body
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_wire_substitution_http1_upstream_gets_the_signature_capture_does_not(
+    tmp_path: Path, run_proxy: Any, placement: str
+) -> None:
+    received: list[dict[str, Any]] = []
+    provider = Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)],
+                        access_tokens={TOKEN: TOKEN_SECRET}, tls=True, cert_dir=tmp_path / "tls")
+    provider._app.add_url_rule("/raw/<path:rest>", "raw", received_as_sent(received), methods=["GET", "POST"])
+    flows = tmp_path / "capture.flows"
+    with provider:
+        config = write_config(tmp_path / "proxy.yaml", {
+            "plain": profile_for(provider, signature_method="PLAINTEXT", placement=placement)})
+        proxy = run_proxy(config, "-w", str(flows), "--set", f"ssl_verify_upstream_trusted_ca={provider.ca_file}")
+        result = curl("--cacert", str(proxy.ca_file), "-x", proxy.url, "-d", "a=1",
+                      f"{provider.base_url}/raw/{placement}?x=1")
+        proxy.stop()
+    assert result.stdout == b"ok\n", result.stderr + proxy.text().encode()
+    assert len(received) == 1
+    assert upstream_holds_the_signature(placement, **received[0]), received[0]
+    data = flows.read_bytes()
+    assert leaks(data, [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
+    assert b"REDACTED" in data
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_wire_substitution_h2_upstream_gets_the_signature_capture_does_not(
+    tmp_path: Path, run_proxy: Any, placement: str
+) -> None:
+    flows = tmp_path / "capture.flows"
+    with H2Upstream(tmp_path / "h2-tls") as upstream:
+        config = write_config(tmp_path / "proxy.yaml", {"plain": {
+            "hosts": [f"localhost:{upstream.port}"], "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET,
+            "token": TOKEN, "token_secret": TOKEN_SECRET, "signature_method": "PLAINTEXT", "placement": placement}})
+        proxy = run_proxy(config, "-w", str(flows), "--set", f"ssl_verify_upstream_trusted_ca={upstream.ca_file}")
+        result = curl("--http2", "--cacert", str(proxy.ca_file), "-x", proxy.url, "-d", "a=1",
+                      f"https://localhost:{upstream.port}/raw/{placement}?x=1")
+        proxy.stop()
+    assert result.stdout == b"ok\n", result.stderr
+    assert len(upstream.requests) == 1
+    headers = upstream.requests[0]
+    assert upstream_holds_the_signature(placement, headers.get("authorization", ""),
+                                        headers[":path"].partition("?")[2], upstream.bodies.get(0, b"")), \
+        (headers, upstream.bodies)
+    data = flows.read_bytes()
+    assert leaks(data, [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
+    assert b"REDACTED" in data
