@@ -122,6 +122,22 @@ def echo_refusal() -> Response:
     return response
 
 
+PROBE = """\
+from mitmproxy import command, flow
+
+
+class Probe:
+    \"\"\"A test-only command: the flow object itself, as mitmweb holds it (not what it serves).\"\"\"
+
+    @command.command("probe.state")
+    def state(self, f: flow.Flow) -> str:
+        return repr(f.get_state())
+
+
+addons = [Probe()]
+"""
+
+
 def start_mitmweb(config: Path, confdir: Path, token: str, web_port: int, *extra: str) -> RunningProxy:
     command = [str(BIN / "mitmweb"), "--no-web-open-browser", "--listen-host", "127.0.0.1", "--listen-port", "0",
                "--set", f"web_port={web_port}", "--set", "web_host=127.0.0.1", "--set", f"web_password={token}",
@@ -205,8 +221,10 @@ def scan(tmp_path_factory: pytest.TempPathFactory, confdir: Path) -> Iterator[Sc
     token = secrets.token_hex(8)
     web_port = free_port()
     har = tmp / "web.har"
+    probe = tmp / "probe.py"
+    probe.write_text(PROBE)
     proxy = start_mitmweb(config, confdir, token, web_port, "--set", "intercept=~q & ~u /api/echo/intercepted",
-                          "--set", f"ssl_verify_upstream_trusted_ca={tls.ca_file}")
+                          "--set", f"ssl_verify_upstream_trusted_ca={tls.ca_file}", "-s", str(probe))
     web = Web(f"http://127.0.0.1:{web_port}", token)
     try:
         web.get("/")  # sets the auth and xsrf cookies
@@ -240,6 +258,8 @@ def run_scenarios(scan: Scan, web: Web, proxy: RunningProxy, tls: Provider, othe
     flow = wait_for_flow(web, "/slow/in-flight")
     assert "response" not in flow
     every_view_of(web, scan, flow, "a request in flight")
+    scan.add("the flow objects mitmweb holds", web.post("/commands/probe.state", {"arguments": [f"@{flow['id']}"]})
+             .json()["value"])
     scan.add("a request in flight", json.dumps(web.post("/commands/save.har", {"arguments": [f"@{flow['id']}",
                                                                                   str(har)]}).json()))
     scan.add("a request in flight", har.read_bytes())
@@ -254,6 +274,8 @@ def run_scenarios(scan: Scan, web: Web, proxy: RunningProxy, tls: Provider, othe
                             stderr=subprocess.PIPE)
     flow = wait_for_flow(web, "/api/echo/intercepted", lambda f: f["intercepted"])
     every_view_of(web, scan, flow, "an intercepted request")
+    scan.add("the flow objects mitmweb holds", web.post("/commands/probe.state", {"arguments": [f"@{flow['id']}"]})
+             .json()["value"])
     web.post(f"/flows/{flow['id']}/resume")
     out, err = held.communicate(timeout=30)
     scan.checks["intercepted answer"] = json.loads(out)
@@ -267,6 +289,11 @@ def run_scenarios(scan: Scan, web: Web, proxy: RunningProxy, tls: Provider, othe
             every_view_of(web, scan, f, "credentials responses")
     scan.checks["credentials flows"] = sum(f["request"]["path"].startswith("/oauth/") for f in web.flows())
 
+    time.sleep(0.2)  # settled once written to the client
+    for f in web.flows():
+        scan.add("the flow objects mitmweb holds", web.post("/commands/probe.state", {"arguments": [f"@{f['id']}"]})
+                 .json()["value"])
+
     # 4. A refusal that echoes the PLAINTEXT signature (net.oauth).
     refused = subprocess.run([*curl, "-i", f"{tls.base_url}/netoauth/refused"], capture_output=True, timeout=30)
     scan.checks["refusal the client got"] = refused.stdout
@@ -276,7 +303,8 @@ def run_scenarios(scan: Scan, web: Web, proxy: RunningProxy, tls: Provider, othe
 
 OUTPUTS = ["a request in flight", "the same request, answered", "an intercepted request",
            "an intercepted request, answered", "credentials responses", "a refusal echoing the signature",
-           "the /updates websocket", "GET /events", "save.har", "mitmweb's stdout and stderr"]
+           "the /updates websocket", "GET /events", "save.har", "mitmweb's stdout and stderr",
+           "the flow objects mitmweb holds"]
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
@@ -293,6 +321,9 @@ def test_mitmweb_views_show_the_signed_requests_redacted(scan: Scan) -> None:
         assert b'oauth_signature_method=\\"PLAINTEXT\\"' in data or b'oauth_signature_method="PLAINTEXT"' in data
         assert b"REDACTED" in data, output
     assert b"oauth_token_secret=REDACTED" in scan.outputs["credentials responses"]
+    assert b"oauth_token_secret=REDACTED" in scan.outputs["the flow objects mitmweb holds"]  # settled
+    assert b'oauth_signature=\\"REDACTED\\"' in scan.outputs["the flow objects mitmweb holds"] \
+        or b"oauth_signature=\"REDACTED\"" in scan.outputs["the flow objects mitmweb holds"]  # held back
     assert scan.checks["credentials flows"] == 2
     assert int(str(scan.checks["updates"])) > 5
 
