@@ -196,3 +196,19 @@ def test_capture_guard_hold_back_body_placement_keeps_the_signed_body(tmp_path: 
         assert ON_THE_WIRE.encode() in signed.raw_content
         assert leaked(flow_text(flow)) == [] and b"oauth_signature=REDACTED" in (flow.request.raw_content or b"")
         assert flow.request.headers["content-length"] == str(len(flow.request.raw_content or b""))
+
+
+def test_capture_restorer_keeps_a_later_addons_own_change(tmp_path: Path) -> None:
+    # --modify-headers (or a script) after the guard adds a header: the client gets it and the real credentials.
+    with signing(tmp_path) as signer:
+        guard = signer.guard
+        flow = make_flow()
+        flow.response = http.Response.make(200, b"oauth_token=t&oauth_token_secret=the-real-secret",
+                                           {"Content-Type": "application/x-www-form-urlencoded"})
+        guard.response(flow)
+        assert b"the-real-secret" not in (flow.response.raw_content or b"")
+        flow.response.headers["Access-Control-Allow-Origin"] = "*"
+        guard.restorer.response(flow)
+        assert flow.response.raw_content == b"oauth_token=t&oauth_token_secret=the-real-secret"
+        assert flow.response.headers["access-control-allow-origin"] == "*"
+        assert flow.response.headers["content-length"] == str(len(flow.response.raw_content))

@@ -861,11 +861,28 @@ def _says_plaintext(request: http.Request) -> bool:
 
 
 class _Original(NamedTuple):
-    """A response as received, before the guard redacted it: what the client must get."""
+    """A response as received and as the guard redacted it: what the restorer gives back to the client."""
 
     response: http.Response
-    fields: tuple[tuple[bytes, bytes], ...]
-    raw_content: bytes | None
+    fields: tuple[tuple[bytes, bytes], ...]  # as received
+    redacted_fields: tuple[tuple[bytes, bytes], ...]
+    changed: tuple[tuple[bytes, bytes, bytes], ...]  # (name, redacted value, value received), by position
+    raw_content: bytes | None  # as received
+    redacted_raw: bytes | None
+
+    def restore(self) -> None:
+        """Put back what the guard redacted, and only that: a later addon's own changes stay (--modify-headers)."""
+        response = self.response
+        current = response.headers.fields
+        if current == self.redacted_fields:
+            response.headers.fields = self.fields
+        else:
+            undo = {(name.lower(), new): old for name, new, old in self.changed}
+            response.headers.fields = tuple((n, undo.get((n.lower(), v), v)) for n, v in current)
+        if response.raw_content == self.redacted_raw:
+            response.raw_content = self.raw_content
+        if "content-length" in response.headers and "transfer-encoding" not in response.headers:
+            response.headers["content-length"] = str(len(response.raw_content or b""))
 
 
 class CaptureGuard:
@@ -1011,16 +1028,19 @@ class CaptureGuard:
         signature = self.needs_signature_redaction(flow)
         if not signature:
             # The usual case: no PLAINTEXT, so only a credentials response's token secret; a substring search.
-            raw = response.raw_content or b""
-            in_body = has_token_secret(raw) or ("content-encoding" in response.headers and bool(raw)
+            body = response.raw_content or b""
+            in_body = has_token_secret(body) or ("content-encoding" in response.headers and bool(body)
                                                 and has_token_secret(response.get_content(strict=False) or b""))
             if not in_body and not any(b"oauth_token_secret" in v for _, v in response.headers.fields):
                 return
-        original = _Original(response, response.headers.fields, response.raw_content)
+        fields, raw = response.headers.fields, response.raw_content
         changed = _redact_headers(response.headers, self.redactor(), signature=signature)
         changed = _redact_body(response, self.redactor(), signature=signature) or changed
         if changed:
-            self._originals[flow.id] = original
+            redacted = response.headers.fields
+            by_position = tuple((n, new, old) for (n, old), (_, new) in zip(fields, redacted, strict=False)
+                                if old != new) if len(fields) == len(redacted) else ()
+            self._originals[flow.id] = _Original(response, fields, redacted, by_position, raw, response.raw_content)
             self._responses[flow.id] = flow
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -1072,8 +1092,7 @@ class CaptureRestorer:
         if flow.response is not original.response:  # replaced since (a retry's answer): not ours to restore
             self.guard._originals.pop(flow.id, None)
             return
-        flow.response.headers.fields = original.fields
-        flow.response.raw_content = original.raw_content
+        original.restore()
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # a hook called outside mitmproxy (a unit test): settled at done
