@@ -8,7 +8,8 @@ and websocket while:
   ``oauth_token_secret`` (the client must still get them);
 - a provider refuses a PLAINTEXT request and echoes the signature it received (net.oauth style).
 Every view of every flow is scanned: ``GET /flows``, ``/updates``, each message's ``content.data`` and content view,
-``/flows/dump``, the ``export`` command (curl, raw), ``save.har``, ``/events``.
+``/flows/dump``, the ``export`` command (curl, raw), ``save.har``, ``/events`` (with proxy_debug on), and the flow
+objects themselves (a test-only probe command).
 """
 
 from __future__ import annotations
@@ -224,7 +225,8 @@ def scan(tmp_path_factory: pytest.TempPathFactory, confdir: Path) -> Iterator[Sc
     probe = tmp / "probe.py"
     probe.write_text(PROBE)
     proxy = start_mitmweb(config, confdir, token, web_port, "--set", "intercept=~q & ~u /api/echo/intercepted",
-                          "--set", f"ssl_verify_upstream_trusted_ca={tls.ca_file}", "-s", str(probe))
+                          "--set", f"ssl_verify_upstream_trusted_ca={tls.ca_file}", "-s", str(probe),
+                          "--set", "proxy_debug=true", "--set", "termlog_verbosity=debug")
     web = Web(f"http://127.0.0.1:{web_port}", token)
     try:
         web.get("/")  # sets the auth and xsrf cookies
@@ -326,6 +328,8 @@ def test_mitmweb_views_show_the_signed_requests_redacted(scan: Scan) -> None:
         or b"oauth_signature=\"REDACTED\"" in scan.outputs["the flow objects mitmweb holds"]  # held back
     assert scan.checks["credentials flows"] == 2
     assert int(str(scan.checks["updates"])) > 5
+    events = scan.outputs["GET /events"]
+    assert b"SendData(server, <" in events and b"signed profile=plain" in events  # proxy_debug, our line
 
 
 def test_mitmweb_upstream_still_gets_the_real_signature(scan: Scan) -> None:
