@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 import types
@@ -890,19 +891,21 @@ class CaptureGuard:
 
     Installed first in mitmproxy's chain (ahead of Save, SaveHar, the Dumper
     and mitmweb's View) with a CaptureRestorer last:
-    - a request signed with PLAINTEXT is redacted once it has been sent
-      (responseheaders/response/error), for good: replays re-sign. The
+    - a request signed with PLAINTEXT is redacted in the flow at the end of
+      its request hook chain (hold_back); mitmproxy's HTTP layer writes the
+      signed copy upstream (install_wire_substitution). Replays re-sign. The
       secrets its signature carries are learnt (in memory only), so every
       other encoding of them is redacted too, in flows and in logs;
     - a response carrying oauth_token_secret, or (to a PLAINTEXT request) an
       echo of the signature or of the secrets (net.oauth reports the
       signature it received in WWW-Authenticate and the body), is redacted
-      before Save and the Dumper see it, restored by the restorer for the
-      client, and redacted again for good once the client has it (and at
-      shutdown, before SaveHar serialises);
+      before Save, the Dumper and mitmweb's View see it, restored by the
+      restorer for the client, and redacted again for good once mitmproxy
+      has written it to the client (settle; and at shutdown, before SaveHar
+      serialises);
     - under mitmweb, everything mitmweb serves is a redacted copy
-      (install_web_redaction): it reads flows at any moment, in flight and
-      intercepted included.
+      (install_web_redaction), and in every front end the commands that
+      read flows get redacted copies (install_command_redaction).
     Nothing is kept in flow.metadata (it is saved with the flow).
     """
 
@@ -930,7 +933,8 @@ class CaptureGuard:
         rest = [a for a in manager.chain if a is not self and a is not self.restorer]
         if manager.chain[:1] != [self] or manager.chain[-1:] != [self.restorer]:
             manager.chain = [self, *rest, self.restorer]
-        if type(ctx.master).__module__ == "mitmproxy.tools.web.master":
+        web_master = sys.modules.get("mitmproxy.tools.web.master")  # loaded only under mitmweb
+        if web_master is not None and isinstance(ctx.master, web_master.WebMaster):
             install_web_redaction(self)
         install_command_redaction(self, ctx.master.commands)
         install_wire_substitution()
