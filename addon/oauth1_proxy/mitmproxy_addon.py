@@ -871,9 +871,11 @@ class _Original(NamedTuple):
     raw_content: bytes | None  # as received
     redacted_raw: bytes | None
 
-    def restore(self) -> None:
-        """Put back what the guard redacted, and only that: a later addon's own changes stay (--modify-headers)."""
-        response = self.response
+    def restore_onto(self, response: http.Response) -> None:
+        """Put back what the guard redacted, and only that, in a copy of the response as it is now.
+
+        A later addon's own changes stay (--modify-headers, a script).
+        """
         current = response.headers.fields
         if current == self.redacted_fields:
             response.headers.fields = self.fields
@@ -899,10 +901,9 @@ class CaptureGuard:
     - a response carrying oauth_token_secret, or (to a PLAINTEXT request) an
       echo of the signature or of the secrets (net.oauth reports the
       signature it received in WWW-Authenticate and the body), is redacted
-      before Save, the Dumper and mitmweb's View see it, restored by the
-      restorer for the client, and redacted again for good once mitmproxy
-      has written it to the client (settle; and at shutdown, before SaveHar
-      serialises);
+      before Save, the Dumper and mitmweb's View see it, for good; the
+      restorer hands the response as received (with any later addon's own
+      changes) to mitmproxy's HTTP layer for the client;
     - under mitmweb, everything mitmweb serves is a redacted copy
       (install_web_redaction), and in every front end the commands that
       read flows get redacted copies (install_command_redaction).
@@ -917,7 +918,6 @@ class CaptureGuard:
         self._requests: weakref.WeakValueDictionary[str, http.HTTPFlow] = weakref.WeakValueDictionary()
         self._plaintext: weakref.WeakValueDictionary[str, http.HTTPFlow] = weakref.WeakValueDictionary()
         self._originals: dict[str, _Original] = {}
-        self._responses: weakref.WeakValueDictionary[str, http.HTTPFlow] = weakref.WeakValueDictionary()
         self._learnt: set[str] = set()
         self._redactor_key: tuple[int, int] | None = None
         self._redactor = Redactor()
@@ -1045,7 +1045,6 @@ class CaptureGuard:
             by_position = tuple((n, new, old) for (n, old), (_, new) in zip(fields, redacted, strict=False)
                                 if old != new) if len(fields) == len(redacted) else ()
             self._originals[flow.id] = _Original(response, fields, redacted, by_position, raw, response.raw_content)
-            self._responses[flow.id] = flow
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         self._redact_request(flow)
@@ -1058,75 +1057,49 @@ class CaptureGuard:
         self._redact_request(flow)
         self._plaintext.pop(flow.id, None)
 
-    def settle(self, flow: http.HTTPFlow) -> None:
-        """The client has the response: redact the flow for good (what any front end or export reads later)."""
-        self._originals.pop(flow.id, None)
-        if self._responses.pop(flow.id, None) is not None and flow.response is not None:
-            signature = self.needs_signature_redaction(flow)
-            _redact_headers(flow.response.headers, self.redactor(), signature=signature)
-            _redact_body(flow.response, self.redactor(), signature=signature)
-        self._plaintext.pop(flow.id, None)
-
     def done(self) -> None:
         for flow in list(self._requests.values()):
             self._redact_request(flow)
-        for flow in list(self._responses.values()):
-            self.settle(flow)
-        self._responses.clear()
         self._originals.clear()
 
 
 class CaptureRestorer:
-    """Last in the chain: give the client the response it was sent, secrets included, then settle the flow."""
+    """Last in the chain: the client (and the upstream) get the messages as they were, the flow keeps them redacted.
+
+    For a request signed with PLAINTEXT (hold_back) and a response the guard
+    redacted, the real message is kept on the side and mitmproxy's HTTP
+    layer writes that one (install_wire_substitution). The flow object,
+    which every front end, intercept and later addon reads, holds no secret
+    from the end of the hook chain on. Only what the guard redacted is put
+    back in the copy: a later addon's own change (--modify-headers, a
+    script) goes to the client too. A message changed after this (a user's
+    edit of an intercepted flow) goes as edited, redacted.
+    """
 
     name = "oauth1-capture-restore"
 
     def __init__(self, guard: CaptureGuard) -> None:
         self.guard = guard
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.id in self.guard._requests:  # signed with PLAINTEXT by the signer, earlier in this hook
             self.guard.hold_back(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
-        original = self.guard._originals.get(flow.id)
-        if original is None:
+        original = self.guard._originals.pop(flow.id, None)
+        self.guard._plaintext.pop(flow.id, None)
+        response = flow.response
+        if original is None or response is None:
             return
-        if flow.response is not original.response:  # replaced since (a retry's answer): not ours to restore
-            self.guard._originals.pop(flow.id, None)
+        if response is not original.response:  # replaced since (a retry's answer): not ours to restore
             return
-        original.restore()
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # a hook called outside mitmproxy (a unit test): settled at done
-            return
-        task = asyncio.ensure_future(self._settle_when_sent(flow))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        real = response.copy()
+        original.restore_onto(real)
+        response._oauth1_wire = (real, response.get_state())  # type: ignore[attr-defined]
 
-    async def _settle_when_sent(self, flow: http.HTTPFlow) -> None:
-        """Settle the flow once mitmproxy has written the response to the client.
-
-        mitmproxy writes it while handling the response hook's completion, in
-        its connection handler's event lock (an asyncio.Lock: FIFO). Under the
-        eager task factory of mitmproxy 12 this task starts inside the hook
-        task; so: first let the hook task queue its completion (sleep 0),
-        then queue behind it on that lock. An intercepted flow leaves on
-        resume: wait for that first.
-        """
-        await flow.wait_for_resume()
-        await asyncio.sleep(0)
-        proxyserver = ctx.master.addons.get("proxyserver")
-        handler = getattr(proxyserver, "connections", {}).get(flow.client_conn.id)
-        lock = getattr(handler, "_server_event_lock", None)
-        if isinstance(lock, asyncio.Lock):
-            async with lock:
-                pass
-        else:  # not a live connection of mitmproxy's (a test): a few turns of the loop
-            for _ in range(3):
-                await asyncio.sleep(0)
-        self.guard.settle(flow)
+    def error(self, flow: http.HTTPFlow) -> None:
+        self.guard._originals.pop(flow.id, None)
+        self.guard._plaintext.pop(flow.id, None)
 
 
 def _shown(guard: CaptureGuard, flow: Any) -> Any:
@@ -1143,13 +1116,14 @@ _WIRE_PATCHED: list[bool] = []
 
 
 def install_wire_substitution() -> None:
-    """Give mitmproxy's HTTP layer the request as signed where the flow holds it redacted (CaptureGuard.hold_back).
+    """Give mitmproxy's HTTP layer the real message where the flow holds it redacted (CaptureRestorer).
 
-    Once per process. The HTTP layer hands each RequestHeaders and
-    RequestData event to the connection that writes it (HTTP/1, HTTP/2,
-    HTTP/3 alike, upstream proxy included): there, and only there, a request
-    held back is swapped for the signed one, unless the flow's request changed
-    since. Nothing else changes for any other flow.
+    Once per process. The HTTP layer hands each Request/ResponseHeaders and
+    Request/ResponseData event to the connection that writes it (HTTP/1,
+    HTTP/2, HTTP/3 alike, upstream proxy included): there, and only there, a
+    message held back is swapped for the real one (the signed request, the
+    response as the provider sent it), unless the flow's message changed
+    since. Nothing changes for any other flow.
     """
     if _WIRE_PATCHED:
         return
@@ -1174,10 +1148,20 @@ def install_wire_substitution() -> None:
                     if signed.raw_content:
                         bodies[(id(child), event.stream_id)] = signed.raw_content
                     event = dataclasses.replace(event, request=signed)
-        elif kind is _events.RequestData and bodies:
-            body = bodies.pop((id(child), event.stream_id), None)
+        elif kind is _events.ResponseHeaders and not isinstance(child, http_layers.HttpStream):
+            wire = getattr(event.response, "_oauth1_wire", None)
+            if wire is not None:
+                real, redacted_state = wire
+                del event.response._oauth1_wire
+                if event.response.get_state() == redacted_state:
+                    if real.raw_content:
+                        bodies[(id(child), -1 - event.stream_id)] = real.raw_content
+                    event = dataclasses.replace(event, response=real)
+        elif bodies and (kind is _events.RequestData or kind is _events.ResponseData):
+            key = (id(child), event.stream_id if kind is _events.RequestData else -1 - event.stream_id)
+            body = bodies.pop(key, None)
             if body is not None:
-                event = _events.RequestData(event.stream_id, body)
+                event = kind(event.stream_id, body)
         return original(self, child, event)
 
     layer_class.event_to_child = event_to_child

@@ -79,15 +79,22 @@ class H2Upstream:
                         self.bodies[index] = self.bodies.get(index, b"") + event.data
                         conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
                     if isinstance(event, h2.events.StreamEnded):
+                        body = self.answer(self.requests[streams[event.stream_id]][":path"])
                         conn.send_headers(event.stream_id, [(":status", "200"), ("content-type", "text/plain"),
-                                                            ("content-length", "3")])
-                        conn.send_data(event.stream_id, b"ok\n", end_stream=True)
+                                                            ("content-length", str(len(body)))])
+                        conn.send_data(event.stream_id, body, end_stream=True)
                 writer.write(conn.data_to_send())
                 await writer.drain()
         except (ConnectionError, ssl.SSLError):
             pass
         finally:
             writer.close()
+
+    def answer(self, path: str) -> bytes:
+        """The body for a path: a credentials response under /oauth/, else "ok"."""
+        if path.startswith("/oauth/"):
+            return b"oauth_token=h2-token&oauth_token_secret=h2-token-secret-Zq8R&oauth_callback_confirmed=true"
+        return b"ok\n"
 
     def __enter__(self) -> H2Upstream:
         self._thread.start()

@@ -89,3 +89,20 @@ def test_wire_substitution_h2_upstream_gets_the_signature_capture_does_not(
     data = flows.read_bytes()
     assert leaks(data, [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
     assert b"REDACTED" in data
+
+
+def test_wire_substitution_h2_client_gets_the_credentials_capture_does_not(tmp_path: Path, run_proxy: Any) -> None:
+    # A client's own dance over HTTP/2 (to a host no profile signs): the response is redacted in the flow, the
+    # client connection is given the real one.
+    flows = tmp_path / "capture.flows"
+    with H2Upstream(tmp_path / "h2-tls") as upstream:
+        config = write_config(tmp_path / "proxy.yaml", {"other": {
+            "hosts": ["api.example.invalid"], "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET}})
+        proxy = run_proxy(config, "-w", str(flows), "--set", f"ssl_verify_upstream_trusted_ca={upstream.ca_file}")
+        result = curl("--http2", "-i", "--cacert", str(proxy.ca_file), "-x", proxy.url, "-X", "POST",
+                      f"https://localhost:{upstream.port}/oauth/access_token")
+        proxy.stop()
+    assert b"HTTP/2 200" in result.stdout, result.stderr
+    assert result.stdout.endswith(b"oauth_token_secret=h2-token-secret-Zq8R&oauth_callback_confirmed=true")
+    data = flows.read_bytes()
+    assert b"h2-token-secret-Zq8R" not in data and b"oauth_token_secret=REDACTED" in data
