@@ -82,6 +82,12 @@ class Web:
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
         return r
 
+    def put(self, path: str, payload: object) -> requests.Response:
+        r = self.session.put(f"{self.base}{path}", params={"token": self.token}, json=payload,
+                             headers={"X-XSRFToken": self.token}, cookies={"_mitmproxy_xsrf": self.token}, timeout=20)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+        return r
+
     def flows(self) -> list[dict[str, Any]]:
         return list(self.get("/flows").json())
 
@@ -284,6 +290,17 @@ def run_scenarios(scan: Scan, web: Web, proxy: RunningProxy, tls: Provider, othe
     every_view_of(web, scan, wait_for_flow(web, "/api/echo/intercepted", lambda f: "response" in f),
                   "an intercepted request, answered")
 
+    # 2b. Intercepted and edited in the UI: it goes as edited, with the redacted signature, and is refused.
+    held = subprocess.Popen([*curl, f"{tls.base_url}/api/echo/intercepted-edited"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    flow = wait_for_flow(web, "/api/echo/intercepted-edited", lambda f: f["intercepted"])
+    web.put(f"/flows/{flow['id']}", {"request": {"headers": [*flow["request"]["headers"], ["X-Edited", "1"]]}})
+    web.post(f"/flows/{flow['id']}/resume")
+    out, err = held.communicate(timeout=30)
+    scan.checks["edited answer"] = out
+    every_view_of(web, scan, wait_for_flow(web, "/api/echo/intercepted-edited", lambda f: "response" in f),
+                  "an intercepted request, answered")
+
     # 3. A client's own dance: the credentials responses carry oauth_token_secret.
     scan.secrets.append(client_side_dance(other, proxy.url))  # the client received it: asserted inside
     for f in web.flows():
@@ -346,3 +363,10 @@ def test_mitmweb_client_still_gets_the_refusal_it_was_sent(scan: Scan) -> None:
     answer = bytes(scan.checks["refusal the client got"])  # type: ignore[arg-type]
     assert re.search(rb"HTTP/[12.]+ 401", answer), answer
     assert f"oauth_signature={quote(SIGNATURE, safe='~')}".encode() in answer
+
+
+def test_mitmweb_request_edited_while_intercepted_goes_redacted_and_is_refused(scan: Scan) -> None:
+    # The signed copy is for the request as signed; an edited request is the user's, and its signature is REDACTED.
+    assert b"signature_invalid" in bytes(scan.checks["edited answer"])  # type: ignore[arg-type]
+    records: Any = scan.checks["records"]
+    assert any(not r.valid and r.uri.endswith("/api/echo/intercepted-edited") for r in records)
