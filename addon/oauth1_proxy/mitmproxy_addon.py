@@ -1151,7 +1151,9 @@ def install_wire_substitution() -> None:
 
     layer_class: Any = http_layers.HttpLayer
     original = layer_class.event_to_child
-    bodies: dict[tuple[int, int], bytes] = {}
+    # The real body of a message swapped at its headers, by the connection that writes it and the stream
+    # (a response's as -1 - stream id): weak, so nothing outlives the connection.
+    bodies: weakref.WeakKeyDictionary[Any, dict[int, bytes]] = weakref.WeakKeyDictionary()
 
     def event_to_child(self: Any, child: Any, event: Any) -> Any:
         kind = type(event)
@@ -1162,7 +1164,7 @@ def install_wire_substitution() -> None:
                 del event.request._oauth1_wire  # once: a retry or replay is signed afresh
                 if event.request.get_state() == redacted_state:
                     if signed.raw_content:
-                        bodies[(id(child), event.stream_id)] = signed.raw_content
+                        bodies.setdefault(child, {})[event.stream_id] = signed.raw_content
                     event = dataclasses.replace(event, request=signed)
         elif kind is _events.ResponseHeaders and not isinstance(child, http_layers.HttpStream):
             wire = getattr(event.response, "_oauth1_wire", None)
@@ -1171,11 +1173,12 @@ def install_wire_substitution() -> None:
                 del event.response._oauth1_wire
                 if event.response.get_state() == redacted_state:
                     if real.raw_content:
-                        bodies[(id(child), -1 - event.stream_id)] = real.raw_content
+                        bodies.setdefault(child, {})[-1 - event.stream_id] = real.raw_content
                     event = dataclasses.replace(event, response=real)
         elif bodies and (kind is _events.RequestData or kind is _events.ResponseData):
-            key = (id(child), event.stream_id if kind is _events.RequestData else -1 - event.stream_id)
-            body = bodies.pop(key, None)
+            pending = bodies.get(child)
+            body = pending.pop(event.stream_id if kind is _events.RequestData else -1 - event.stream_id, None) \
+                if pending else None
             if body is not None:
                 event = kind(event.stream_id, body)
         return original(self, child, event)
