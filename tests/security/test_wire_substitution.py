@@ -106,3 +106,47 @@ def test_wire_substitution_h2_client_gets_the_credentials_capture_does_not(tmp_p
     assert result.stdout.endswith(b"oauth_token_secret=h2-token-secret-Zq8R&oauth_callback_confirmed=true")
     data = flows.read_bytes()
     assert b"h2-token-secret-Zq8R" not in data and b"oauth_token_secret=REDACTED" in data
+
+
+LATER_READER = """\
+import asyncio
+
+
+class LaterReader:
+    \"\"\"Another addon: reads the flow 0.3 s after its request hook, while the request is in flight.\"\"\"
+
+    def request(self, flow):
+        asyncio.get_running_loop().call_later(
+            0.3, lambda: print("IN FLIGHT:", dict(flow.request.headers), flow.request.path, flow.request.content,
+                               flush=True))
+
+
+addons = [LaterReader()]
+"""
+
+
+def test_wire_substitution_a_later_reader_of_the_flow_in_flight_sees_no_secret(
+    tmp_path: Path, run_proxy: Any
+) -> None:
+    import time
+
+    def slow(rest: str) -> Response:
+        time.sleep(1.5)  # the answer comes after the reader has looked
+        return Response("ok\n", mimetype="text/plain")
+
+    provider = Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)],
+                        access_tokens={TOKEN: TOKEN_SECRET}, tls=True, cert_dir=tmp_path / "tls")
+    provider._app.add_url_rule("/slow/<path:rest>", "slow", slow)
+    reader = tmp_path / "reader.py"
+    reader.write_text(LATER_READER)
+    with provider:
+        config = write_config(tmp_path / "proxy.yaml", {
+            "plain": profile_for(provider, signature_method="PLAINTEXT")})
+        proxy = run_proxy(config, "-s", str(reader), "--set", f"ssl_verify_upstream_trusted_ca={provider.ca_file}")
+        result = curl("--cacert", str(proxy.ca_file), "-x", proxy.url, f"{provider.base_url}/slow/x")
+        proxy.stop()
+    assert result.stdout == b"ok\n", result.stderr + proxy.text().encode()
+    seen = [line for line in proxy.output if line.startswith("IN FLIGHT:")]
+    assert len(seen) == 1 and 'oauth_signature="REDACTED"' in seen[0], proxy.text()
+    assert leaks(seen[0].encode(), [CONSUMER_SECRET, TOKEN_SECRET],
+                 plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
