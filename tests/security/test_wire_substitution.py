@@ -150,3 +150,29 @@ def test_wire_substitution_a_later_reader_of_the_flow_in_flight_sees_no_secret(
     assert len(seen) == 1 and 'oauth_signature="REDACTED"' in seen[0], proxy.text()
     assert leaks(seen[0].encode(), [CONSUMER_SECRET, TOKEN_SECRET],
                  plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
+
+
+@pytest.mark.parametrize("mode", ["upstream-https-tunnel", "upstream-plain-http"])
+def test_wire_substitution_upstream_mode_gets_the_signature_capture_does_not(
+    tmp_path: Path, run_proxy: Any, run_mitmdump: Any, mode: str
+) -> None:
+    # Through a second proxy: a CONNECT tunnel for https, absolute-form requests for plain http.
+    tls = mode == "upstream-https-tunnel"
+    received: list[dict[str, Any]] = []
+    provider = Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)],
+                        access_tokens={TOKEN: TOKEN_SECRET}, tls=tls, cert_dir=tmp_path / "tls")
+    provider._app.add_url_rule("/raw/<path:rest>", "raw", received_as_sent(received), methods=["GET", "POST"])
+    flows = tmp_path / "capture.flows"
+    with provider:
+        second = run_mitmdump("--ignore-hosts", ".*") if tls else run_mitmdump()
+        config = write_config(tmp_path / "proxy.yaml", {"plain": profile_for(
+            provider, signature_method="PLAINTEXT", **({} if tls else {"allow_insecure": True}))})
+        trust = ("--set", f"ssl_verify_upstream_trusted_ca={provider.ca_file}") if tls else ()
+        proxy = run_proxy(config, "--mode", f"upstream:{second.url}", "-w", str(flows), *trust)
+        result = curl("--cacert", str(proxy.ca_file), "-x", proxy.url, f"{provider.base_url}/raw/up?x=1")
+        proxy.stop()
+    assert result.stdout == b"ok\n", result.stderr + proxy.text().encode()
+    assert len(received) == 1 and upstream_holds_the_signature("header", **received[0]), received
+    data = flows.read_bytes()
+    assert leaks(data, [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
+    assert b"REDACTED" in data
