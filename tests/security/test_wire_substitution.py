@@ -176,3 +176,22 @@ def test_wire_substitution_upstream_mode_gets_the_signature_capture_does_not(
     data = flows.read_bytes()
     assert leaks(data, [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
     assert b"REDACTED" in data
+
+
+def test_wire_substitution_reverse_mode_gets_the_signature_capture_does_not(tmp_path: Path, run_proxy: Any) -> None:
+    received: list[dict[str, Any]] = []
+    provider = Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)],
+                        access_tokens={TOKEN: TOKEN_SECRET}, tls=True, cert_dir=tmp_path / "tls")
+    provider._app.add_url_rule("/raw/<path:rest>", "raw", received_as_sent(received), methods=["GET", "POST"])
+    flows = tmp_path / "capture.flows"
+    with provider:
+        config = write_config(tmp_path / "proxy.yaml", {"plain": profile_for(provider, signature_method="PLAINTEXT")})
+        proxy = run_proxy(config, "--mode", f"reverse:{provider.base_url}", "-w", str(flows),
+                          "--set", f"ssl_verify_upstream_trusted_ca={provider.ca_file}")
+        result = curl(f"http://127.0.0.1:{proxy.port}/raw/reverse?x=1")
+        proxy.stop()
+    assert result.stdout == b"ok\n", result.stderr + proxy.text().encode()
+    assert len(received) == 1 and upstream_holds_the_signature("header", **received[0]), received
+    data = flows.read_bytes()
+    assert leaks(data, [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
+    assert b"REDACTED" in data
