@@ -195,3 +195,21 @@ def test_wire_substitution_reverse_mode_gets_the_signature_capture_does_not(tmp_
     data = flows.read_bytes()
     assert leaks(data, [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
     assert b"REDACTED" in data
+
+
+def test_wire_substitution_timestamp_retry_is_signed_and_sent_afresh(tmp_path: Path, run_proxy: Any) -> None:
+    # The provider's clock is 15 minutes ahead: refused, corrected, retried (a copy of the redacted flow, re-signed).
+    flows = tmp_path / "capture.flows"
+    provider = Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)],
+                        access_tokens={TOKEN: TOKEN_SECRET}, clock_offset=900)
+    with provider:
+        config = write_config(tmp_path / "proxy.yaml", {"plain": profile_for(
+            provider, signature_method="PLAINTEXT", allow_insecure=True)})
+        proxy = run_proxy(config, "-w", str(flows))
+        result = curl("-x", proxy.url, f"{provider.base_url}/api/echo/retried")
+        proxy.stop()
+    assert b'"ok":true' in result.stdout.replace(b" ", b""), result.stdout + proxy.text().encode()
+    assert [r.reason for r in provider.records] == ["timestamp_refused", None]
+    assert provider.records[-1].valid and provider.records[-1].signature_method == "PLAINTEXT"
+    data = flows.read_bytes()
+    assert leaks(data, [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
