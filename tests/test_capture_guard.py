@@ -201,3 +201,24 @@ def test_capture_restorer_keeps_a_later_addons_own_change(tmp_path: Path) -> Non
         assert real.headers["access-control-allow-origin"] == "*"
         assert real.headers["content-length"] == str(len(real.raw_content))
         assert b"the-real-secret" not in (flow.response.raw_content or b"")
+
+
+def test_capture_guard_client_own_plaintext_request_is_redacted_once_sent() -> None:
+    # A client signs its own PLAINTEXT request to a host no profile names: its secrets stay out of captures too.
+    guard = CaptureGuard()
+    own = f"{quote('client-consumer-secret', safe='~')}&{quote('client-token-secret', safe='~')}"
+    flow = make_flow("POST", url="https://other.example.org/api?a=1",
+                     body=f"oauth_signature_method=PLAINTEXT&oauth_signature={quote(own, safe='~')}".encode(),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    guard.responseheaders(flow)
+    body = flow.request.raw_content or b""
+    assert b"client-consumer-secret" not in body and b"oauth_signature=REDACTED" in body
+    assert flow.request.headers["content-length"] == str(len(body))
+
+
+def test_capture_guard_hmac_request_of_a_client_is_left_alone() -> None:
+    guard = CaptureGuard()
+    header = 'OAuth oauth_signature_method="HMAC-SHA1", oauth_signature="abc%3D"'
+    flow = make_flow(headers={"Authorization": header})
+    guard.responseheaders(flow)
+    assert flow.request.headers["authorization"] == header

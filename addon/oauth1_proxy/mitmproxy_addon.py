@@ -54,6 +54,7 @@ from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.redaction import (
     Redactor,
     has_token_secret,
+    has_unredacted_signature,
     is_plaintext_signed,
     make_redactor,
     plaintext_signature_value,
@@ -856,9 +857,22 @@ def _redact_body(message: http.Message, redactor: Redactor, *, signature: bool) 
     return True
 
 
+def _plaintext_texts(request: http.Request) -> tuple[str, str, str]:
+    """Where a request carries its OAuth parameters: the Authorization header, the path, a body naming PLAINTEXT."""
+    body = request.raw_content
+    return (request.headers.get("authorization", ""), request.path,
+            body.decode("latin-1") if body and b"PLAINTEXT" in body else "")
+
+
 def _says_plaintext(request: http.Request) -> bool:
     """Tell whether a request (ours or a client's own) was signed with PLAINTEXT: its signature is then a secret."""
-    return is_plaintext_signed(request.headers.get("authorization", ""), request.path)
+    return is_plaintext_signed(*_plaintext_texts(request))
+
+
+def _holds_a_plaintext_signature(request: http.Request) -> bool:
+    """Tell whether a request says PLAINTEXT and still carries a signature value (not yet redacted)."""
+    texts = _plaintext_texts(request)
+    return is_plaintext_signed(*texts) and any(has_unredacted_signature(t) for t in texts)
 
 
 def _copy_message[M: http.Message](message: M) -> M:
@@ -1029,10 +1043,12 @@ class CaptureGuard:
         request._oauth1_wire = (signed, request.get_state())  # type: ignore[attr-defined]
 
     def _redact_request(self, flow: http.HTTPFlow) -> None:
-        if self._requests.pop(flow.id, None) is None:
-            return
-        self._learn(flow.request)
+        """Redact a request that has left: ours signed with PLAINTEXT, or a client's own PLAINTEXT one."""
         request = flow.request
+        if self._requests.pop(flow.id, None) is not None:
+            self._learn(request)
+        elif not _holds_a_plaintext_signature(request):
+            return
         redactor = self.redactor()
         _redact_headers(request.headers, redactor, signature=True)
         path = request.path

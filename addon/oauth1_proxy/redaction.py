@@ -132,6 +132,12 @@ def secrets_of_plaintext_signature(value: str) -> tuple[str, str] | None:
     return unquote(consumer), unquote(token)
 
 
+def has_unredacted_signature(text: str) -> bool:
+    """Tell whether a header, query or form body still holds an oauth_signature value other than REDACTED."""
+    return "oauth_signature=" in text and any(
+        m.group(2) not in (REDACTED, f'"{REDACTED}"') for m in _SIGNATURE_TEXT.finditer(text))
+
+
 def plaintext_signature_value(text: str) -> str | None:
     """The oauth_signature value in a header, query or form body (the first one), as written."""
     m = _SIGNATURE_TEXT.search(text)

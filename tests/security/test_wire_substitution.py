@@ -213,3 +213,27 @@ def test_wire_substitution_timestamp_retry_is_signed_and_sent_afresh(tmp_path: P
     assert provider.records[-1].valid and provider.records[-1].signature_method == "PLAINTEXT"
     data = flows.read_bytes()
     assert leaks(data, [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
+
+
+def test_client_own_plaintext_request_reaches_the_upstream_and_not_the_capture(
+    tmp_path: Path, run_proxy: Any
+) -> None:
+    # A client signing its own PLAINTEXT request (header placement) to a host no profile names.
+    received: list[dict[str, Any]] = []
+    provider = Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)],
+                        access_tokens={TOKEN: TOKEN_SECRET})
+    provider._app.add_url_rule("/raw/<path:rest>", "raw", received_as_sent(received), methods=["GET", "POST"])
+    flows = tmp_path / "capture.flows"
+    with provider:
+        config = write_config(tmp_path / "proxy.yaml", {"elsewhere": {
+            "hosts": ["api.example.invalid"], "consumer_key": "k", "consumer_secret": "some-other-secret"}})
+        proxy = run_proxy(config, "-w", str(flows))
+        header = (f'Authorization: OAuth oauth_consumer_key="{CONSUMER_KEY}", oauth_token="{TOKEN}", '
+                  f'oauth_signature_method="PLAINTEXT", oauth_signature="{ON_THE_WIRE}"')
+        result = curl("-x", proxy.url, "-H", header, f"{provider.base_url}/raw/own")
+        proxy.stop()
+    assert result.stdout == b"ok\n", result.stderr
+    assert upstream_holds_the_signature("header", **received[0]), received  # passed through byte for byte
+    data = flows.read_bytes()
+    assert leaks(data, [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET, TOKEN_SECRET)) == []
+    assert b'oauth_signature="REDACTED"' in data
