@@ -114,7 +114,8 @@ def test_file_token_store_failed_write_leaves_old_store_and_no_temp_file(
             f"{path}: the token store cannot be written (Input/output error); the old store is unchanged.")):
         FileTokenStore(path).put("new", OTHER)
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.yaml"]
+    # The lock file stays (removing it would race another writer waiting on it); no temp file does.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.yaml", "tokens.yaml.lock"]
 
 
 @pytest.mark.parametrize(
