@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Coroutine
 from typing import Any, NamedTuple
 
-from mitmproxy import ctx, exceptions, hooks, http
+from mitmproxy import ctx, exceptions, hooks, http, tcp
 from mitmproxy import log as mitmproxy_log
 from mitmproxy.addonmanager import AddonManager, Loader, safecall
 from mitmproxy.addons import asgiapp
@@ -605,6 +605,32 @@ class OAuth1Signer:
             flow.response = retry.response.copy()
 
     # --- signing ----------------------------------------------------------------------
+
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
+        """Relay no raw TCP byte from the client to a signed destination (fail closed, SPEC §5).
+
+        A CONNECT tunnel whose bytes mitmproxy cannot read as TLS or HTTP
+        (``"\\r\\nGET / HTTP/1.1"``: a leading empty line) becomes raw TCP, which
+        no hook signs, yet a server may read an HTTP request from it.
+        """
+        if self.config is None:
+            return
+        message = flow.messages[-1]
+        if not message.from_client or not message.content:
+            return
+        address = flow.server_conn.address
+        if address is None:
+            return
+        host, port = wire_host(str(address[0])), int(address[1])
+        signs = self.config.signs_destination
+        if not (signs("https", host, port) or signs("http", host, port)):
+            return
+        message.content = b""
+        if flow.metadata.get("oauth1-proxy-tcp-refused") is None:
+            flow.metadata["oauth1-proxy-tcp-refused"] = True
+            logger.warning("oauth1-proxy: refused raw TCP data to %s:%d, a signed destination: it is not an HTTP "
+                           "request the proxy could sign; nothing was relayed. Send HTTP (or TLS) in the tunnel.",
+                           host, port)
 
     def _profiles_for(self, request: http.Request) -> tuple[Profile, ...]:
         """The profiles that sign this request; for a target that is not a path (``*``) to a signed

@@ -268,6 +268,9 @@ class FileTokenStore:
 
     def put(self, profile: str, token: StoredToken) -> None:
         with self._lock:
+            # Read first (a corrupt store raises: never overwritten), so a token
+            # kept in memory below stays in use until the file changes.
+            self._refresh()
             try:
                 with self._locked():
                     # _refresh raises on a corrupt store: never overwrite it. Tokens
