@@ -350,7 +350,14 @@ class OAuth1Signer:
         try:
             config = load_config(path)
         except ConfigError as e:
-            raise exceptions.OptionsError(f"Cannot load oauth1_config {path}:\n{e}") from None
+            message = f"Cannot load oauth1_config {path}:\n{e}"
+            if self.config is None and any(_is_this_script(script) for script in ctx.options.scripts):
+                # Loaded with -s: mitmproxy prints a script's exception with a
+                # traceback. An error logged at start-up makes mitmdump exit
+                # just the same (its ErrorCheck), with only our message.
+                logger.error("oauth1-proxy: %s", message)
+                return
+            raise exceptions.OptionsError(message) from None
         self.config = config
         if isinstance(self.store, FileTokenStore):
             self.store.unwatch()
