@@ -351,7 +351,8 @@ class OAuth1Signer:
             config = load_config(path)
         except ConfigError as e:
             message = f"Cannot load oauth1_config {path}:\n{e}"
-            if self.config is None and any(_is_this_script(script) for script in ctx.options.scripts):
+            scripts = ctx.options.scripts if "scripts" in ctx.options else ()
+            if self.config is None and any(_is_this_script(script) for script in scripts):
                 # Loaded with -s: mitmproxy prints a script's exception with a
                 # traceback. An error logged at start-up makes mitmdump exit
                 # just the same (its ErrorCheck), with only our message.

@@ -224,7 +224,7 @@ class FileTokenStore:
         """The token as last read, without touching the disk; raise the last refresh's error."""
         error = self._error
         if error is not None:
-            raise error
+            raise TokenStoreError(str(error))  # a new one: re-raising one object grows its traceback per request
         return self._memory_fallback.get(profile) or self._tokens.get(profile)
 
     def refresh(self) -> None:
