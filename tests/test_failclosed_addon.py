@@ -167,7 +167,7 @@ def test_request_sees_a_token_another_writer_stored_within_the_watch_interval(tm
             time.sleep(0.02)
         seen_after = 2.0 - (deadline - time.monotonic())
     assert signer.store.cached("api") == STORED
-    assert seen_after < 1.0  # WATCH_INTERVAL is 0.25 s
+    assert seen_after < 1.5  # WATCH_INTERVAL is 0.25 s; the rest is margin for a loaded machine
 
 
 def test_request_uses_no_token_another_writer_deleted_within_the_watch_interval(tmp_path: Path) -> None:
