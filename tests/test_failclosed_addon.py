@@ -203,3 +203,14 @@ def test_request_with_a_fifo_as_token_store_is_refused_with_500_without_waiting(
     assert flow.response is not None and flow.response.status_code == 500
     assert "named pipe (FIFO), not a regular file" in answer(flow)["message"]
     assert "Authorization" not in flow.request.headers
+
+
+def test_requestheaders_streamed_asterisk_to_a_signed_host_is_sent_nowhere(tmp_path: Path) -> None:
+    # A streamed body leaves right after requestheaders: "*" must be refused there, not pass unsigned.
+    with signer_for(tmp_path, STATIC) as signer:
+        flow = make_flow("POST", body=b"x" * 10)
+        flow.request.data.path = b"*"
+        flow.request.stream = True
+        signer.requestheaders(flow)
+    assert flow.request.host.endswith(".refused.oauth1.proxy")
+    assert "Authorization" not in flow.request.headers
