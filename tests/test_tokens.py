@@ -457,3 +457,30 @@ def test_parse_token_store_syntax_error_quotes_nothing_from_the_line() -> None:
 def test_parse_token_store_deep_nesting_is_an_error_not_a_recursion_traceback() -> None:
     with pytest.raises(TokenStoreError, match="nested too deeply"):
         parse_token_store("[" * 20000, "tokens.yaml")
+
+
+def test_file_token_store_watcher_thread_ends_when_the_store_is_dropped(tmp_path: Path) -> None:
+    import gc
+    import threading
+    import time
+
+    store = FileTokenStore(tmp_path / "tokens.yaml")
+    store.watch(interval=0.01)
+    name = f"oauth1-proxy token store watcher {tmp_path / 'tokens.yaml'}"
+    assert any(t.name == name for t in threading.enumerate())
+    del store
+    gc.collect()
+    deadline = time.monotonic() + 2
+    while any(t.name == name for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(t.name == name for t in threading.enumerate())
+
+
+def test_file_token_store_cached_sees_a_put_by_another_store_after_refresh_only(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    store = FileTokenStore(path)
+    store.refresh()
+    FileTokenStore(path).put("api", TOKEN)
+    assert store.cached("api") is None  # the snapshot: no disk read
+    store.refresh()
+    assert store.cached("api") == TOKEN
