@@ -158,7 +158,7 @@ HEAD = "profiles:\n  api:\n    hosts: [api.example.com]\n"  # lines 1-3 of each 
             HEAD.replace("[api.example.com]", '["https://api.example.com/"]') + "    consumer_key: ck\n",
             ":3: profiles.api.hosts[0]: 'https://api.example.com/' is not a host",
         ),
-        (HEAD + "    consumer_key: a: b\n", ":4: this is not valid YAML"),
+        (HEAD + "    consumer_key: a: b\n", ":4: consumer_key: this is not valid YAML"),
         (
             HEAD + "    consumer_key: ck\n    consumer_secret: cs\n    realm: 2024-13-45\n",
             ":6: profiles.api.realm: this value cannot be read",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import textwrap
@@ -334,8 +335,8 @@ def test_load_config_invalid_yaml_names_the_line(tmp_path: Path) -> None:
             hosts: [api.example.com]
             consumer_key: a: b
         """)
-    expected = re.escape(f"{path}:4: this is not valid YAML (mapping values are not allowed here); "
-                         "fix the syntax there.")
+    expected = re.escape(f"{path}:4: consumer_key: this is not valid YAML (mapping values are not allowed here); "
+                         "fix the syntax there")
     with pytest.raises(ConfigError, match=expected):
         load_config(path, env={})
 
@@ -344,15 +345,18 @@ def test_load_config_impossible_date_is_a_config_error_on_its_line(tmp_path: Pat
     # Unquoted 2024-13-45 looks like a YAML date; PyYAML raises ValueError building it.
     path = write(tmp_path, GOOD_PROFILE + "    realm: 2024-13-45\n")
     with pytest.raises(ConfigError, match=at(path, 6, "profiles.api.realm") + re.escape(
-            "this value cannot be read (not a valid timestamp); write it as a quoted string.")):
+            'this value cannot be read (not a valid timestamp); write it as a quoted string (realm: "...").')):
         load_config(path, env={})
 
 
-def test_load_config_unknown_tag_is_a_config_error_on_its_line(tmp_path: Path) -> None:
+def test_load_config_unknown_tag_is_a_config_error_on_its_line_without_the_tag(tmp_path: Path) -> None:
+    # The tag is not shown: an unquoted secret starting with "!" is read as one (issue 12).
     path = write(tmp_path, GOOD_PROFILE + "    realm: !vault abc\n")
     with pytest.raises(ConfigError, match=at(path, 6, "profiles.api.realm") + re.escape(
-            "this value cannot be read (could not determine a constructor for the tag '!vault')")):
+            "this value cannot be read (could not determine a constructor for the tag …); write it as a quoted "
+            'string (realm: "...").')) as info:
         load_config(path, env={})
+    assert "vault" not in str(info.value)
 
 
 def test_load_config_two_profiles_tying_on_host_and_prefix_is_an_error(tmp_path: Path) -> None:
@@ -634,3 +638,106 @@ def test_parse_config_reports_problems_without_a_file() -> None:
     with pytest.raises(ConfigError, match=re.escape("test.yaml: profiles.api.hosts: is required")):
         parse_config({"profiles": {"api": {"consumer_key": "ck", "consumer_secret": "cs"}}}, "test.yaml",
                      env={})
+
+
+# --- issue 12: no YAML aliases, no secret in a YAML error, only regular files -----------------------------
+
+SECRET_BODY = "Zq8RVery-Secret-Value"
+# The first characters that make an unquoted value YAML syntax instead of a string.
+SPECIAL_STARTS = ["!", "*", "&", "%", "@", "`", "|", ">", "\t"]
+
+
+def profile_with_secret(key: str, first: str) -> str:
+    body = {"consumer_secret": "cs", "token": "tok", "token_secret": "ts"}
+    body[key] = first + SECRET_BODY
+    return ("profiles:\n  api:\n    hosts: [api.example.com]\n    consumer_key: ck\n"
+            + "".join(f"    {k}: {v}\n" for k, v in body.items()))
+
+
+@pytest.mark.parametrize("key", ["consumer_secret", "token_secret"])
+@pytest.mark.parametrize("first", SPECIAL_STARTS, ids=[repr(c) for c in SPECIAL_STARTS])
+def test_load_config_unquoted_secret_starting_with_yaml_syntax_is_an_error_that_never_shows_it(
+    tmp_path: Path, key: str, first: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(profile_with_secret(key, first), encoding="utf-8")
+    line = 5 if key == "consumer_secret" else 7
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: ")  # the file and the line
+    assert key in message and '"..."' in message and "quote" in message  # the key and the fix
+    for shown in (SECRET_BODY, SECRET_BODY[:4], first + SECRET_BODY[:1], repr(first)[1:-1] + SECRET_BODY[:1]):
+        assert shown not in message
+
+
+ALIASED_CONFIGS = {
+    "recursive": "profiles: &p\n  api:\n    hosts: [api.example.com]\n    consumer_key: ck\n    consumer_secret: cs\n"
+                 "    loop: *p\n",
+    "billion-laughs": "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8))
+        + GOOD_PROFILE,
+    "merge-key": "base: &base {consumer_key: ck, consumer_secret: cs}\n"
+                 "profiles:\n  api:\n    <<: *base\n    hosts: [api.example.com]\n",
+}
+
+
+@pytest.mark.parametrize("text", list(ALIASED_CONFIGS.values()), ids=list(ALIASED_CONFIGS))
+def test_load_config_anchors_and_aliases_are_refused_with_file_line_and_key(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert len(text) < 1024
+    with pytest.raises(ConfigError, match=re.escape(f"{path}:1: ") + r"\w+: " + re.escape(
+            "this is not valid YAML (YAML anchors and aliases (&name, *name) are not accepted)")) as info:
+        load_config(path, env={})
+    assert len(str(info.value)) < 600
+
+
+def test_load_config_deep_nesting_is_an_error_not_a_recursion_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("profiles: " + "[" * 20000, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: the YAML is nested too deeply to read")):
+        load_config(path, env={})
+
+
+def test_yaml_problem_hides_everything_pyyaml_quotes() -> None:
+    import yaml
+
+    from oauth1_proxy.config import yaml_problem
+
+    error = yaml.YAMLError()
+    error.problem = "found undefined alias 'ab\"c'd' here"  # type: ignore[attr-defined]
+    assert yaml_problem(error) == "found undefined alias … here"
+
+
+def test_load_config_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    from tests.test_tokens import within
+
+    path = tmp_path / "config.yaml"
+    os.mkfifo(path)
+    error = within(5, lambda: load_config(path, env={}))
+    assert isinstance(error, ConfigError)
+    assert str(error) == (f"{path}: the config file cannot be read: it is a named pipe (FIFO), not a regular file; "
+                          "give the path of a YAML file (a pipe or device is refused: reading it could wait forever).")
+
+
+def test_load_config_device_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="it is a character device, not a regular file"):
+        load_config("/dev/zero", env={})
+
+
+def test_load_config_fifo_as_private_key_file_is_refused_without_waiting(tmp_path: Path) -> None:
+    from tests.test_tokens import within
+
+    os.mkfifo(tmp_path / "key.pem")
+    path = write(tmp_path, """\
+        profiles:
+          api:
+            hosts: [api.example.com]
+            consumer_key: ck
+            signature_method: RSA-SHA1
+            private_key_file: key.pem
+        """)
+    error = within(5, lambda: load_config(path, env={}))
+    assert isinstance(error, ConfigError)
+    assert "private_key_file: " in str(error) and "it is a named pipe (FIFO), not a regular file" in str(error)

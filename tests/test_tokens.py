@@ -13,7 +13,7 @@ import yaml
 from oauth1_proxy.config import Profile, parse_config
 from oauth1_proxy.errors import TokenMissingError, TokenStoreError
 from oauth1_proxy.signing import TokenCredentials
-from oauth1_proxy.tokens import FileTokenStore, MemoryTokenStore, StoredToken, token_for
+from oauth1_proxy.tokens import FileTokenStore, MemoryTokenStore, StoredToken, parse_token_store, token_for
 
 TOKEN = StoredToken(
     token="tok-1",
@@ -114,7 +114,8 @@ def test_file_token_store_failed_write_leaves_old_store_and_no_temp_file(
             f"{path}: the token store cannot be written (Input/output error); the old store is unchanged.")):
         FileTokenStore(path).put("new", OTHER)
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.yaml"]
+    # The lock file stays (removing it would race another writer waiting on it); no temp file does.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.yaml", "tokens.yaml.lock"]
 
 
 @pytest.mark.parametrize(
@@ -300,3 +301,186 @@ def test_token_for_reads_a_file_store(tmp_path: Path) -> None:
     FileTokenStore(path).put("api", TOKEN)
     token = token_for(make_profile(**DANCE), FileTokenStore(path), login_url=LOGIN_URL)
     assert token == TOKEN.credentials
+
+
+# --- issue 12: writers lock, symlinks are written through, only regular files, no YAML aliases ------------
+
+CONCURRENT_WRITER = """
+import sys, time
+from pathlib import Path
+from oauth1_proxy.tokens import FileTokenStore, StoredToken
+
+path, me, start = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+while time.time() < start:  # all writers start together
+    pass
+for i in range(5):
+    FileTokenStore(path).put(f"{me}-{i}", StoredToken(token=f"tok-{me}-{i}", token_secret=f"secret-{me}-{i}"))
+print("token stored")
+"""
+
+
+def test_file_token_store_concurrent_puts_from_8_processes_lose_no_token(tmp_path: Path) -> None:
+    # Processes, not threads: each one has its own FileTokenStore, as two `oauth1-proxy login` runs do.
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "tokens.yaml"
+    script = tmp_path / "writer.py"
+    script.write_text(CONCURRENT_WRITER)
+    start = time.time() + 1.5
+    writers = [subprocess.Popen([sys.executable, str(script), str(path), f"w{n}", str(start)],
+                                stdout=subprocess.PIPE, text=True) for n in range(8)]
+    outputs = [w.communicate(timeout=60)[0] for w in writers]
+    assert all(o == "token stored\n" for o in outputs)
+    assert sorted(FileTokenStore(path).all()) == sorted(f"w{n}-{i}" for n in range(8) for i in range(5))
+
+
+def test_file_token_store_lock_file_is_beside_the_store_and_private(tmp_path: Path) -> None:
+    FileTokenStore(tmp_path / "tokens.yaml").put("api", TOKEN)
+    assert stat.S_IMODE((tmp_path / "tokens.yaml.lock").stat().st_mode) == 0o600
+
+
+def test_file_token_store_put_waits_for_another_writers_lock(tmp_path: Path) -> None:
+    import fcntl
+    import threading
+    import time
+
+    path = tmp_path / "tokens.yaml"
+    FileTokenStore(path).put("old", TOKEN)
+    fd = os.open(tmp_path / "tokens.yaml.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another writer holds the lock (flock locks are per open file)
+    done = threading.Event()
+    threading.Thread(target=lambda: (FileTokenStore(path).put("new", OTHER), done.set()), daemon=True).start()
+    time.sleep(0.3)
+    assert not done.is_set() and "new" not in FileTokenStore(path).all()
+    os.close(fd)
+    assert done.wait(5)
+    assert sorted(FileTokenStore(path).all()) == ["new", "old"]
+
+
+def symlinked_store(tmp_path: Path) -> tuple[Path, Path]:
+    target = tmp_path / "real" / "tokens.yaml"
+    target.parent.mkdir()
+    link = tmp_path / "tokens.yaml"
+    link.symlink_to(target)
+    FileTokenStore(link).put("api", TOKEN)
+    return link, target
+
+
+def test_file_token_store_put_through_a_symlink_writes_the_target_and_keeps_the_link(tmp_path: Path) -> None:
+    link, target = symlinked_store(tmp_path)
+    assert link.is_symlink() and Path(os.readlink(link)) == target
+    assert FileTokenStore(target).get("api") == TOKEN
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in link.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_file_token_store_logout_through_a_symlink_removes_the_secret_from_the_target(tmp_path: Path) -> None:
+    link, target = symlinked_store(tmp_path)
+    FileTokenStore(link).delete("api")
+    assert link.is_symlink() and Path(os.readlink(link)) == target
+    assert TOKEN.token_secret not in target.read_text()
+    assert FileTokenStore(link).get("api") is None
+
+
+def within(seconds: float, call: object) -> object:
+    """Run call() in a thread; fail (instead of hanging) if it has not returned in time."""
+    import threading
+
+    result: list[object] = []
+
+    def run() -> None:
+        try:
+            result.append(call())  # type: ignore[operator]
+        except BaseException as e:  # noqa: BLE001 - handed back to the test
+            result.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"still waiting after {seconds} s"
+    return result[0]
+
+
+@pytest.mark.parametrize("method", ["get", "all", "put", "refresh+cached"])
+def test_file_token_store_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path, method: str) -> None:
+    path = tmp_path / "tokens.yaml"
+    os.mkfifo(path)
+    store = FileTokenStore(path)
+    calls = {
+        "get": lambda: store.get("api"),
+        "all": lambda: store.all(),
+        "put": lambda: store.put("api", TOKEN),
+        "refresh+cached": lambda: (store.refresh(), store.cached("api")),
+    }
+    error = within(5, calls[method])
+    assert isinstance(error, TokenStoreError)
+    assert str(error).startswith(f"{path}: the token store cannot be read: it is a named pipe (FIFO), not a regular "
+                                 "file; it was left untouched. Point token_store in the config at a regular file")
+    assert stat.S_ISFIFO(os.stat(path).st_mode)  # never replaced
+
+
+def test_file_token_store_folder_is_refused_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "tokens.yaml").mkdir()
+    with pytest.raises(TokenStoreError, match="it is a folder, not a regular file"):
+        FileTokenStore(tmp_path / "tokens.yaml").get("api")
+
+
+ALIASED_STORES = {
+    "recursive": "api: &a\n  token: t\n  token_secret: s\n  loop: *a\n",
+    "billion-laughs": "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8)),
+    "unknown-alias": "api:\n  token: t\n  token_secret: *ts-Very-Secret\n",
+    "anchor": "api:\n  token: t\n  token_secret: &ts-Very-Secret x\n",
+}
+
+
+@pytest.mark.parametrize("text", list(ALIASED_STORES.values()), ids=list(ALIASED_STORES))
+def test_parse_token_store_anchors_and_aliases_are_refused_naming_file_and_line(text: str) -> None:
+    with pytest.raises(TokenStoreError, match=re.escape(
+            "tokens.yaml: the token store is not valid YAML; it was left untouched.")) as info:
+        parse_token_store(text, "tokens.yaml")
+    message = str(info.value)
+    assert re.search(r"\(tokens\.yaml:\d+: \w+: this is not valid YAML \(YAML anchors and aliases", message)
+    assert "Very-Secret" not in message
+    assert len(message) < 600  # the billion laughs were not expanded into it
+
+
+def test_parse_token_store_syntax_error_quotes_nothing_from_the_line() -> None:
+    with pytest.raises(TokenStoreError) as info:
+        parse_token_store('api:\n  token: t\n  token_secret: "ab\\qVery-Secret"\n', "tokens.yaml")
+    assert "tokens.yaml:3: token_secret:" in str(info.value)
+    assert "Very-Secret" not in str(info.value) and "\\q" not in str(info.value)
+
+
+def test_parse_token_store_deep_nesting_is_an_error_not_a_recursion_traceback() -> None:
+    with pytest.raises(TokenStoreError, match="nested too deeply"):
+        parse_token_store("[" * 20000, "tokens.yaml")
+
+
+def test_file_token_store_watcher_thread_ends_when_the_store_is_dropped(tmp_path: Path) -> None:
+    import gc
+    import threading
+    import time
+
+    store = FileTokenStore(tmp_path / "tokens.yaml")
+    store.watch(interval=0.01)
+    name = f"oauth1-proxy token store watcher {tmp_path / 'tokens.yaml'}"
+    assert any(t.name == name for t in threading.enumerate())
+    del store
+    gc.collect()
+    deadline = time.monotonic() + 2
+    while any(t.name == name for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(t.name == name for t in threading.enumerate())
+
+
+def test_file_token_store_cached_sees_a_put_by_another_store_after_refresh_only(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    store = FileTokenStore(path)
+    store.refresh()
+    FileTokenStore(path).put("api", TOKEN)
+    assert store.cached("api") is None  # the snapshot: no disk read
+    store.refresh()
+    assert store.cached("api") == TOKEN

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,10 @@ class ProxyConfig:
                 return p
         return None
 
+    def signs_destination(self, scheme: str, host: str, port: int) -> bool:
+        """Tell whether any profile signs for this (scheme, host, port), whatever the path."""
+        return (scheme.lower(), normalize_host(host), port) in self.index
+
     def profiles_for(self, scheme: str, host: str, port: int, path: str) -> tuple[Profile, ...]:
         """Every profile whose destination and path prefix match, longest prefix first."""
         candidates = self.index.get((scheme.lower(), normalize_host(host), port))
@@ -254,11 +259,12 @@ def _construct(node: yaml.Node, path: Path_, loc: _Located, constructor: yaml.Sa
     try:
         return constructor.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, OverflowError) as e:
-        # Never str(e): PyYAML's message quotes the line, which may hold a secret.
-        problem = getattr(e, "problem", None) or f"not a valid {node.tag.rpartition(':')[2]}"
+        # Never str(e), nor the tag: PyYAML's message quotes the line (and an
+        # unquoted "!..." secret is read as a tag).
+        problem = yaml_problem(e) if isinstance(e, yaml.YAMLError) else f"not a valid {node.tag.rpartition(':')[2]}"
         loc.problems.append(
             f"{loc.source}:{node.start_mark.line + 1}: {_dotted(path)}: this value cannot be read "
-            f"({problem}); write it as a quoted string."
+            f"({problem}); write it as a quoted string ({_dotted(path).rpartition('.')[2]}: \"...\")."
         )
         return None
 
@@ -285,27 +291,136 @@ def _to_plain(node: yaml.Node, path: Path_, loc: _Located, constructor: yaml.Saf
     return _construct(node, path, loc, constructor)
 
 
+class YamlRefused(ValueError):
+    """A YAML construct we do not accept (an anchor or alias), at a line and key; the message quotes no value."""
+
+    def __init__(self, line: int, key: str | None, what: str) -> None:
+        self.line, self.key, self.what = line, key, what
+        super().__init__(what)
+
+
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader without anchors and aliases (``&name``, ``*name``).
+
+    Interpretation: our files (config and token store) have no use for them,
+    and they are how YAML attacks a reader: a recursive alias is a
+    RecursionError, a 1 KB "billion laughs" a MemoryError. An unquoted secret
+    starting with ``&`` or ``*`` is read as one too, so the message says to
+    quote it, and never shows the value.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            key = index.value if isinstance(index, yaml.ScalarNode) and isinstance(index.value, str) else None
+            raise YamlRefused(event.start_mark.line + 1, key,
+                              "YAML anchors and aliases (&name, *name) are not accepted")
+        node = super().compose_node(parent, index)
+        assert node is not None
+        return node
+
+
+# PyYAML quotes what it found (a tag, an alias, a character of the line): it may be a secret.
+_QUOTED = re.compile(r"['\"].*['\"]|['\"].*")
+_KEY_ON_LINE = re.compile(r"\s*(?:-\s+)*([A-Za-z0-9_.-]+)\s*:")
+
+
+def quote_hint(key: str | None) -> str:
+    """The fix for a value YAML reads as syntax: quote it."""
+    return (f'if the value starts with one of ! * & % @ ` | > or a tab (a secret may), quote it: '
+            f'{key or "key"}: "..."')
+
+
+def yaml_problem(e: BaseException) -> str:
+    """What PyYAML says is wrong, without anything it quotes from the file (never str(e): it shows the line)."""
+    problem = getattr(e, "problem", None)
+    if not isinstance(problem, str) or not problem:
+        return "a syntax error"
+    return _QUOTED.sub("…", problem).strip()
+
+
+def yaml_error_line(e: BaseException) -> int | None:
+    """The 1-based line PyYAML's error points at, if it says."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+def key_on_line(text: str, line: int | None) -> str | None:
+    """The mapping key written at the start of a 1-based line, if any (only the key: never the value)."""
+    if line is None:
+        return None
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return None
+    m = _KEY_ON_LINE.match(lines[line - 1])
+    return m.group(1) if m else None
+
+
+def describe_yaml_error(e: BaseException, text: str, source: str) -> str:
+    """One message for YAML we cannot read: file, line and key, what is wrong, the fix; never a value."""
+    if isinstance(e, YamlRefused):
+        line: int | None = e.line
+        key = e.key or key_on_line(text, e.line)
+        problem = e.what
+    elif isinstance(e, RecursionError):
+        return f"{source}: the YAML is nested too deeply to read; write it flat (a mapping of mappings)."
+    else:
+        line, problem = yaml_error_line(e), yaml_problem(e)
+        key = key_on_line(text, line)
+    where = f"{source}:{line}" if line is not None else source
+    at = f" {key}:" if key else ""
+    return f"{where}:{at} this is not valid YAML ({problem}); fix the syntax there ({quote_hint(key)})."
+
+
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int], list[str]]:
-    """Parse YAML text into plain values and a map from key path to line number."""
+    """Parse YAML text into plain values and a map from key path to line number (no anchors or aliases)."""
     loc = _Located(source)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError([f"{source}{line}: this is not valid YAML ({problem}); fix the syntax there."]) from e
+        node = yaml.compose(text, Loader=StrictLoader)
+    except (yaml.YAMLError, YamlRefused, RecursionError) as e:
+        raise ConfigError([describe_yaml_error(e, text, source)]) from None
     if node is None:
         return None, {}, []
     constructor = yaml.SafeLoader("")
     try:
         data = _to_plain(node, (), loc, constructor)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or type(e).__name__  # not str(e): it quotes the line
-        raise ConfigError([f"{source}{line}: this YAML cannot be read ({problem}); fix the syntax."]) from e
+    except (yaml.YAMLError, RecursionError) as e:
+        raise ConfigError([describe_yaml_error(e, text, source)]) from None
     return data, loc.lines, loc.problems
+
+
+class NotARegularFile(OSError):
+    """A path that names a FIFO, a device, a folder or a socket: reading it could block, or never end."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISDIR, "a folder"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_regular_file(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
+    """Read a regular file and return its bytes and fstat; raise NotARegularFile for anything else.
+
+    Opened with O_NONBLOCK, then fstat on the open descriptor (no race with a
+    swap between a stat and the open): opening a FIFO this way never waits
+    for a writer, and it is refused before any read.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotARegularFile(0, f"it is {_kind(st.st_mode)}, not a regular file", str(path))
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks), st
+    finally:
+        os.close(fd)
 
 
 # --- validation ----------------------------------------------------------------------
@@ -539,6 +654,9 @@ def _check_profile(c: _Checker, name: str, data: Any, path: Path_) -> Profile | 
                 c.problem((*path, "private_key_file"),
                           f"{str(private_key_file)!r} does not exist; fix the path (relative paths start "
                           "at the config file's folder).")
+            except NotARegularFile as e:
+                c.problem((*path, "private_key_file"),
+                          f"{str(private_key_file)!r} cannot be read: {e.strerror}; give the path of a PEM file.")
             except OSError as e:
                 c.problem((*path, "private_key_file"),
                           f"{str(private_key_file)!r} cannot be read ({e.strerror}); check its permissions.")
@@ -700,21 +818,25 @@ def parse_config(
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> ProxyConfig:
-    """Read and validate a config file (and the key files it names)."""
+    """Read and validate a config file (and the key files it names); only regular files are read."""
     p = Path(path).expanduser()
     source = str(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw, _ = read_regular_file(p)
+        text = raw.decode("utf-8")
     except FileNotFoundError as e:
         raise ConfigError([f"{source}: the config file does not exist; check the path, or start from "
                            "config/example.yaml."]) from e
+    except NotARegularFile as e:
+        raise ConfigError([f"{source}: the config file cannot be read: {e.strerror}; give the path of a YAML "
+                           "file (a pipe or device is refused: reading it could wait forever)."]) from None
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) else "it is not UTF-8 text"
         raise ConfigError([f"{source}: the config file cannot be read ({reason}); check the file."]) from e
     data, lines, problems = parse_yaml(text, source)
     try:
         config = parse_config(data, source, lines=lines, env=env, base_dir=p.resolve().parent,
-                              read_file=lambda f: f.read_bytes())
+                              read_file=lambda f: read_regular_file(f)[0])
     except ConfigError as e:
         raise ConfigError(problems + e.problems) from None
     if problems:

@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NamedTuple
 
-from mitmproxy import ctx, exceptions, hooks, http
+from mitmproxy import ctx, exceptions, hooks, http, tcp
 from mitmproxy import log as mitmproxy_log
 from mitmproxy.addonmanager import AddonManager, Loader, safecall
 from mitmproxy.net.http import url
@@ -408,9 +408,23 @@ class OAuth1Signer:
         try:
             config = load_config(path)
         except ConfigError as e:
-            raise exceptions.OptionsError(f"Cannot load oauth1_config {path}:\n{e}") from None
+            message = f"Cannot load oauth1_config {path}:\n{e}"
+            scripts = ctx.options.scripts if "scripts" in ctx.options else ()
+            if self.config is None and any(_is_this_script(script) for script in scripts):
+                # Loaded with -s: mitmproxy prints a script's exception with a
+                # traceback. An error logged at start-up makes mitmdump exit
+                # just the same (its ErrorCheck), with only our message.
+                logger.error("oauth1-proxy: %s", message)
+                return
+            raise exceptions.OptionsError(message) from None
         self.config = config
-        self.store = FileTokenStore(config.token_store)
+        if isinstance(self.store, FileTokenStore):
+            self.store.unwatch()
+        store = FileTokenStore(config.token_store)
+        # The signer reads a snapshot on the event loop; a daemon thread keeps
+        # it fresh (tokens.WATCH_INTERVAL), so no request stats the store.
+        store.watch()
+        self.store = store
         for warning in check_permissions(secret_files(config)):
             logger.warning("oauth1-proxy: %s", warning)
 
@@ -600,36 +614,74 @@ class OAuth1Signer:
         serving = self.helper.serve(flow)
         if serving is not None:
             return serving
-        self._sign_request_hook(flow)
-        return None
+        return self._sign_request_hook(flow)
 
-    def _sign_request_hook(self, flow: http.HTTPFlow) -> None:
+    def _sign_request_hook(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         if flow.id in self._signed_early:  # signed in requestheaders: its body may be gone already
             self._signed_early.discard(flow.id)
-            return
+            return None
         # -r (read a file) re-runs request on flows that are not live: a
         # capture being read or re-saved is never re-signed.
         if not flow.live:
-            return
+            return None
         if self._keeps_capture(flow):
             logger.info("oauth1-proxy: replaying %s %s%s as captured (oauth1_replay=keep)", flow.request.method,
                         flow.request.host, flow.request.path.partition("?")[0])
-            return
+            return None
         try:
             self.sign_flow(flow)
+        except TokenMissingError as e:
+            # The snapshot has no token: a login another process just stored
+            # may not be in it yet. Re-read the store off the event loop, then
+            # sign or refuse (only this flow waits).
+            store = self.store
+            if not isinstance(store, FileTokenStore):
+                self._refuse(flow, e)
+                return None
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # called outside an event loop (unit tests): nothing to block
+                store.refresh()
+                self._sign_or_refuse(flow, e.profile)
+                return None
+            return self._sign_after_refresh(flow, store, e.profile)
         except ProxyError as e:
-            if isinstance(e, TokenMissingError):
-                flow.response = make_error_response(e, profile=e.profile, login_url=e.login_url)
-            else:
-                flow.response = make_error_response(e)
-            logger.warning("oauth1-proxy: refused %s %s%s: %s", flow.request.method, flow.request.host,
-                           flow.request.path.partition("?")[0], e)
+            self._refuse(flow, e)
         except Exception as e:  # fail closed: never forward unsigned
-            logger.error("oauth1-proxy: internal error while signing (%s); the request was not forwarded.",
-                         type(e).__name__)
-            flow.response = make_error_response(
-                SigningError(f"oauth1-proxy could not sign this request ({type(e).__name__}); it was not sent.")
-            )
+            self._refuse_internal(flow, e)
+        return None
+
+    async def _sign_after_refresh(self, flow: http.HTTPFlow, store: FileTokenStore, profile: str) -> None:
+        try:
+            await asyncio.to_thread(store.refresh)
+        except Exception as e:  # fail closed: never forward unsigned
+            self._refuse_internal(flow, e)
+            return
+        self._sign_or_refuse(flow, profile)
+
+    def _sign_or_refuse(self, flow: http.HTTPFlow, profile: str | None) -> None:
+        """Sign (as ``profile``, once chosen) or answer with the proxy's refusal; never raise."""
+        try:
+            self.sign_flow(flow, chosen=profile)
+        except ProxyError as e:
+            self._refuse(flow, e)
+        except Exception as e:  # fail closed: never forward unsigned
+            self._refuse_internal(flow, e)
+
+    def _refuse(self, flow: http.HTTPFlow, e: ProxyError) -> None:
+        if isinstance(e, TokenMissingError):
+            flow.response = make_error_response(e, profile=e.profile, login_url=e.login_url)
+        else:
+            flow.response = make_error_response(e)
+        logger.warning("oauth1-proxy: refused %s %s%s: %s", flow.request.method, flow.request.host,
+                       flow.request.path.partition("?")[0], e)
+
+    def _refuse_internal(self, flow: http.HTTPFlow, e: Exception) -> None:
+        logger.error("oauth1-proxy: internal error while signing (%s); the request was not forwarded.",
+                     type(e).__name__)
+        flow.response = make_error_response(
+            SigningError(f"oauth1-proxy could not sign this request ({type(e).__name__}); it was not sent.")
+        )
 
     def response(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         # A plain function: mitmproxy awaits what a hook returns, so only a
@@ -709,9 +761,41 @@ class OAuth1Signer:
 
     # --- signing ----------------------------------------------------------------------
 
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
+        """Relay no raw TCP byte from the client to a signed destination (fail closed, SPEC §5).
+
+        A CONNECT tunnel whose bytes mitmproxy cannot read as TLS or HTTP
+        (``"\\r\\nGET / HTTP/1.1"``: a leading empty line) becomes raw TCP, which
+        no hook signs, yet a server may read an HTTP request from it.
+        """
+        if self.config is None:
+            return
+        message = flow.messages[-1]
+        if not message.from_client or not message.content:
+            return
+        address = flow.server_conn.address
+        if address is None:
+            return
+        host, port = wire_host(str(address[0])), int(address[1])
+        signs = self.config.signs_destination
+        if not (signs("https", host, port) or signs("http", host, port)):
+            return
+        message.content = b""
+        if flow.metadata.get("oauth1-proxy-tcp-refused") is None:
+            flow.metadata["oauth1-proxy-tcp-refused"] = True
+            logger.warning("oauth1-proxy: refused raw TCP data to %s:%d, a signed destination: it is not an HTTP "
+                           "request the proxy could sign; nothing was relayed. Send HTTP (or TLS) in the tunnel.",
+                           host, port)
+
     def _profiles_for(self, request: http.Request) -> tuple[Profile, ...]:
+        """The profiles that sign this request; for a target that is not a path (``*``) to a signed
+        destination, that destination's profiles: sign_flow refuses it."""
         assert self.config is not None
-        return self.config.profiles_for(request.scheme, wire_host(request.host), request.port, request.path)
+        scheme, host, port, path = request.scheme, wire_host(request.host), request.port, request.path
+        found = self.config.profiles_for(scheme, host, port, path)
+        if not found and not path.startswith("/"):
+            return self.config.index.get((scheme.lower(), normalize_host(host), port), ())
+        return found
 
     def _choose(self, request: http.Request, candidates: tuple[Profile, ...], wanted: str | None) -> Profile:
         """The profile named by X-OAuth1-Profile (removed), or the longest prefix's."""
@@ -732,7 +816,7 @@ class OAuth1Signer:
             # The usual case, per request: a static or stored token, or none
             # needed. The login URLs below only serve the message of a
             # missing token; building them every time cost ~7 µs a request.
-            return token_for(profile, self.store, login_url="", login_hint="")
+            return token_for(profile, self.store, login_url="", login_hint="", cached=True)
         except TokenMissingError:
             pass
         source = self.config.source if self.config else "FILE"
@@ -746,13 +830,15 @@ class OAuth1Signer:
             profile, self.store,
             login_url=login_url,
             login_hint=f"{direct}, or run: oauth1-proxy login {profile.name} --config {source}",
+            cached=True,
         )
 
-    def sign_flow(self, flow: http.HTTPFlow, *, streamed: bool = False) -> None:
+    def sign_flow(self, flow: http.HTTPFlow, *, streamed: bool = False, chosen: str | None = None) -> None:
         """Sign one flow in place, or raise a ProxyError saying why it must not leave.
 
         ``streamed``: sign from the headers alone (the body streams afterwards
         and is not part of the signature), or refuse when the body would be.
+        ``chosen``: the profile picked on a first try (its X-OAuth1-Profile header is gone).
         Each request property and header is read once (issue 5).
         """
         assert self.config is not None
@@ -762,9 +848,26 @@ class OAuth1Signer:
         path = raw_path.decode("utf-8", "surrogateescape")
         candidates = self.config.profiles_for(scheme, host, port, path)
         if not candidates:
+            if not path.startswith("/") and self.config.signs_destination(scheme, host, port):
+                # Interpretation: a target that is not a path (asterisk form
+                # "OPTIONS *", RFC 9112 §3.2.4) has no base string URI an OAuth
+                # verifier agrees on (RFC 5849 §3.4.1.2 builds it from a path),
+                # and no API needs one: refused, never forwarded unsigned.
+                raise RequestRefused(
+                    f"the request target {path[:80]!r} is not a path; {scheme}://{_authority(scheme, host, port)} "
+                    "is a signed destination, and oauth1-proxy forwards nothing to it unsigned. Send the request "
+                    "to a path (origin form, starting with '/'); OPTIONS * is not supported there."
+                )
             return
         headers = _SignedHeaders(request)
-        profile = self._choose(request, candidates, headers.profile)
+        if chosen is not None and headers.profile is None:
+            found = next((p for p in candidates if p.name == chosen), None)
+            if found is None:
+                raise SigningError(f'profile "{chosen}" no longer signs this request (the config changed); '
+                                   "it was not sent. Send it again.")
+            profile = found
+        else:
+            profile = self._choose(request, candidates, headers.profile)
         if profile.is_authorize_page(scheme, host, port, path):
             return  # the user's browser on the provider's authorize page: never signed (RFC 5849 §2.2)
         if not _host_header_matches(request, headers.host, shown_host):
