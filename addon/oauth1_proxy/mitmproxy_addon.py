@@ -1045,6 +1045,16 @@ def _folded(values: list[bytes]) -> str:
     return ", ".join(v.decode("utf-8", "surrogateescape") for v in values)
 
 
+def _redact_request_message(request: http.Request, redactor: Redactor, *, signature: bool) -> None:
+    """Redact a request's headers, path and body in place."""
+    _redact_headers(request.headers, redactor, signature=signature)
+    path = request.path
+    redacted = redactor.text(path, signature=signature)
+    if redacted != path:
+        request.path = redacted
+    _redact_body(request, redactor, signature=signature)
+
+
 def _redact_headers(headers: http.Headers, redactor: Redactor, *, signature: bool) -> bool:
     """Redact every header value in place; tell whether one changed."""
     fields = headers.fields
@@ -1233,13 +1243,7 @@ class CaptureGuard:
     def redact_flow(self, flow: http.HTTPFlow, *, signature: bool) -> None:
         """Redact a whole flow in place, request and response (a copy a front end shows)."""
         redactor = self.redactor()
-        request = flow.request
-        _redact_headers(request.headers, redactor, signature=signature)
-        path = request.path
-        redacted = redactor.text(path, signature=signature)
-        if redacted != path:
-            request.path = redacted
-        _redact_body(request, redactor, signature=signature)
+        _redact_request_message(flow.request, redactor, signature=signature)
         if flow.response is not None:
             _redact_headers(flow.response.headers, redactor, signature=signature)
             _redact_body(flow.response, redactor, signature=signature)
@@ -1275,13 +1279,7 @@ class CaptureGuard:
             self._learn(request)
         elif not _holds_a_plaintext_signature(request):
             return
-        redactor = self.redactor()
-        _redact_headers(request.headers, redactor, signature=True)
-        path = request.path
-        redacted = redactor.text(path, signature=True)
-        if redacted != path:
-            request.path = redacted
-        _redact_body(request, redactor, signature=True)
+        _redact_request_message(request, self.redactor(), signature=True)
 
     def _redact_response(self, flow: http.HTTPFlow) -> None:
         response = flow.response
