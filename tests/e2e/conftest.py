@@ -140,9 +140,17 @@ def http_provider(tmp_path: Path) -> Iterator[Provider]:
         yield p
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes YAML as a person would: a value shared by two profiles is written twice, never as an alias
+    (the config refuses anchors and aliases)."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def write_config(path: Path, profiles: dict[str, dict[str, object]], **top: object) -> Path:
     data: dict[str, object] = {"token_store": str(path.parent / "tokens.yaml"), **top, "profiles": profiles}
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.dump(data, Dumper=_PlainDumper, sort_keys=False))
     return path
 
 
