@@ -19,8 +19,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from oauth1_proxy import bench
 from oauth1_proxy.config import ProxyConfig, parse_config
+from oauth1_proxy.devtools import bench
 from oauth1_proxy.signing import (
     ClientCredentials,
     Placement,

@@ -9,7 +9,7 @@ body-placement profile (§3.5.3; a GET falls back to the header).
 
 Every request is checked three ways:
 
-- the provider (oauthlib's server endpoints, ``oauth1_proxy.provider``)
+- the provider (oauthlib's server endpoints, ``oauth1_proxy.devtools.provider``)
   verifies the signature; a refusal fails the test with the provider's
   ``oauth_problem`` and advice;
 - what the upstream server received is checked on the wire, before any
@@ -57,7 +57,7 @@ import pytest
 import requests
 import yarl
 
-from oauth1_proxy.provider import Provider, ProviderClient, VerifiedRequest
+from oauth1_proxy.devtools.provider import Provider, ProviderClient, VerifiedRequest
 
 from .conftest import (
     BIN,

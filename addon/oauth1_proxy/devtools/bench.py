@@ -383,7 +383,7 @@ def serve_upstream() -> None:
 @contextmanager
 def running_upstream() -> Iterator[int]:
     """Start the upstream in its own process (it must not share our GIL); yield its port."""
-    code = "from oauth1_proxy.bench import serve_upstream; serve_upstream()"
+    code = "from oauth1_proxy.devtools.bench import serve_upstream; serve_upstream()"
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
