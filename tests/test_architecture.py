@@ -163,3 +163,16 @@ def test_signing_imports_only_the_standard_library() -> None:
 def test_pure_module_imports_no_clock_randomness_or_io(module: str) -> None:
     used = {name for name, level in imported_modules(module) if level == 0}
     assert used & IMPURE == set()
+
+
+PROVIDER_MODULES = [m for m in DEVTOOLS_MODULES if m == "devtools.provider" or m.startswith("devtools.provider.")]
+
+
+def test_provider_check_covers_its_modules() -> None:
+    assert {"devtools.provider.app", "devtools.provider.wire", "devtools.provider.validator"} <= set(PROVIDER_MODULES)
+
+
+@pytest.mark.parametrize("module", PROVIDER_MODULES, ids=PROVIDER_MODULES)
+def test_provider_module_never_loads_our_signer(module: str) -> None:
+    # The provider is the independent oracle (its docstring, SPEC §9): a bug in signing.py cannot hide itself.
+    assert loaded_after_import(module, "oauth1_proxy.signing") == []

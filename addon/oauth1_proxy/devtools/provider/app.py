@@ -1,4 +1,13 @@
-"""The Flask app and ``Provider``: routes, verification order, records and the server thread."""
+"""The Flask app and ``Provider``: routes, verification order, records and the server thread.
+
+Why this file is over 400 lines: ``Provider`` is one class whose routes
+close over its state (the validator, the quirk switches, the records), and a
+request's whole path (read it, the refusals before any verifier, oauthlib,
+then Authlib, the record, the answer) reads top to bottom in ``_handle`` and
+the routes that call it. Its parts that need no Provider live apart:
+``wire`` (reading the request, the second verifier), ``validator`` and
+``endpoints`` (oauthlib), ``tls`` and ``model``.
+"""
 
 from __future__ import annotations
 
