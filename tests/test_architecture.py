@@ -1,4 +1,5 @@
-"""STYLE.md's dependency rules: only the shell imports mitmproxy; signing.py is standard library only."""
+"""STYLE.md's dependency rules: only the shell imports mitmproxy; signing.py is standard library only;
+the runtime never imports the dev tools (``oauth1_proxy.devtools``), which only cli.py loads, lazily."""
 
 from __future__ import annotations
 
@@ -13,9 +14,21 @@ import pytest
 import oauth1_proxy
 
 PACKAGE = Path(oauth1_proxy.__file__).parent
-# Only these may import mitmproxy (pyproject.toml's TID251 per-file ignores say the same).
-MITMPROXY_SHELL = {"mitmproxy_addon", "cli", "bench"}
-CORE_MODULES = sorted(m.name for m in pkgutil.iter_modules([str(PACKAGE)]) if m.name not in MITMPROXY_SHELL)
+DEVTOOLS = "devtools"
+# Every module of the package, subpackages included, named relative to it ("config", "devtools.bench").
+# A __main__ module runs its program when imported: it is left out.
+ALL_MODULES = sorted(
+    m.name.removeprefix("oauth1_proxy.")
+    for m in pkgutil.walk_packages([str(PACKAGE)], prefix="oauth1_proxy.")
+    if not m.name.endswith(".__main__")
+)
+# Only these may import mitmproxy (pyproject.toml's TID251 per-file ignores say the same). The bench
+# starts mitmdump as a process and imports none of it.
+MITMPROXY_SHELL = {"mitmproxy_addon", "cli"}
+CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]
+# The runtime: everything outside devtools/ (cli.py and the mitmproxy shell included).
+RUNTIME_MODULES = [m for m in ALL_MODULES if m != DEVTOOLS and not m.startswith(DEVTOOLS + ".")]
+DEVTOOLS_MODULES = [m for m in ALL_MODULES if m not in RUNTIME_MODULES]
 # Pure modules: no clock, no randomness, no I/O (their own docstrings state the rule).
 PURE_MODULES = ["signing", "token_exchange"]
 IMPURE = {
@@ -33,9 +46,26 @@ IMPURE = {
 }
 
 
+def module_path(module: str) -> Path:
+    """The source file of a module named relative to the package ("devtools.provider" is a package)."""
+    base = PACKAGE.joinpath(*module.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+def loaded_after_import(module: str, prefix: str) -> list[str]:
+    """Import one module in a fresh interpreter; return the loaded modules named ``prefix`` or under it."""
+    code = (
+        f"import sys, oauth1_proxy.{module}\n"
+        f"print(sorted(m for m in sys.modules if m == {prefix!r} or m.startswith({prefix + '.'!r})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return list(ast.literal_eval(result.stdout.strip()))
+
+
 def imported_modules(module: str) -> list[tuple[str, int]]:
     """Every module a file imports (absolute name, relative level), from its syntax tree."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    tree = ast.parse(module_path(module).read_text(encoding="utf-8"))
     found: list[tuple[str, int]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -48,17 +78,75 @@ def imported_modules(module: str) -> list[tuple[str, int]]:
 def test_core_modules_list_covers_the_package() -> None:
     # Guards the parametrization below against finding nothing.
     assert {"config", "signing", "tokens", "token_exchange", "errors"} <= set(CORE_MODULES)
+    assert {"cli", "mitmproxy_addon", "config", "web"} <= set(RUNTIME_MODULES)
+    assert {"devtools.demo", "devtools.bench", "devtools.bench.signer", "devtools.provider", "devtools.provider.app",
+            "devtools.provider.validator", "devtools.provider.wire", "devtools.provider.tls"} <= set(DEVTOOLS_MODULES)
 
 
 @pytest.mark.parametrize("module", CORE_MODULES, ids=CORE_MODULES)
 def test_module_imports_without_mitmproxy(module: str) -> None:
-    code = (
-        f"import sys, oauth1_proxy.{module}\n"
-        "print(sorted(m for m in sys.modules if m == 'mitmproxy' or m.startswith('mitmproxy.')))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert loaded_after_import(module, "mitmproxy") == []
+
+
+@pytest.mark.parametrize("module", RUNTIME_MODULES, ids=RUNTIME_MODULES)
+def test_runtime_module_imports_without_devtools(module: str) -> None:
+    assert loaded_after_import(module, "oauth1_proxy.devtools") == []
+
+
+def test_devtools_check_sees_devtools_when_loaded() -> None:
+    # Guards the check above against a prefix that matches nothing.
+    assert "oauth1_proxy.devtools.provider.app" in loaded_after_import("devtools.demo", "oauth1_proxy.devtools")
+
+
+def absolute_imports(node: ast.AST, module: str) -> list[str]:
+    """The absolute module names one import statement may load, relative imports resolved against ``module``."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = node.module or ""
+    if node.level:
+        package = f"oauth1_proxy.{module}".split(".")
+        if not module_path(module).name == "__init__.py":
+            package = package[:-1]
+        parent = ".".join(package[: len(package) - node.level + 1])
+        base = f"{parent}.{base}" if base else parent
+    return [base] + [f"{base}.{alias.name}" for alias in node.names]
+
+
+def devtools_imports(module: str) -> dict[str, str]:
+    """Each import of oauth1_proxy.devtools in a module's file: the module named -> the function holding it."""
+    tree = ast.parse(module_path(module).read_text(encoding="utf-8"))
+    scopes: list[tuple[ast.AST, str]] = [(node, "<module>") for node in tree.body]
+    found: dict[str, str] = {}
+    while scopes:
+        node, scope = scopes.pop()
+        names = [n for n in absolute_imports(node, module)
+                 if n == "oauth1_proxy.devtools" or n.startswith("oauth1_proxy.devtools.")]
+        if names:
+            found[max(names, key=len)] = scope
+        inner = node.name if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else scope
+        scopes.extend((child, inner) for child in ast.iter_child_nodes(node))
+    return found
+
+
+def test_cli_imports_devtools_only_inside_the_demo_and_bench_verbs() -> None:
+    assert devtools_imports("cli") == {
+        "oauth1_proxy.devtools.demo": "cmd_demo",
+        "oauth1_proxy.devtools.bench.main": "main",  # under `if argv[0] == "bench"`
+    }
+
+
+@pytest.mark.parametrize("module", [m for m in RUNTIME_MODULES if m != "cli"],
+                         ids=[m for m in RUNTIME_MODULES if m != "cli"])
+def test_runtime_module_names_no_devtools_import(module: str) -> None:
+    assert devtools_imports(module) == {}
+
+
+@pytest.mark.parametrize("module", DEVTOOLS_MODULES, ids=DEVTOOLS_MODULES)
+def test_devtools_module_never_imports_the_mitmproxy_addon(module: str) -> None:
+    named = [name for name, _ in imported_modules(module)]
+    assert not any(name.endswith("mitmproxy_addon") for name in named)
 
 
 def test_signing_imports_only_the_standard_library() -> None:
@@ -75,3 +163,16 @@ def test_signing_imports_only_the_standard_library() -> None:
 def test_pure_module_imports_no_clock_randomness_or_io(module: str) -> None:
     used = {name for name, level in imported_modules(module) if level == 0}
     assert used & IMPURE == set()
+
+
+PROVIDER_MODULES = [m for m in DEVTOOLS_MODULES if m == "devtools.provider" or m.startswith("devtools.provider.")]
+
+
+def test_provider_check_covers_its_modules() -> None:
+    assert {"devtools.provider.app", "devtools.provider.wire", "devtools.provider.validator"} <= set(PROVIDER_MODULES)
+
+
+@pytest.mark.parametrize("module", PROVIDER_MODULES, ids=PROVIDER_MODULES)
+def test_provider_module_never_loads_our_signer(module: str) -> None:
+    # The provider is the independent oracle (its docstring, SPEC §9): a bug in signing.py cannot hide itself.
+    assert loaded_after_import(module, "oauth1_proxy.signing") == []

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from oauth1_proxy import bench
 from oauth1_proxy.config import ProxyConfig, parse_config
+from oauth1_proxy.devtools.bench import load, signer, upstream
 from oauth1_proxy.signing import (
     ClientCredentials,
     Placement,
@@ -107,8 +107,8 @@ def test_bench_without_authlib_says_it_was_skipped_and_why(monkeypatch: pytest.M
     def missing(name: str) -> Any:
         raise ModuleNotFoundError(f"No module named {name!r}", name="authlib")
 
-    monkeypatch.setattr(bench.importlib, "import_module", missing)
-    module, reason = bench.load_authlib()
+    monkeypatch.setattr(signer.importlib, "import_module", missing)
+    module, reason = signer.load_authlib()
     assert module is None
     assert reason is not None and "Authlib is not installed" in reason and "pip install Authlib" in reason
 
@@ -132,22 +132,22 @@ Transfer/sec:     38.40KB
 
 
 def test_parse_wrk_reads_requests_rate_and_percentiles() -> None:
-    result = bench.parse_wrk(WRK_OUTPUT)
+    result = load.parse_wrk(WRK_OUTPUT)
     assert (result.requests, result.seconds, result.rps) == (667, 2.0, 333.21)
     assert (result.p50_ms, result.p99_ms, result.errors) == (22.75, 51.23, 3)
 
 
 def test_parse_wrk_converts_microseconds_and_seconds() -> None:
     output = WRK_OUTPUT.replace("22.75ms", "950.00us").replace("51.23ms", "1.20s")
-    result = bench.parse_wrk(output)
+    result = load.parse_wrk(output)
     assert result.p50_ms == pytest.approx(0.95)
     assert result.p99_ms == pytest.approx(1200.0)
 
 
 def test_builtin_load_generator_times_every_request_on_a_loopback_upstream() -> None:
-    with bench.running_upstream() as port:
-        result = asyncio.run(bench.builtin_load(port, "/x?a=1", seconds=0.5, connections=3))
-        counts = bench.upstream_counts(port)
+    with upstream.running_upstream() as port:
+        result = asyncio.run(load.builtin_load(port, "/x?a=1", seconds=0.5, connections=3))
+        counts = upstream.upstream_counts(port)
     assert result.errors == 0
     assert result.requests > 0 and result.rps > 0
     assert 0 < result.p50_ms <= result.p99_ms
@@ -179,7 +179,7 @@ class CountingMapping(Mapping[Any, Any]):
 
 
 def counted_config(profile_count: int) -> tuple[ProxyConfig, CountingMapping]:
-    config = parse_config(bench.make_profiles_config(profile_count), "bench.yaml", env={})
+    config = parse_config(signer.make_profiles_config(profile_count), "bench.yaml", env={})
     counting = CountingMapping(config.index)
     return replace(config, index=counting), counting
 

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from oauthlib import oauth1
 
-from oauth1_proxy.provider import Provider, ProviderClient, VerifiedRequest
+from oauth1_proxy.devtools.provider import Provider, ProviderClient, VerifiedRequest
 
 CONSUMER_KEY = "test-consumer"
 CONSUMER_SECRET = "consumer-secret-&+/ä"
@@ -570,9 +570,9 @@ def test_provider_refuses_protocol_parameter_twice_in_the_query(provider: Provid
 def test_provider_refuses_what_authlib_refuses_though_oauthlib_accepts(
     provider: Provider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from oauth1_proxy import provider as provider_module
+    from oauth1_proxy.devtools.provider import app as provider_module
 
-    monkeypatch.setattr(provider_module, "_authlib_verifies", lambda *a, **k: False)
+    monkeypatch.setattr(provider_module, "authlib_verifies", lambda *a, **k: False)
     response = send(provider, consumer(resource_owner_key=TOKEN, resource_owner_secret=TOKEN_SECRET), "GET",
                     "/api/echo")
     assert response.status_code == 401
@@ -590,16 +590,16 @@ METHOD_PLACEMENTS = [(m, t) for m in ("HMAC-SHA1", "HMAC-SHA256", "HMAC-SHA512",
 def test_provider_authlib_agrees_with_oauthlib_for_every_method_and_placement(
     rsa_key_pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch, method: str, placement: str
 ) -> None:
-    from oauth1_proxy import provider as provider_module
+    from oauth1_proxy.devtools.provider import app as provider_module
 
     verdicts: list[bool] = []
-    real = provider_module._authlib_verifies
+    real = provider_module.authlib_verifies
 
     def spy(*args: Any, **kwargs: Any) -> bool:
         verdicts.append(real(*args, **kwargs))
         return verdicts[-1]
 
-    monkeypatch.setattr(provider_module, "_authlib_verifies", spy)
+    monkeypatch.setattr(provider_module, "authlib_verifies", spy)
     private, public = rsa_key_pair
     # A token holding "%" (Authlib unescapes oauth_* values twice) and a query
     # with "'" and "$" (Authlib's form decoder refuses them).

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from oauth1_proxy.provider import _write_tls_files
+from oauth1_proxy.devtools.provider import write_tls_files
 from oauth1_proxy.token_exchange import ExchangeError, OutboundRequest
 from oauth1_proxy.transport import fetch
 
@@ -24,7 +24,7 @@ class DripServer:
         self.tls: ssl.SSLContext | None = None
         self.ca_file: str | None = None
         if tls_dir is not None:
-            ca_file, cert_file, key_file = _write_tls_files(tls_dir)
+            ca_file, cert_file, key_file = write_tls_files(tls_dir)
             self.ca_file = str(ca_file)
             self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self.tls.load_cert_chain(cert_file, key_file)

@@ -229,7 +229,7 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from oauth1_proxy import demo
+    from oauth1_proxy.devtools import demo
 
     return demo.main(once=args.once, port=args.port)
 
@@ -239,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
         if argv and argv[0] == "bench":
-            from oauth1_proxy.bench import main as bench_main
+            from oauth1_proxy.devtools.bench import main as bench_main
 
             return bench_main(argv[1:])
         if argv and argv[0] == "run":

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oauth1_proxy.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 
 BIN = Path(sys.executable).parent
 LISTENING = re.compile(r"listening at (?:http://)?\[?([0-9a-f.:]+)\]?:(\d+)")

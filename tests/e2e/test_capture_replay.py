@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from oauthlib.oauth1 import Client
 
-from oauth1_proxy.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 
 from .conftest import BIN, CONSUMER_SECRET, SECRETS, TOKEN, TOKEN_SECRET, curl, profile_for, write_config
 

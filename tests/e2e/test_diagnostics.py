@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from oauth1_proxy.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 
 from .conftest import CONSUMER_KEY, CONSUMER_SECRET, SECRETS, TOKEN, TOKEN_SECRET, profile_for, write_config
 

@@ -23,7 +23,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from oauth1_proxy.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 from tests.e2e.helper_forms import start_login
 
 from .conftest import CONSUMER_KEY, CONSUMER_SECRET, profile_for, write_config

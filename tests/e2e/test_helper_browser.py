@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from oauth1_proxy.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 
 from .conftest import CONSUMER_KEY, CONSUMER_SECRET, write_config
 from .test_token_dance import DIRECT, dance_profile

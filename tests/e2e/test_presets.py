@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from oauth1_proxy.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 
 from .conftest import BIN, CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET, RunningProxy, curl, write_config
 from .helper_forms import start_login

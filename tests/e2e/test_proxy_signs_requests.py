@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from oauth1_proxy.provider import Provider
+from oauth1_proxy.devtools.provider import Provider
 
 from .conftest import (
     CONSUMER_KEY,
@@ -315,7 +315,7 @@ def test_proxy_rsa_profile_verifies(tmp_path: Path, run_proxy: Any, method: str,
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from oauth1_proxy.provider import ProviderClient
+    from oauth1_proxy.devtools.provider import ProviderClient
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     fmt = (serialization.PrivateFormat.TraditionalOpenSSL if key_format == "pkcs1"

@@ -9,7 +9,7 @@ body-placement profile (§3.5.3; a GET falls back to the header).
 
 Every request is checked three ways:
 
-- the provider (oauthlib's server endpoints, ``oauth1_proxy.provider``)
+- the provider (oauthlib's server endpoints, ``oauth1_proxy.devtools.provider``)
   verifies the signature; a refusal fails the test with the provider's
   ``oauth_problem`` and advice;
 - what the upstream server received is checked on the wire, before any
@@ -57,7 +57,7 @@ import pytest
 import requests
 import yarl
 
-from oauth1_proxy.provider import Provider, ProviderClient, VerifiedRequest
+from oauth1_proxy.devtools.provider import Provider, ProviderClient, VerifiedRequest
 
 from .conftest import (
     BIN,
@@ -136,9 +136,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, confdir: Path) -> Iterator[S
         with H2Upstream(app, certfile=certs / "provider-cert.pem", keyfile=certs / "provider-key.pem") as h2:
             hosts = [f"{provider.host}:{provider.port}", f"{h2.host}:{h2.port}"]
             config = write_config(workdir / "proxy.yaml", {
-                "header": profile_for(provider, hosts=hosts, realm=REALM),
-                "query": profile_for(provider, hosts=hosts, path_prefix="/api/echo/query/", placement="query"),
-                "body": profile_for(provider, hosts=hosts, path_prefix="/api/echo/body/", placement="body",
+                # A list apiece: one list shared by three profiles is dumped as a YAML alias (&id001), which
+                # the config refuses.
+                "header": profile_for(provider, hosts=list(hosts), realm=REALM),
+                "query": profile_for(provider, hosts=list(hosts), path_prefix="/api/echo/query/", placement="query"),
+                "body": profile_for(provider, hosts=list(hosts), path_prefix="/api/echo/body/", placement="body",
                                     realm=REALM),
             })
             config.chmod(0o600)  # the proxy warns about a config file others can read

@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from oauth1_proxy.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 
 from .conftest import BIN, CONSUMER_KEY, CONSUMER_SECRET, SECRETS, write_config
 from .helper_forms import log_out, start_login

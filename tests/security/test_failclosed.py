@@ -29,7 +29,7 @@ import pytest
 import requests
 import yaml
 
-from oauth1_proxy.provider import Provider
+from oauth1_proxy.devtools.provider import Provider
 from oauth1_proxy.tokens import FileTokenStore
 from tests.e2e.conftest import BIN, CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET, RunningProxy, start_proxy
 from tests.e2e.test_token_dance import approve_at_provider, dance_profile, read_authorize_url
@@ -316,7 +316,7 @@ def test_e2e_login_stored_by_another_process_is_used_by_the_next_request(
 def test_e2e_two_cli_logins_at_once_with_a_running_proxy_keep_both_tokens(
     tmp_path: Path, confdir: Path
 ) -> None:
-    from oauth1_proxy.provider import ProviderClient
+    from oauth1_proxy.devtools.provider import ProviderClient
 
     with Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)], screen_name="alice",
                   user_id="42") as provider:

@@ -26,8 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 from oauth1_proxy.errors import TokenStoreError
-from oauth1_proxy.provider import Provider, ProviderClient
 from oauth1_proxy.tokens import FileTokenStore, StoredToken
 from tests.e2e.conftest import (
     BIN,

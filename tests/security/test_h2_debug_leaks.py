@@ -27,8 +27,8 @@ import h2.events
 import hpack
 import pytest
 
+from oauth1_proxy.devtools.provider import write_tls_files
 from oauth1_proxy.mitmproxy_addon import SecretLogFilter
-from oauth1_proxy.provider import _write_tls_files
 from tests.e2e.conftest import CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET, curl, write_config
 
 from .support import leaks, plaintext_signature_forms
@@ -42,7 +42,7 @@ class H2Upstream:
     """An HTTP/2-only TLS server: answers every request 200 and records the headers it received."""
 
     def __init__(self, directory: Path) -> None:
-        self.ca_file, cert, key = _write_tls_files(directory)
+        self.ca_file, cert, key = write_tls_files(directory)
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._context.load_cert_chain(cert, key)
         self._context.set_alpn_protocols(["h2"])

@@ -19,7 +19,7 @@ import pytest
 import requests
 import yaml
 
-from oauth1_proxy.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 from tests.e2e.conftest import CONSUMER_KEY, CONSUMER_SECRET, SECRETS, TOKEN_SECRET, profile_for, write_config
 from tests.e2e.helper_forms import csrf_from, log_out, start_login
 from tests.e2e.test_token_dance import DIRECT, approve_at_provider, dance_profile, read_authorize_url, run_login

@@ -27,8 +27,8 @@ from mitmproxy.test import taddons, tflow
 from oauthlib.oauth1.rfc5849 import signature as oauthlib_signature
 from oauthlib.oauth1.rfc5849 import utils as oauthlib_utils
 
+from oauth1_proxy.devtools.provider import Provider
 from oauth1_proxy.mitmproxy_addon import OAuth1Signer
-from oauth1_proxy.provider import Provider
 from tests.e2e.conftest import CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET, profile_for, write_config
 
 from .support import raw_request

@@ -10,8 +10,8 @@ from typing import Any
 
 import requests
 
+from oauth1_proxy.devtools.provider import Provider
 from oauth1_proxy.mitmproxy_addon import make_nonce
-from oauth1_proxy.provider import Provider
 from tests.e2e.conftest import profile_for, write_config
 
 CLIENTS = 16

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from oauth1_proxy.config import ProxyConfig, parse_config, parse_host
-from oauth1_proxy.provider import Provider, ProviderClient, VerifiedRequest
+from oauth1_proxy.devtools.provider import Provider, ProviderClient, VerifiedRequest
 from tests.e2e.conftest import (
     BIN,
     CONSUMER_KEY,

@@ -34,7 +34,7 @@ from flask import Response
 from flask import request as flask_request
 from tornado.websocket import websocket_connect
 
-from oauth1_proxy.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 from tests.e2e.conftest import (
     BIN,
     CONSUMER_KEY,

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 from flask import Response
 from flask import request as flask_request
 
-from oauth1_proxy.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 from tests.e2e.conftest import CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET, curl, profile_for, write_config
 
 from .support import leaks, plaintext_signature_forms

@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from oauth1_proxy.devtools.provider import Provider
 from oauth1_proxy.permissions import permission_warning
-from oauth1_proxy.provider import Provider
 from oauth1_proxy.tokens import FileTokenStore, StoredToken
 from tests.e2e.conftest import BIN, SECRETS, profile_for, write_config
 

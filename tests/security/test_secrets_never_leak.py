@@ -25,8 +25,8 @@ import pytest
 import requests
 
 from oauth1_proxy.config import load_config
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
 from oauth1_proxy.errors import ConfigError
-from oauth1_proxy.provider import Provider, ProviderClient
 from oauth1_proxy.tokens import FileTokenStore, token_for
 from tests.e2e.conftest import (
     BIN,

@@ -19,8 +19,8 @@ from mitmproxy import connection
 from mitmproxy.proxy import server_hooks
 from mitmproxy.test import taddons
 
+from oauth1_proxy.devtools.provider import Provider
 from oauth1_proxy.mitmproxy_addon import OAuth1Signer
-from oauth1_proxy.provider import Provider
 from tests.e2e.conftest import RunningProxy, curl, profile_for, write_config
 from tests.test_mitmproxy_addon import FORM, STATIC, make_flow, oauthlib_verifies, signer_for
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from oauth1_proxy.provider import Provider
+from oauth1_proxy.devtools.provider import Provider
 from tests.e2e.conftest import curl, profile_for, write_config
 
 INSECURE_WARNING = "ssl_insecure is set: upstream TLS certificates are NOT verified"

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ProxyError
-from .provider import Provider, ProviderClient
-from .web import HELPER_HOST
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
+from oauth1_proxy.errors import ProxyError
+from oauth1_proxy.web import HELPER_HOST
 
 LISTENING = re.compile(r"listening at (?:http://)?\[?([0-9a-f.:]+)\]?:(\d+)")
 PROFILE = "demo"

@@ -1,0 +1,94 @@
+"""``oauth1-proxy bench``: what signing costs on this machine (issue 5, SPEC §3).
+
+Two parts, in one run:
+
+1. The signer: CPU µs per request of ``sign_request`` (HMAC-SHA1, header
+   placement) on a 5-parameter GET and on a form POST with a 200-byte body,
+   against oauthlib's ``Client.sign``, oauthlib's signature primitives,
+   Authlib's ``ClientAuth.sign`` and a bare ``hmac.digest`` of a base string
+   of the same size (the floor). Contenders take turns, repetition by
+   repetition; the figure is the median. The signatures are checked to be
+   the same as oauthlib's, bit for bit.
+2. The proxy: requests/s and p50/p99 latency of ``oauth1-proxy run``
+   (signing every request) against bare ``mitmdump`` from the same install,
+   both in reverse mode to a loopback upstream this bench starts, under the
+   same load, in alternating rounds. A third proxy, ``oauth1-proxy run`` with
+   a profile that matches nothing, takes its turn too: against it, the figure
+   is what signing itself costs, apart from the cheaper event dispatch of
+   ``oauth1-proxy run`` (SparseDispatch). Load comes from ``wrk`` when
+   installed, else from a built-in asyncio generator (HTTP/1.1 keep-alive).
+
+The machine is shared and noisy: read the ratios, not the absolute figures.
+Only loopback addresses are used; every process started here is stopped here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from oauth1_proxy.devtools.bench.proxy import bench_memory, bench_proxy
+from oauth1_proxy.devtools.bench.report import machine, print_memory, print_proxy, print_signer
+from oauth1_proxy.devtools.bench.signer import bench_signer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="oauth1-proxy bench",
+        description="Signer cost against oauthlib and Authlib, and proxy overhead against bare mitmdump.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer and shorter rounds")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
+    parser.add_argument("--load", choices=("auto", "wrk", "builtin"), default="auto",
+                        help="the load generator (auto: wrk when installed, else the built-in one)")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections under load (default 8)")
+    parser.add_argument("--skip-proxy", action="store_true", help="time the signer only")
+    parser.add_argument("--memory", type=int, metavar="N", default=0,
+                        help="also: the RSS of one oauth1-proxy run over N signed requests (100000 takes ~5 min)")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+
+    out = sys.stdout
+
+    def progress(line: str) -> None:
+        if not args.json:
+            print(f"  ... {line}", file=sys.stderr, flush=True)
+
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    m = results["machine"]
+    if not args.json:
+        v = m["versions"]
+        load = f"; load average {m['load_average'][0]:.2f} at start" if m["load_average"] else ""
+        print(f"oauth1-proxy bench on {m['cpus']} CPUs ({m['cpus_usable']} usable), {m['implementation']} "
+              f"{m['python']}, mitmproxy {v['mitmproxy']}, oauthlib {v['oauthlib']}, Authlib {v['Authlib']}"
+              f"{load}", file=out)
+        if args.quick:
+            print("(--quick: few, short rounds; rough figures)", file=out)
+        print(file=out, flush=True)
+    results["signer"] = bench_signer(args.quick)
+    if not args.json:
+        print_signer(results["signer"], out)
+        print(file=out, flush=True)
+    if not args.skip_proxy:
+        try:
+            results["proxy"] = bench_proxy(args.quick, args.load, args.connections, progress)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print(f"oauth1-proxy bench: the proxy part failed: {e}", file=sys.stderr)
+            return 1
+        if not args.json:
+            print_proxy(results["proxy"], out)
+    if args.memory > 0:
+        try:
+            results["memory"] = bench_memory(args.memory, args.quick, args.load, args.connections, progress)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print(f"oauth1-proxy bench: the memory part failed: {e}", file=sys.stderr)
+            return 1
+        if not args.json:
+            print_memory(results["memory"], out)
+    if args.json:
+        print(json.dumps(results, indent=1))
+    checks = [ok for case in results["signer"]["cases"].values() for ok in case["same_signature"].values()]
+    return 0 if all(checks) else 1
