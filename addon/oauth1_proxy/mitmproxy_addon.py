@@ -44,6 +44,7 @@ from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, load_config
 from oauth1_proxy.diagnostics import clock_correction, diff_base_strings, parse_refusal
 from oauth1_proxy.errors import (
     ConfigError,
+    MisdirectedRequest,
     ProxyError,
     RequestRefused,
     SigningError,
@@ -1526,10 +1527,6 @@ def install_web_redaction(guard: CaptureGuard) -> None:
 
 
 HELPER_THREADS = 8  # helper pages served at once through the proxy; a login waiting on the provider holds one
-
-
-class MisdirectedRequest(ProxyError):
-    status_hint = 421
 
 
 def run_wsgi(app: Callable[..., Any], environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
