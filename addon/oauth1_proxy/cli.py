@@ -200,7 +200,8 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     from mitmproxy.tools import main as mitm_main
     from mitmproxy.tools.dump import DumpMaster
 
-    from oauth1_proxy.mitmproxy_addon import make_addons, use_sparse_dispatch
+    from oauth1_proxy.mitmproxy_addon import make_addons
+    from oauth1_proxy.shell.dispatch import use_sparse_dispatch
 
     class OAuth1DumpMaster(DumpMaster):
         """mitmdump with the signer appended last, after --map-remote and --modify-*.
