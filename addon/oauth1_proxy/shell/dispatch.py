@@ -241,10 +241,14 @@ def manager_problems(manager_class: type, module: Any = addonmanager) -> list[st
         elif inspect.iscoroutinefunction(func) != is_async:
             problems.append(f"{manager_class.__name__}.{name} is {'not ' if is_async else ''}async")
     call = getattr(module, "safecall", None)
-    if call is None or not callable(call):
+    try:
+        takes: tuple[str, ...] | None = _parameters(call) if callable(call) else None
+    except (TypeError, ValueError):
+        takes = ("?",)
+    if takes is None:
         problems.append(f"{module.__name__}.safecall is missing")
-    elif _parameters(call) != ():
-        problems.append(f"{module.__name__}.safecall takes ({', '.join(_parameters(call))}), not ()")
+    elif takes != ():
+        problems.append(f"{module.__name__}.safecall takes ({', '.join(takes)}), not ()")
     halt = getattr(exceptions, "AddonHalt", None)
     if not (isinstance(halt, type) and issubclass(halt, Exception)):
         problems.append("mitmproxy.exceptions.AddonHalt is missing")
