@@ -19,14 +19,11 @@ from typing import Any
 from oauth1_proxy import __version__
 from oauth1_proxy.config import ProxyConfig, load_config
 from oauth1_proxy.errors import ProxyError
+from oauth1_proxy.errors import UsageError as UsageError  # defined with every other error (issue 13)
 from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.signing import RequestToSign, SignatureMethod, sign_request
 from oauth1_proxy.tokens import FileTokenStore, token_for
 from oauth1_proxy.web import HELPER_HOST
-
-
-class UsageError(ProxyError):
-    status_hint = 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -203,19 +200,27 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     from mitmproxy.tools import main as mitm_main
     from mitmproxy.tools.dump import DumpMaster
 
-    from oauth1_proxy.mitmproxy_addon import make_addons, use_sparse_dispatch
+    from oauth1_proxy.mitmproxy_addon import make_addons
+    from oauth1_proxy.shell.dispatch import use_sparse_dispatch
 
     class OAuth1DumpMaster(DumpMaster):
         """mitmdump with the signer appended last, after --map-remote and --modify-*.
 
         Its addon manager calls only the addons that have a hook for an event
-        (SparseDispatch, issue 5), in mitmdump's order.
+        (SparseDispatch, issue 5), in mitmdump's order, unless
+        ``--set oauth1_sparse_dispatch=false`` or mitmproxy's manager is not
+        the one it was written against.
         """
 
         def __init__(self, *a: Any, **kw: Any) -> None:
             super().__init__(*a, **kw)
-            use_sparse_dispatch(self)
-            self.addons.add(*make_addons())
+            self.addons.add(*make_addons())  # declares oauth1_sparse_dispatch before the options are parsed
+
+        async def run(self) -> None:
+            # Chosen here, once the options (command line and confdir config.yaml) are set and before any
+            # event but load and configure: both go through mitmproxy's own code in either manager.
+            use_sparse_dispatch(self, enabled=self.options.oauth1_sparse_dispatch)
+            await super().run()
 
     def extra(parsed: Any) -> dict[str, Any]:
         if parsed.filter_args:
@@ -260,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_demo(args)
     except ProxyError as e:
         print(f"oauth1-proxy: {e}", file=sys.stderr)
-        return e.status_hint if isinstance(e, UsageError) else 1
+        return e.exit_code
     except KeyboardInterrupt:
         return 130
     parser.error(f"unknown command {args.command}")

@@ -1,12 +1,22 @@
-"""The exceptions a caller handles differently, each with the HTTP status it suggests."""
+"""Every error the proxy and its commands report to a user: one hierarchy, in one module (issue 13).
+
+Two attributes, two meanings, everywhere:
+
+- ``status_hint``: the HTTP status to answer when the error ends a request
+  (the proxy's own answer, the helper's page). Always an HTTP status.
+- ``exit_code``: the exit status of the ``oauth1-proxy`` command it ends
+  (``cli.main``). 1 unless a class says otherwise; 2 is a usage error, as
+  argparse's own.
+"""
 
 from __future__ import annotations
 
 
 class ProxyError(Exception):
-    """Base of every error the proxy reports to a user; ``status_hint`` is the HTTP status to answer."""
+    """Base of every error the proxy reports to a user; the message names the value, where, and the fix."""
 
     status_hint: int = 500
+    exit_code: int = 1
 
 
 class ConfigError(ProxyError):
@@ -44,3 +54,34 @@ class RequestRefused(ProxyError):
     """The client's request itself is at fault (spoofed Host, unknown X-OAuth1-Profile, ...)."""
 
     status_hint = 400
+
+
+class MisdirectedRequest(ProxyError):
+    """A request for the helper whose Host names none of its addresses (DNS rebinding, SPEC §10)."""
+
+    status_hint = 421
+
+
+class ExchangeError(ProxyError):
+    """A step of the dance failed at the provider; the message says which step and what it said."""
+
+    status_hint = 502
+
+    def __init__(self, step: str, message: str, *, problem: str | None = None) -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+        self.problem = problem
+
+
+class UsageError(ProxyError):
+    """A command line ``oauth1-proxy`` cannot act on (a relative URL, a malformed -H, no matching profile)."""
+
+    status_hint = 400  # the caller's input is at fault
+    exit_code = 2
+
+
+class LoginError(ProxyError):
+    """``oauth1-proxy login`` could not finish the dance (no PIN, no callback, an unknown profile, ...).
+
+    Only ever ends the command; the inherited ``status_hint`` stands if it is ever answered over HTTP.
+    """

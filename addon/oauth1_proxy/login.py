@@ -21,15 +21,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from .config import load_config
-from .errors import ProxyError, TokenStoreError
+from .errors import LoginError, TokenStoreError
 from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_url, parse_callback_query
 from .tokens import FileTokenStore
 from .transport import obtain_access_token, obtain_request_token
 from .web import direct_authorities, normalize_authority
-
-
-class LoginError(ProxyError):
-    status_hint = 1
 
 
 class _CallbackServer(HTTPServer):

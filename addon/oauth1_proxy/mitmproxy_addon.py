@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import inspect
 import io
 import json
 import logging
@@ -27,15 +26,14 @@ import secrets
 import sys
 import threading
 import time
-import types
 import urllib.parse
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NamedTuple
 
-from mitmproxy import ctx, exceptions, hooks, http, tcp
+from mitmproxy import ctx, exceptions, http, tcp
 from mitmproxy import log as mitmproxy_log
-from mitmproxy.addonmanager import AddonManager, Loader, safecall
+from mitmproxy.addonmanager import Loader
 from mitmproxy.net.http import url
 from mitmproxy.proxy import server_hooks
 from mitmproxy.proxy.mode_specs import ReverseMode, UpstreamMode
@@ -46,6 +44,7 @@ from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, load_config
 from oauth1_proxy.diagnostics import clock_correction, diff_base_strings, parse_refusal
 from oauth1_proxy.errors import (
     ConfigError,
+    MisdirectedRequest,
     ProxyError,
     RequestRefused,
     SigningError,
@@ -63,6 +62,11 @@ from oauth1_proxy.redaction import (
     secrets_of_plaintext_signature,
     summarise_bytes_literals,
 )
+
+# Re-exported: `oauth1-proxy run` and the tests have imported them from here (issue 5).
+from oauth1_proxy.shell.dispatch import SparseDispatch as SparseDispatch
+from oauth1_proxy.shell.dispatch import plan_for as plan_for
+from oauth1_proxy.shell.dispatch import use_sparse_dispatch as use_sparse_dispatch
 from oauth1_proxy.signing import (
     RequestToSign,
     SignatureMethod,
@@ -286,6 +290,14 @@ class OAuth1Signer:
     # --- options ----------------------------------------------------------------------
 
     def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "oauth1_sparse_dispatch",
+            bool,
+            True,
+            "oauth1-proxy run: dispatch events only to the addons that have a hook for them (SparseDispatch); "
+            "false keeps mitmproxy's own dispatch. Read once, at start; script mode (-s) always keeps "
+            "mitmproxy's.",
+        )
         loader.add_option(
             "oauth1_config",
             str | None,  # type: ignore[arg-type]
@@ -1517,10 +1529,6 @@ def install_web_redaction(guard: CaptureGuard) -> None:
 HELPER_THREADS = 8  # helper pages served at once through the proxy; a login waiting on the provider holds one
 
 
-class MisdirectedRequest(ProxyError):
-    status_hint = 421
-
-
 def run_wsgi(app: Callable[..., Any], environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Run one WSGI request to completion (PEP 3333), on the calling thread."""
     started: list[tuple[str, list[tuple[str, str]]]] = []
@@ -1698,126 +1706,6 @@ class OAuth1Helper:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-
-
-# --- a cheaper event dispatch for `oauth1-proxy run` (issue 5) ---
-
-# (addon, True): call the addon's hook; (addon, False): mitmproxy's invoke_addon (children, or not callable).
-Step = tuple[Any, bool]
-
-
-def plan_for(chain: list[Any], event_name: str) -> list[Step]:
-    """What an event must call in this chain, in order (see SparseDispatch)."""
-    steps: list[Step] = []
-    for addon in chain:
-        if hasattr(addon, "addons"):
-            steps.append((addon, False))
-            continue
-        func = getattr(addon, event_name, None)
-        if not func or isinstance(func, types.ModuleType):
-            continue
-        steps.append((addon, callable(func)))
-    return steps
-
-
-class SparseDispatch(AddonManager):
-    """A cheaper event dispatch for ``oauth1-proxy run`` (issue 5).
-
-    mitmproxy's ``AddonManager.trigger_event`` walks the whole chain for every
-    event of every flow: about 40 addons, each through a ``traverse`` generator, a
-    ``getattr``, an ``_iter_hooks`` generator, ``invoke_addon`` and a ``safecall``
-    context manager, whether the addon has a hook for the event or not. In bare
-    mitmdump that walk is about 5,000 of the 7,600 Python calls a request costs
-    (cProfile), for the 4 to 16 addons that actually have a hook.
-
-    ``SparseDispatch`` does the walk once per event name and chain, and keeps the
-    result: the addons that have a hook for the event, in chain order. Then each
-    event calls exactly what mitmproxy's loop would call, in the same order, each
-    call inside mitmproxy's own ``safecall``, stopping on ``AddonHalt``:
-
-    - An addon with children (an ``addons`` attribute: the script loader, a
-      script, a user's addon group) may change them at any time, so it is never
-      planned: it goes through mitmproxy's ``invoke_addon`` on every event, as in
-      mitmdump.
-    - A leaf addon is called when it had the hook when the plan was made. The hook
-      is still read from the addon at each call, so replacing a method works;
-      an addon that grows a hook after it joined the chain is not seen until the
-      chain changes (mitmproxy's addons define their hooks as methods).
-    - A hook attribute that is not callable goes through ``invoke_addon`` too, so
-      mitmproxy's own error is raised; a module of the same name is skipped, as
-      mitmproxy skips it.
-    - The plans are rebuilt when the chain changes: mitmproxy appends to the list
-      when an addon is added and replaces it when one is removed. An addon
-      added by a hook during an event is called for that event too, after the
-      others, as mitmproxy's loop over the growing list calls it.
-
-    Script mode (``mitmdump -s``) keeps mitmproxy's manager.
-    """
-
-    _plan_chain: list[Any] | None = None
-    _plan_length = -1
-    _plans: dict[str, list[Step]]
-
-    def plan(self, event_name: str) -> list[Step]:
-        """The steps for an event in the current chain (cached until the chain changes)."""
-        chain = self.chain
-        if chain is not self._plan_chain or len(chain) != self._plan_length:
-            self._plan_chain, self._plan_length, self._plans = chain, len(chain), {}
-        steps = self._plans.get(event_name)
-        if steps is None:
-            steps = self._plans[event_name] = plan_for(chain, event_name)
-        return steps
-
-    async def trigger_event(self, event: hooks.Hook) -> None:
-        name = event.name
-        chain = self.chain  # plan(), inlined: this runs for every event of every flow
-        steps = self._plans.get(name) if chain is self._plan_chain and len(chain) == self._plan_length else None
-        if steps is None:
-            steps = self.plan(name)
-        length = len(chain)
-        args: list[Any] | None = None
-        for addon, direct in steps:
-            try:
-                with safecall():
-                    if not direct:
-                        await self.invoke_addon(addon, event)
-                        continue
-                    func = getattr(addon, name, None)
-                    if func is None:
-                        continue
-                    if args is None:
-                        args = event.args()  # the hook's fields; the same objects for every addon
-                    res = func(*args)
-                    if res is not None and inspect.isawaitable(res):
-                        await res
-            except exceptions.AddonHalt:
-                return
-        if len(chain) > length:
-            # Added to this list during the event (AddonManager.add appends):
-            # mitmproxy's `for i in self.chain` reaches them too.
-            i = length
-            while i < len(chain):
-                try:
-                    with safecall():
-                        await self.invoke_addon(chain[i], event)
-                except exceptions.AddonHalt:
-                    return
-                i += 1
-
-
-def use_sparse_dispatch(master: Any) -> SparseDispatch:
-    """Give a master (before it runs) a SparseDispatch holding the addons its AddonManager holds.
-
-    A new object, not a ``__class__`` swap: on CPython 3.12 a swapped instance
-    keeps the old class's attribute layout, and every attribute read on it
-    takes a slow path (170k instructions more per flow, valgrind).
-    """
-    old = master.addons
-    new = SparseDispatch(master)  # connects its own _configure_all to master.options.changed
-    master.options.changed.disconnect(old._configure_all)
-    new.lookup, new.chain = old.lookup, old.chain
-    master.addons = new
-    return new
 
 
 def make_addons() -> list[Any]:

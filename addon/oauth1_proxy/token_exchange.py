@@ -12,22 +12,11 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .config import Profile
-from .errors import ProxyError
+from .errors import ExchangeError as ExchangeError  # defined with every other error (issue 13)
 from .signing import Placement, RequestToSign, SignatureMethod, TokenCredentials, sign_request
 from .tokens import StoredToken
 
 FORM = "application/x-www-form-urlencoded"
-
-
-class ExchangeError(ProxyError):
-    """A step of the dance failed at the provider; the message says which step and what it said."""
-
-    status_hint = 502
-
-    def __init__(self, step: str, message: str, *, problem: str | None = None) -> None:
-        super().__init__(f"{step}: {message}")
-        self.step = step
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -40,7 +40,7 @@ HELPER = f"http://{HELPER_HOST}"
 
 
 class DemoFailed(ProxyError):
-    status_hint = 1
+    """The walk-through failed: ``demo --once`` exits 1 (the inherited ``exit_code``)."""
 
 
 _OUTPUT = threading.Lock()  # the proxy's output (a thread) and ours share stdout

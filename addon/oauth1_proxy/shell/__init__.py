@@ -1,0 +1,1 @@
+"""The mitmproxy shell's parts that stand alone: each module here imports mitmproxy and nothing of ours."""
