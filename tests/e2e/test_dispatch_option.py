@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from oauth1_proxy.provider import Provider
+from oauth1_proxy.devtools.provider import Provider
 from tests.e2e.conftest import BIN, curl, profile_for, write_config
 
 PROBE = (
