@@ -17,6 +17,8 @@ from tests.test_mitmproxy_addon import STATIC
 def every_error() -> list[type[errors.ProxyError]]:
     """Every ProxyError class in the package, after importing every module of it."""
     for module in pkgutil.walk_packages(oauth1_proxy.__path__, "oauth1_proxy."):
+        if module.name.rpartition(".")[2] == "__main__":  # a program (python -m ...), not a library: importing runs it
+            continue
         importlib.import_module(module.name)
     found: list[type[errors.ProxyError]] = []
     todo = [errors.ProxyError]
