@@ -354,7 +354,6 @@ def test_run_missing_config_exits_1_with_a_clear_message(tmp_path: Path) -> None
 # --- one policy (issue 13): the drifts between sign/check and the proxy ------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 drift: sign ignores clock_skew (fixed by policy)")
 def test_sign_with_clock_skew_adds_it_to_the_timestamp_as_the_proxy_does(tmp_path: Path) -> None:
     import re
     import time
@@ -369,7 +368,6 @@ def test_sign_with_clock_skew_adds_it_to_the_timestamp_as_the_proxy_does(tmp_pat
     assert before + 3600 <= int(found.group(1)) <= after + 3600
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 drift: check says logged in (fixed by policy)")
 def test_check_consumer_only_profile_with_a_leftover_token_says_consumer_only(tmp_path: Path) -> None:
     from oauth1_proxy.tokens import StoredToken, dump_token_store
 

@@ -124,7 +124,6 @@ def test_fetch_through_an_upstream_proxy_dripping_its_connect_answer_ends_at_the
         proxy.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 drift: the dance ignores clock_skew (fixed by policy)")
 def test_dance_timestamps_add_the_profiles_clock_skew(monkeypatch: pytest.MonkeyPatch) -> None:
     import re
     import time
