@@ -379,3 +379,42 @@ def test_check_consumer_only_profile_with_a_leftover_token_says_consumer_only(tm
     assert result.returncode == 0, result.stderr
     assert "two: api.example.com / HMAC-SHA1 header: consumer-only (two-legged)" in result.stdout
     assert "logged in" not in result.stdout
+
+
+def test_sign_host_header_naming_another_host_is_refused_as_the_proxy_does(tmp_path: Path) -> None:
+    config = write(tmp_path, TWITTER_CONFIG)
+    result = cli(tmp_path, "sign", "--config", str(config), "-H", "Host: evil.example", TWITTER_URL)
+    assert result.returncode == 1
+    assert "the Host header 'evil.example' does not match the destination api.twitter.com" in result.stderr
+    assert "Traceback" not in result.stderr and "Authorization" not in result.stdout
+
+
+def test_sign_authorize_page_is_not_signed_as_the_proxy_passes_it(tmp_path: Path) -> None:
+    config = write(tmp_path, DANCE_CONFIG)
+    result = cli(tmp_path, "sign", "--config", str(config), "https://api.example.com/oauth/authorize?oauth_token=x")
+    assert result.returncode == 2
+    assert "is the provider's authorize page" in result.stderr and "unsigned (RFC 5849 §2.2)" in result.stderr
+
+
+def test_sign_removes_a_client_authorization_header_as_the_proxy_does(tmp_path: Path) -> None:
+    config = write(tmp_path, TWITTER_CONFIG)
+    result = cli(tmp_path, "sign", "--config", str(config), "-H", "Authorization: Basic dXNlcjpwdw==", TWITTER_URL)
+    assert result.returncode == 0, result.stderr
+    assert "Basic" not in result.stdout and result.stdout.count("Authorization: OAuth ") == 1
+
+
+def test_check_consumer_only_and_dance_profiles_say_what_the_helper_says(tmp_path: Path) -> None:
+    from oauth1_proxy import web
+    from oauth1_proxy.config import load_config
+    from oauth1_proxy.policy import LoginState, login_state
+
+    config = write(tmp_path, DANCE_CONFIG + "  two:\n    hosts: [b.example.com]\n    consumer_key: ck\n"
+                                            "    consumer_secret: cs\n")
+    loaded = load_config(config)
+    result = cli(tmp_path, "check", "--config", str(config))
+    for profile in loaded.profiles:
+        state = login_state(profile, None)
+        assert f"  {profile.name}: " in result.stdout and str(state) in result.stdout
+        shown = web.login_state(profile, None)
+        assert shown["logged_in"] is False
+        assert shown["source"] == ("consumer-only" if state is LoginState.CONSUMER_ONLY else None)
