@@ -93,6 +93,11 @@ def test_decide_authorize_page_passes_unsigned() -> None:
     assert decision is policy.PASS_AUTHORIZE_PAGE
 
 
+def test_decide_authorize_page_with_a_profile_header_passes_without_the_header() -> None:
+    decision = run(make_request("/oauth/authorize", headers={"X-OAuth1-Profile": "api"}), make_config(api=DANCE))
+    assert isinstance(decision, Pass) and decision.strip_profile_header
+
+
 def test_decide_passes_without_asking_for_a_nonce() -> None:
     def no_nonce() -> str:
         raise AssertionError("a nonce for a request that is not signed")

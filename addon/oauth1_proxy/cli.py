@@ -165,7 +165,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
         nonce=lambda: args.nonce or secrets.token_hex(16),
         timestamp=args.timestamp,
     )
-    if decision is PASS_AUTHORIZE_PAGE:
+    if isinstance(decision, Pass) and decision.reason == PASS_AUTHORIZE_PAGE.reason:
         raise UsageError(f"{args.url} is the provider's authorize page, which the user's browser opens; the proxy "
                          "passes it through unsigned (RFC 5849 §2.2). Sign an API URL instead.")
     if isinstance(decision, Pass):

@@ -823,6 +823,8 @@ class OAuth1Signer:
             now=int(time.time()), nonce=make_nonce, learned_skew=self._skew, chosen=chosen, candidates=candidates,
         )
         if isinstance(decision, Pass):
+            if decision.strip_profile_header:
+                del request.headers[PROFILE_HEADER]
             return
         if isinstance(decision, Refuse):
             raise decision.error

@@ -11,6 +11,9 @@ Rules:
    applies the decision.
 3. Every refusal carries the message a user reads: what failed, the value,
    where, and the fix; never a secret.
+
+A little over 400 lines: every refusal's message lives here, next to its
+check, so that the proxy and ``sign`` cannot word them differently.
 """
 
 from __future__ import annotations
@@ -210,9 +213,10 @@ class Refuse:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pass:
-    """Send unchanged: no profile signs it, or it is a profile's authorize page (RFC 5849 §2.2)."""
+    """Send unsigned: no profile signs it, or it is a profile's authorize page (RFC 5849 §2.2)."""
 
     reason: str
+    strip_profile_header: bool = False  # an X-OAuth1-Profile header chose the profile: it never leaves
 
 
 PASS_UNSIGNED = Pass(reason="no profile signs this destination")
@@ -346,7 +350,9 @@ def decide(
             )
         profile = found
     if profile.is_authorize_page(scheme, host, port, path):
-        return PASS_AUTHORIZE_PAGE  # the user's browser on the provider's authorize page: never signed
+        # The user's browser on the provider's authorize page: never signed.
+        return PASS_AUTHORIZE_PAGE if wanted is None else Pass(reason=PASS_AUTHORIZE_PAGE.reason,
+                                                                 strip_profile_header=True)
     if not request.host_header_matches:
         return _refused(
             f"the Host header {headers.host!r} does not match the destination "
