@@ -136,9 +136,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, confdir: Path) -> Iterator[S
         with H2Upstream(app, certfile=certs / "provider-cert.pem", keyfile=certs / "provider-key.pem") as h2:
             hosts = [f"{provider.host}:{provider.port}", f"{h2.host}:{h2.port}"]
             config = write_config(workdir / "proxy.yaml", {
-                "header": profile_for(provider, hosts=hosts, realm=REALM),
-                "query": profile_for(provider, hosts=hosts, path_prefix="/api/echo/query/", placement="query"),
-                "body": profile_for(provider, hosts=hosts, path_prefix="/api/echo/body/", placement="body",
+                "header": profile_for(provider, hosts=list(hosts), realm=REALM),
+                "query": profile_for(provider, hosts=list(hosts), path_prefix="/api/echo/query/", placement="query"),
+                "body": profile_for(provider, hosts=list(hosts), path_prefix="/api/echo/body/", placement="body",
                                     realm=REALM),
             })
             config.chmod(0o600)  # the proxy warns about a config file others can read
