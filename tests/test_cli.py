@@ -349,3 +349,72 @@ def test_run_missing_config_exits_1_with_a_clear_message(tmp_path: Path) -> None
     result = cli(tmp_path, "run", "--config", "nowhere.yaml", timeout=15)
     assert result.returncode == 1
     assert "nowhere.yaml: the config file does not exist" in result.stderr
+
+
+# --- one policy (issue 13): the drifts between sign/check and the proxy ------------------------
+
+
+def test_sign_with_clock_skew_adds_it_to_the_timestamp_as_the_proxy_does(tmp_path: Path) -> None:
+    import re
+    import time
+
+    config = write(tmp_path, TWITTER_CONFIG + "    clock_skew: 3600\n")
+    before = int(time.time())
+    result = cli(tmp_path, "sign", "--config", str(config), TWITTER_URL)
+    after = int(time.time())
+    assert result.returncode == 0, result.stderr
+    found = re.search(r'oauth_timestamp="(\d+)"', result.stdout)
+    assert found is not None, result.stdout
+    assert before + 3600 <= int(found.group(1)) <= after + 3600
+
+
+def test_check_consumer_only_profile_with_a_leftover_token_says_consumer_only(tmp_path: Path) -> None:
+    from oauth1_proxy.tokens import StoredToken, dump_token_store
+
+    config = write(tmp_path, "token_store: tokens.yaml\nprofiles:\n  two:\n    hosts: [api.example.com]\n"
+                             "    consumer_key: ck\n    consumer_secret: cs\n")
+    (tmp_path / "tokens.yaml").write_text(dump_token_store({"two": StoredToken(token="t", token_secret="s")}))
+    (tmp_path / "tokens.yaml").chmod(0o600)
+    result = cli(tmp_path, "check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "two: api.example.com / HMAC-SHA1 header: consumer-only (two-legged)" in result.stdout
+    assert "logged in" not in result.stdout
+
+
+def test_sign_host_header_naming_another_host_is_refused_as_the_proxy_does(tmp_path: Path) -> None:
+    config = write(tmp_path, TWITTER_CONFIG)
+    result = cli(tmp_path, "sign", "--config", str(config), "-H", "Host: evil.example", TWITTER_URL)
+    assert result.returncode == 1
+    assert "the Host header 'evil.example' does not match the destination api.twitter.com" in result.stderr
+    assert "Traceback" not in result.stderr and "Authorization" not in result.stdout
+
+
+def test_sign_authorize_page_is_not_signed_as_the_proxy_passes_it(tmp_path: Path) -> None:
+    config = write(tmp_path, DANCE_CONFIG)
+    result = cli(tmp_path, "sign", "--config", str(config), "https://api.example.com/oauth/authorize?oauth_token=x")
+    assert result.returncode == 2
+    assert "is the provider's authorize page" in result.stderr and "unsigned (RFC 5849 §2.2)" in result.stderr
+
+
+def test_sign_removes_a_client_authorization_header_as_the_proxy_does(tmp_path: Path) -> None:
+    config = write(tmp_path, TWITTER_CONFIG)
+    result = cli(tmp_path, "sign", "--config", str(config), "-H", "Authorization: Basic dXNlcjpwdw==", TWITTER_URL)
+    assert result.returncode == 0, result.stderr
+    assert "Basic" not in result.stdout and result.stdout.count("Authorization: OAuth ") == 1
+
+
+def test_check_consumer_only_and_dance_profiles_say_what_the_helper_says(tmp_path: Path) -> None:
+    from oauth1_proxy import web
+    from oauth1_proxy.config import load_config
+    from oauth1_proxy.policy import LoginState, login_state
+
+    config = write(tmp_path, DANCE_CONFIG + "  two:\n    hosts: [b.example.com]\n    consumer_key: ck\n"
+                                            "    consumer_secret: cs\n")
+    loaded = load_config(config)
+    result = cli(tmp_path, "check", "--config", str(config))
+    for profile in loaded.profiles:
+        state = login_state(profile, None)
+        assert f"  {profile.name}: " in result.stdout and str(state) in result.stdout
+        shown = web.login_state(profile, None)
+        assert shown["logged_in"] is False
+        assert shown["source"] == ("consumer-only" if state is LoginState.CONSUMER_ONLY else None)

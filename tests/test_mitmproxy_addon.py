@@ -350,7 +350,7 @@ def test_request_internal_error_answers_502_and_never_forwards_unsigned(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("oauth1_proxy.mitmproxy_addon.sign_request", broken)
+    monkeypatch.setattr("oauth1_proxy.policy.sign_request", broken)
     with signer_for(tmp_path, STATIC) as signer:
         flow = make_flow()
         signer.request(flow)

@@ -122,3 +122,30 @@ def test_fetch_through_an_upstream_proxy_dripping_its_connect_answer_ends_at_the
         assert time.monotonic() - started < 3.0
     finally:
         proxy.close()
+
+
+def test_dance_timestamps_add_the_profiles_clock_skew(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    import time
+
+    from oauth1_proxy import transport
+    from oauth1_proxy.config import parse_config
+    config = parse_config({"profiles": {"api": {
+        "hosts": ["api.example.com"], "consumer_key": "ck", "consumer_secret": "cs", "clock_skew": 3600,
+        "request_token_url": "https://api.example.com/oauth/request_token",
+        "authorize_url": "https://api.example.com/oauth/authorize",
+        "access_token_url": "https://api.example.com/oauth/access_token",
+    }}}, "test.yaml")
+    sent: list[OutboundRequest] = []
+
+    def fake_fetch(step: str, request: OutboundRequest, **kw: object) -> transport.Reply:
+        sent.append(request)
+        return transport.Reply(status=200, body=b"oauth_token=rt&oauth_token_secret=rs&oauth_callback_confirmed=true")
+
+    monkeypatch.setattr(transport, "fetch", fake_fetch)
+    before = int(time.time())
+    transport.obtain_request_token(config.profiles[0], "oob")
+    after = int(time.time())
+    found = re.search(r'oauth_timestamp="(\d+)"', sent[0].headers["Authorization"])
+    assert found is not None
+    assert before + 3600 <= int(found.group(1)) <= after + 3600

@@ -383,3 +383,14 @@ def test_web_421_names_the_host_as_plain_text_never_sniffed(client: FlaskClient)
     response = client.get("/", headers={"Host": "<script>x</script>.test"}, environ_base=DIRECT)
     assert response.status_code == 421
     assert response.content_type.startswith("text/plain") and response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_login_state_consumer_only_with_a_leftover_token_is_consumer_only_as_policy_says(config: ProxyConfig) -> None:
+    from oauth1_proxy.policy import LoginState, login_state
+
+    twoleg = next(p for p in config.profiles if p.name == "twoleg")
+    leftover = StoredToken(token="t", token_secret=TOKEN_SECRET)
+    assert login_state(twoleg, leftover) is LoginState.CONSUMER_ONLY
+    shown = web.login_state(twoleg, leftover)
+    assert (shown["logged_in"], shown["source"]) == (False, "consumer-only")
+    assert TOKEN_SECRET not in repr(shown)

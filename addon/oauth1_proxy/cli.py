@@ -21,8 +21,19 @@ from oauth1_proxy.config import ProxyConfig, load_config
 from oauth1_proxy.errors import ProxyError
 from oauth1_proxy.errors import UsageError as UsageError  # defined with every other error (issue 13)
 from oauth1_proxy.permissions import check_permissions, secret_files
-from oauth1_proxy.signing import RequestToSign, SignatureMethod, sign_request
-from oauth1_proxy.tokens import FileTokenStore, token_for
+from oauth1_proxy.policy import (
+    PASS_AUTHORIZE_PAGE,
+    LoginState,
+    OutgoingRequest,
+    Pass,
+    Refuse,
+    RequestHeaders,
+    authority_matches,
+    decide,
+    login_state,
+    wire_host,
+)
+from oauth1_proxy.tokens import FileTokenStore
 from oauth1_proxy.web import HELPER_HOST
 
 
@@ -86,16 +97,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"oauth1-proxy: warning: {warning}", file=sys.stderr)
     for p in config.profiles:
         hosts = ", ".join(str(h) for h in p.hosts)
-        if p.has_static_token:
-            state = "static token"
-        elif p.name in tokens:
-            state = "logged in"
-        elif p.has_dance:
-            state = f"not logged in (oauth1-proxy login {p.name} --config {args.config})"
-        else:
-            state = "consumer-only (two-legged)"
+        state = login_state(p, tokens.get(p.name))  # what the proxy signs with (policy.py)
+        shown = str(state)
+        if state is LoginState.NOT_LOGGED_IN:
+            shown = f"{state} (oauth1-proxy login {p.name} --config {args.config})"
         preset = f" (preset {p.preset})" if p.preset else ""
-        print(f"  {p.name}{preset}: {hosts} {p.path_prefix} {p.signature_method} {p.placement}: {state}")
+        print(f"  {p.name}{preset}: {hosts} {p.path_prefix} {p.signature_method} {p.placement}: {shown}")
     return 0
 
 
@@ -107,75 +114,87 @@ def _mask(text: str) -> str:
     return SIGNATURE_VALUE.sub(lambda m: m.group(1) + ('"***"' if m.group(2).startswith('"') else "***"), text)
 
 
+def _parse_authority(authority: str) -> tuple[str, int | None]:
+    from mitmproxy.net.http import url  # the proxy's own strict parser (a Host header given with -H)
+
+    return url.parse_authority(authority, check=True)
+
+
 def cmd_sign(args: argparse.Namespace) -> int:
+    """Sign one request exactly as the proxy would (SPEC §3): the same policy.decide, this process's clock."""
     config = _load(args.config)
     from urllib.parse import urlsplit
 
     parts = urlsplit(args.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"the URL {args.url!r} is not an absolute http(s) URL; write it as https://host/path.")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UsageError(f"the URL {args.url!r} has a bad port; write it as https://host:8443/path.") from None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    profile = config.profile_for(parts.scheme, parts.hostname, port, path)
     headers: list[tuple[str, str]] = []
     for raw in args.headers:
         name, sep, value = raw.partition(":")
         if not sep or not name.strip():
             raise UsageError(f"the header {raw!r} is not 'Name: value'; write it as -H 'Content-Type: text/plain'.")
         headers.append((name.strip(), value.strip()))
-    wanted = next((v for k, v in headers if k.lower() == "x-oauth1-profile"), None)
-    if wanted is not None:
-        headers = [(k, v) for k, v in headers if k.lower() != "x-oauth1-profile"]
-        candidates = config.profiles_for(parts.scheme, parts.hostname, port, path)
-        profile = next((p for p in candidates if p.name == wanted), None)
-        if profile is None:
-            raise UsageError(f"X-OAuth1-Profile: {wanted!r} does not sign {args.url}; the profiles that do are "
-                             f"{', '.join(p.name for p in candidates) or 'none'}.")
-    if profile is None:
+    body = (args.data or "").encode("utf-8", "surrogateescape")
+    method = (args.method or ("POST" if args.data is not None else "GET")).upper()
+    if args.data is not None and not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", "application/x-www-form-urlencoded"))  # as curl -d does
+    facts = RequestHeaders.from_fields(
+        (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape")) for k, v in headers)
+    scheme, shown_host = parts.scheme, parts.hostname
+    host = wire_host(shown_host)
+    store = FileTokenStore(config.token_store)
+    decision = decide(
+        OutgoingRequest(
+            method=method, scheme=scheme, host=host, shown_host=shown_host, port=port, target=path, headers=facts,
+            host_header_matches=authority_matches(facts.host, scheme, shown_host, port, _parse_authority),
+            body=body,
+        ),
+        config,
+        tokens=store.get,
+        login=lambda p: (f"http://{HELPER_HOST}/login/{p.name}",
+                         f", or run: oauth1-proxy login {p.name} --config {args.config}"),
+        now=int(time.time()),
+        nonce=lambda: args.nonce or secrets.token_hex(16),
+        timestamp=args.timestamp,
+    )
+    if isinstance(decision, Pass) and decision.reason == PASS_AUTHORIZE_PAGE.reason:
+        raise UsageError(f"{args.url} is the provider's authorize page, which the user's browser opens; the proxy "
+                         "passes it through unsigned (RFC 5849 §2.2). Sign an API URL instead.")
+    if isinstance(decision, Pass):
         raise UsageError(
             f"no profile in {args.config} signs {args.url} (scheme, host, port and path_prefix are compared); "
             "the proxy would pass it through unsigned. Check the profile's hosts and path_prefix."
         )
-    body = (args.data or "").encode("utf-8", "surrogateescape")
-    method = (args.method or ("POST" if args.data is not None else "GET")).upper()
-    content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
-    if content_type is None and args.data is not None:
-        content_type = "application/x-www-form-urlencoded"
-        headers.append(("Content-Type", content_type))
-    headers = [(k, v) for k, v in headers if not (k.lower() == "authorization" and v[:6].lower() == "oauth ")]
-    if profile.signature_method is SignatureMethod.PLAINTEXT and parts.scheme != "https" \
-            and not profile.allow_insecure:
-        raise UsageError(f'profile "{profile.name}" uses PLAINTEXT, which would send the secrets in clear over '
-                         "http (RFC 5849 §3.4.4); the proxy refuses it. Use https, or set allow_insecure: true.")
-    token = token_for(
-        profile, FileTokenStore(config.token_store),
-        login_url=f"http://{HELPER_HOST}/login/{profile.name}",
-        login_hint=f", or run: oauth1-proxy login {profile.name} --config {args.config}",
-    )
-    url = f"{parts.scheme}://{parts.netloc}{path}"
-    signed = sign_request(
-        RequestToSign(method=method, url=url, content_type=content_type, body=body),
-        client=profile.client,
-        token=token,
-        nonce=args.nonce or secrets.token_hex(16),
-        timestamp=args.timestamp or str(int(time.time())),
-        **profile.signing_options(parts.hostname),
-    )
-    if signed.authorization is not None:
-        headers.append(("Authorization", signed.authorization))
-    body_text = signed.body.decode("utf-8", "replace")
-    lines = [f"{method} {signed.url}", *(f"{k}: {v}" for k, v in headers), "", body_text]
+    if isinstance(decision, Refuse):
+        raise decision.error
+    # The header surgery the proxy does (mitmproxy_addon.sign_flow).
+    if decision.strip_profile_header:
+        headers = [(k, v) for k, v in headers if k.lower() != "x-oauth1-profile"]
+    if decision.strip_authorization:
+        headers = [(k, v) for k, v in headers if k.lower() != "authorization"]
+    if decision.authorization is not None:
+        headers.append(("Authorization", decision.authorization))
+    if decision.set_content_length:
+        headers = [(k, str(len(decision.body)) if k.lower() == "content-length" else v) for k, v in headers]
+    body_text = decision.body.decode("utf-8", "replace")
+    lines = [f"{method} {decision.url}", *(f"{k}: {v}" for k, v in headers), "", body_text]
     text = "\n".join(lines)
-    if profile.signature_method is SignatureMethod.PLAINTEXT and not args.show_secrets:
+    if decision.plaintext and not args.show_secrets:
         text = _mask(text)
     print(text)
     if args.explain:
+        profile = decision.profile
         print()
         print("# profile:", profile.name, profile.signature_method, profile.placement)
         print("# normalized parameters (RFC 5849 §3.4.1.3.2):")
-        print(signed.normalized_parameters)
+        print(decision.normalized_parameters)
         print("# signature base string (RFC 5849 §3.4.1.1):")
-        print(signed.base_string)
+        print(decision.base_string)
     return 0
 
 

@@ -6,7 +6,7 @@ script: ``mitmdump -s addon/oauth1_proxy/mitmproxy_addon.py --set
 oauth1_config=FILE``.
 
 Rules:
-1. No parsing, crypto or YAML here: build a RequestToSign, call the core.
+1. No parsing, crypto or YAML here: build the policy's OutgoingRequest, apply its decision.
 2. A hook never lets an exception escape (mitmproxy would forward the
    request unsigned): every failure becomes a response made by the proxy.
 3. Match on the real destination (flow.request.host/port), never on the
@@ -46,12 +46,24 @@ from oauth1_proxy.errors import (
     ConfigError,
     MisdirectedRequest,
     ProxyError,
-    RequestRefused,
     SigningError,
     TokenMissingError,
     TokenStoreError,
 )
 from oauth1_proxy.permissions import check_permissions, secret_files
+from oauth1_proxy.policy import (
+    PROFILE_HEADER,
+    LoginHelp,
+    OutgoingRequest,
+    Pass,
+    Refuse,
+    RequestHeaders,
+    TokenLookup,
+    authority_matches,
+    decide,
+    login_state,
+    wire_host,
+)
 from oauth1_proxy.redaction import (
     Redactor,
     has_token_secret,
@@ -67,14 +79,8 @@ from oauth1_proxy.redaction import (
 from oauth1_proxy.shell.dispatch import SparseDispatch as SparseDispatch
 from oauth1_proxy.shell.dispatch import plan_for as plan_for
 from oauth1_proxy.shell.dispatch import use_sparse_dispatch as use_sparse_dispatch
-from oauth1_proxy.signing import (
-    RequestToSign,
-    SignatureMethod,
-    TokenCredentials,
-    is_form_content_type,
-    sign_request,
-)
-from oauth1_proxy.tokens import FileTokenStore, TokenStore, token_for
+from oauth1_proxy.signing import SignatureMethod
+from oauth1_proxy.tokens import FileTokenStore, StoredToken, TokenStore
 from oauth1_proxy.web import (
     DIRECT_ENV,
     HELPER_HOST,
@@ -88,7 +94,6 @@ from oauth1_proxy.web import (
 )
 
 REFUSED_HOST = "refused.oauth1.proxy"  # where refused streamed requests are sent: nowhere (server_connect)
-PROFILE_HEADER = "X-OAuth1-Profile"
 REVERSE_PREFIX_BYTES = REVERSE_PREFIX.encode()
 SIGNED_LINE = "oauth1-proxy: signed profile=%s %s %s %s %s"  # SPEC §8: profile, method, host, path, method
 SERVER_NAME = "oauth1-proxy"
@@ -127,39 +132,6 @@ def make_error_response(
     content = (json.dumps(body, indent=1) + "\n").encode()
     headers = {"Content-Type": "application/json", "Server": SERVER_NAME, "Cache-Control": "no-store"}
     return http.Response.make(error.status_hint, content, headers)
-
-
-def _authority(scheme: str, host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return shown if DEFAULT_PORTS.get(scheme) == port else f"{shown}:{port}"
-
-
-def wire_host(host: str) -> str:
-    """The host as it goes on the wire (and to the resolver): mitmproxy decodes xn-- labels, IDNA encodes them back."""
-    if host.isascii():
-        return host
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:  # not a name the resolver could look up: matches no profile
-        return host
-
-
-def _host_header_matches(request: http.Request, header: str | None, host: str) -> bool:
-    """Tell whether the Host header names the real destination (any case, one trailing dot, default port or not).
-
-    ``host`` is request.host, read once by the caller.
-    """
-    if not header:
-        return True
-    if ":" not in host and header == f"{host}:{request.port}":  # the usual case: no parsing
-        return True
-    try:
-        name, port = url.parse_authority(header, check=True)
-    except ValueError:
-        return False
-    if port is None:
-        port = DEFAULT_PORTS.get(request.scheme)
-    return (normalize_host(wire_host(name)), port) == (normalize_host(wire_host(host)), request.port)
 
 
 def _may_stream_later(request: http.Request) -> bool:
@@ -459,16 +431,14 @@ class OAuth1Signer:
         return lines
 
     def _login_state(self, p: Profile) -> str:
-        if p.has_static_token:
-            return "static token"
-        if self.store is not None and p.has_dance:
+        """The profile's login state, in policy.login_state's words (as check and the helper say it)."""
+        stored = None
+        if self.store is not None and p.has_dance and not p.has_static_token:
             try:
                 stored = self.store.get(p.name)
             except TokenStoreError:
                 return "token store unreadable"
-            if stored is not None:
-                return "logged in"
-        return "not logged in" if p.has_dance else "consumer-only (two-legged)"
+        return str(login_state(p, stored))
 
     # --- hooks ------------------------------------------------------------------------
 
@@ -801,7 +771,7 @@ class OAuth1Signer:
 
     def _profiles_for(self, request: http.Request) -> tuple[Profile, ...]:
         """The profiles that sign this request; for a target that is not a path (``*``) to a signed
-        destination, that destination's profiles: sign_flow refuses it."""
+        destination, that destination's profiles: the policy refuses it."""
         assert self.config is not None
         scheme, host, port, path = request.scheme, wire_host(request.host), request.port, request.path
         found = self.config.profiles_for(scheme, host, port, path)
@@ -809,164 +779,100 @@ class OAuth1Signer:
             return self.config.index.get((scheme.lower(), normalize_host(host), port), ())
         return found
 
-    def _choose(self, request: http.Request, candidates: tuple[Profile, ...], wanted: str | None) -> Profile:
-        """The profile named by X-OAuth1-Profile (removed), or the longest prefix's."""
-        if wanted is None:
-            return candidates[0]
-        del request.headers[PROFILE_HEADER]
-        for p in candidates:
-            if p.name == wanted:
-                return p
-        names = ", ".join(p.name for p in candidates)
-        raise RequestRefused(
-            f"{PROFILE_HEADER}: {wanted!r} does not sign {request.scheme}://{request.host}:{request.port}; "
-            f"the profiles that do are {names}. Fix the header or the profile's hosts."
-        )
+    def _login_help(self, flow: http.HTTPFlow) -> LoginHelp:
+        """Where to log a profile in, for the message of a missing token (built only then: ~7 µs)."""
 
-    def _token_for(self, profile: Profile, flow: http.HTTPFlow) -> TokenCredentials | None:
-        try:
-            # The usual case, per request: a static or stored token, or none
-            # needed. The login URLs below only serve the message of a
-            # missing token; building them every time cost ~7 µs a request.
-            return token_for(profile, self.store, login_url="", login_hint="", cached=True)
-        except TokenMissingError:
-            pass
-        source = self.config.source if self.config else "FILE"
-        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
-            host, port = flow.client_conn.sockname[:2]
-            login_url = f"http://{host}:{port}{REVERSE_PREFIX}/login/{profile.name}"
-        else:
-            login_url = f"http://{ctx.options.oauth1_helper_host}/login/{profile.name}"
-        direct = f" (or {self.helper_url}login/{profile.name} in a browser)" if self.helper_url else ""
-        return token_for(
-            profile, self.store,
-            login_url=login_url,
-            login_hint=f"{direct}, or run: oauth1-proxy login {profile.name} --config {source}",
-            cached=True,
-        )
+        def login(profile: Profile) -> tuple[str, str]:
+            source = self.config.source if self.config else "FILE"
+            if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+                host, port = flow.client_conn.sockname[:2]
+                login_url = f"http://{host}:{port}{REVERSE_PREFIX}/login/{profile.name}"
+            else:
+                login_url = f"http://{ctx.options.oauth1_helper_host}/login/{profile.name}"
+            direct = f" (or {self.helper_url}login/{profile.name} in a browser)" if self.helper_url else ""
+            return login_url, f"{direct}, or run: oauth1-proxy login {profile.name} --config {source}"
+
+        return login
+
+    def _token_lookup(self) -> TokenLookup:
+        """The store's snapshot (never the disk: this runs on the event loop)."""
+        store = self.store
+        if store is None:
+            return _no_token
+        if isinstance(store, FileTokenStore):
+            return store.cached
+        return store.get
 
     def sign_flow(self, flow: http.HTTPFlow, *, streamed: bool = False, chosen: str | None = None) -> None:
         """Sign one flow in place, or raise a ProxyError saying why it must not leave.
 
-        ``streamed``: sign from the headers alone (the body streams afterwards
-        and is not part of the signature), or refuse when the body would be.
-        ``chosen``: the profile picked on a first try (its X-OAuth1-Profile header is gone).
-        Each request property and header is read once (issue 5).
+        The decision is policy.decide's (SPEC §5); this turns the flow into
+        its input and applies it. ``streamed``: sign from the headers alone
+        (the body streams afterwards and is not part of the signature), or
+        refuse when the body would be. ``chosen``: the profile picked on a
+        first try. Each request property and header is read once (issue 5).
         """
         assert self.config is not None
         request = flow.request
         scheme, port, raw_path, shown_host = request.scheme, request.port, request.data.path, request.host
         host = wire_host(shown_host)
         path = raw_path.decode("utf-8", "surrogateescape")
-        candidates = self.config.profiles_for(scheme, host, port, path)
-        if not candidates:
-            if not path.startswith("/") and self.config.signs_destination(scheme, host, port):
-                # Interpretation: a target that is not a path (asterisk form
-                # "OPTIONS *", RFC 9112 §3.2.4) has no base string URI an OAuth
-                # verifier agrees on (RFC 5849 §3.4.1.2 builds it from a path),
-                # and no API needs one: refused, never forwarded unsigned.
-                raise RequestRefused(
-                    f"the request target {path[:80]!r} is not a path; {scheme}://{_authority(scheme, host, port)} "
-                    "is a signed destination, and oauth1-proxy forwards nothing to it unsigned. Send the request "
-                    "to a path (origin form, starting with '/'); OPTIONS * is not supported there."
-                )
-            return
-        headers = _SignedHeaders(request)
-        if chosen is not None and headers.profile is None:
-            found = next((p for p in candidates if p.name == chosen), None)
-            if found is None:
-                raise SigningError(f'profile "{chosen}" no longer signs this request (the config changed); '
-                                   "it was not sent. Send it again.")
-            profile = found
-        else:
-            profile = self._choose(request, candidates, headers.profile)
-        if profile.is_authorize_page(scheme, host, port, path):
-            return  # the user's browser on the provider's authorize page: never signed (RFC 5849 §2.2)
-        if not _host_header_matches(request, headers.host, shown_host):
-            raise RequestRefused(
-                f"the Host header {request.host_header!r} does not match the destination "
-                f"{_authority(scheme, host, port)}; oauth1-proxy signs only for the "
-                "real destination. Remove the Host header override."
-            )
-        signature_method = profile.signature_method
-        if signature_method is SignatureMethod.PLAINTEXT and scheme != "https" and not profile.allow_insecure:
-            raise SigningError(
-                f'Profile "{profile.name}" uses PLAINTEXT, which would send the secrets in clear over http '
-                "(RFC 5849 §3.4.4). Use https, or set allow_insecure: true on the profile."
-            )
-        content_types = headers.content_types
-        if len(content_types) > 1:
-            raise RequestRefused(
-                f"the request has {len(content_types)} Content-Type headers; whether its body is a form (and so "
-                "part of the signature) would depend on which one the upstream reads. Send one Content-Type."
-            )
-        content_type = content_types[0] if content_types else None
-        if streamed:
-            if is_form_content_type(content_type):
-                raise RequestRefused(
-                    "its form body is streamed (stream_large_bodies) before it can be read, and a form body's "
-                    "parameters are part of the signature; raise stream_large_bodies above your largest signed "
-                    "form body (and send a Content-Length)."
-                )
-            if profile.body_hash:
-                raise RequestRefused(
-                    f'its body is streamed (stream_large_bodies) before it can be read, and profile "{profile.name}" '
-                    "signs an oauth_body_hash of the whole body; raise stream_large_bodies above your largest "
-                    "signed body."
-                )
-            body = b""  # a non-form body without a body hash is not part of the signature (RFC 5849 §3.4.1.3.1)
-        elif request.raw_content is None:
-            raise SigningError("the request body was streamed before it could be signed; it was not sent.")
-        else:
-            body = request.raw_content
-        token = self._token_for(profile, flow)
-
-        if headers.content_encoding not in ("identity", "") and is_form_content_type(content_type):
-            raise RequestRefused(
-                "a form body with a Content-Encoding cannot be signed (its parameters are signed as sent); "
-                "send it uncompressed."
-            )
-        method = request.method
-        origin = f"{scheme}://{_authority(scheme, host, port)}"
-        signed = sign_request(
-            RequestToSign(method=method, url=origin + path, content_type=content_type, body=body),
-            client=profile.client,
-            token=token,
-            # RFC 5849 §3.3: a nonce unique for every request (128 bits from
-            # a CSPRNG) and the current timestamp.
-            nonce=make_nonce(),
-            timestamp=str(int(time.time()) + profile.clock_skew + self._skew.get(profile.name, 0)),
-            **profile.signing_options(shown_host),
+        config = self.config
+        candidates = config.profiles_for(scheme, host, port, path)
+        if not candidates and (path.startswith("/") or not config.signs_destination(scheme, host, port)):
+            return  # the usual unsigned request: no header is read
+        headers = RequestHeaders.from_fields(
+            request.headers.fields, authority=request.authority if request.is_http2 or request.is_http3 else None)
+        decision = decide(
+            OutgoingRequest(
+                method=request.method, scheme=scheme, host=host, shown_host=shown_host, port=port, target=path,
+                headers=headers,
+                host_header_matches=authority_matches(headers.host, scheme, shown_host, port, _parse_authority),
+                body=None if streamed else request.raw_content, streamed=streamed,
+            ),
+            config,
+            tokens=self._token_lookup(), login=self._login_help(flow),
+            now=int(time.time()), nonce=make_nonce, learned_skew=self._skew, chosen=chosen, candidates=candidates,
         )
-        if signature_method is SignatureMethod.PLAINTEXT:
+        if isinstance(decision, Pass):
+            if decision.strip_profile_header:
+                del request.headers[PROFILE_HEADER]
+            return
+        if isinstance(decision, Refuse):
+            raise decision.error
+        if decision.plaintext:
             self.guard.watch_request(flow)
         self._signed[flow.id] = SignedFlow(
-            profile=profile.name,
-            base_string=signed.base_string,
-            may_retry=(method in ("GET", "HEAD", "OPTIONS") or not body) and flow.id not in self._retries
-            and not streamed,
+            profile=decision.profile.name,
+            base_string=decision.base_string,
+            may_retry=decision.may_retry and flow.id not in self._retries,
         )
-        # Ours replaces any Authorization header; a client-supplied OAuth one
-        # goes in every placement (SPEC §5), as sign_request drops oauth_*
-        # parameters from the query and form body. One new tuple of fields.
-        if signed.authorization is not None or headers.oauth_authorization:
+        if decision.strip_profile_header:
+            del request.headers[PROFILE_HEADER]
+        # One new tuple of fields.
+        if decision.strip_authorization or decision.authorization is not None:
             fields = tuple(f for f in request.headers.fields if f[0].lower() != b"authorization") \
-                if headers.authorization_count else request.headers.fields
-            if signed.authorization is not None:
-                fields = (*fields, (b"Authorization", signed.authorization.encode("utf-8", "surrogateescape")))
+                if decision.strip_authorization else request.headers.fields
+            if decision.authorization is not None:
+                fields = (*fields, (b"Authorization", decision.authorization.encode("utf-8", "surrogateescape")))
             request.headers.fields = fields
-        new_path = signed.url[len(origin):].encode("utf-8", "surrogateescape")
+        new_path = decision.target.encode("utf-8", "surrogateescape")
         if new_path != raw_path:
             request.data.path = new_path
-        if signed.body != body:
-            request.raw_content = signed.body
-            if not headers.transfer_encoding:
-                request.headers["content-length"] = str(len(signed.body))
+        if decision.body_changed:
+            request.raw_content = decision.body
+            if decision.set_content_length:
+                request.headers["content-length"] = str(len(decision.body))
         if logger.isEnabledFor(logging.INFO):  # SPEC §8: one line per signed request
-            logger.handle(_signed_line_record(
-                (profile.name, method, shown_host, raw_path.partition(b"?")[0].decode("utf-8", "replace"),
-                 signature_method)
-            ))
+            logger.handle(_signed_line_record(decision.log_fields))
+
+
+def _no_token(profile: str) -> StoredToken | None:
+    return None
+
+
+def _parse_authority(authority: str) -> tuple[str, int | None]:
+    return url.parse_authority(authority, check=True)
 
 
 _SIGNED_LINE_FIELDS: dict[str, Any] = {}  # what never changes in our per-request record, from a first real one
@@ -1004,57 +910,6 @@ def _signed_line_record(args: tuple[Any, ...]) -> logging.LogRecord:
         task = None
     values["taskName"] = task.get_name() if task is not None and getattr(logging, "logAsyncioTasks", True) else None
     return record
-
-
-class _SignedHeaders:
-    """The request headers the signer reads, in one pass over the raw fields (issue 5).
-
-    Values as mitmproxy's Headers gives them: decoded UTF-8 (surrogateescape),
-    repeated headers folded with ", " where Headers.get folds them.
-    """
-
-    __slots__ = ("profile", "host", "content_types", "content_encoding", "oauth_authorization", "authorization_count",
-                 "transfer_encoding")
-
-    def __init__(self, request: http.Request) -> None:
-        profile: list[bytes] = []
-        hosts: list[bytes] = []
-        content_types: list[bytes] = []
-        encodings: list[bytes] = []
-        authorizations: list[bytes] = []
-        self.transfer_encoding = False
-        for name, value in request.headers.fields:
-            key = name.lower()
-            if key == b"host":
-                hosts.append(value)
-            elif key == b"content-type":
-                content_types.append(value)
-            elif key == b"authorization":
-                authorizations.append(value)
-            elif key == b"x-oauth1-profile":
-                profile.append(value)
-            elif key == b"content-encoding":
-                encodings.append(value)
-            elif key == b"transfer-encoding":
-                self.transfer_encoding = True
-        # Most of these are absent: _folded only for what is there.
-        self.profile = _folded(profile) if profile else None
-        self.content_types = [v.decode("utf-8", "surrogateescape") for v in content_types] if content_types else []
-        self.content_encoding = _folded(encodings).lower() if encodings else "identity"
-        self.authorization_count = len(authorizations)
-        self.oauth_authorization = bool(authorizations) and _folded(authorizations)[:6].lower() == "oauth "
-        # Request.host_header: HTTP/2 and HTTP/3 carry it as :authority.
-        if request.is_http2 or request.is_http3:
-            self.host = request.authority or (_folded(hosts) if hosts else None)
-        else:
-            self.host = _folded(hosts) if hosts else None
-
-
-def _folded(values: list[bytes]) -> str:
-    """Headers.get of a header that is there: the values joined with ", " (RFC 9110 §5.3)."""
-    if len(values) == 1:
-        return values[0].decode("utf-8", "surrogateescape")
-    return ", ".join(v.decode("utf-8", "surrogateescape") for v in values)
 
 
 def _redact_request_message(request: http.Request, redactor: Redactor, *, signature: bool) -> None:

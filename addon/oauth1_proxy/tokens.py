@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import yaml
 
 from .config import NotARegularFile, Profile, StrictLoader, describe_yaml_error, read_regular_file
-from .errors import TokenMissingError, TokenStoreError
+from .errors import TokenStoreError
 from .signing import TokenCredentials
 
 
@@ -371,33 +371,25 @@ class _FileLock:
             self.fd = None
 
 
+def _no_stored_token(profile: str) -> StoredToken | None:
+    return None
+
+
 def token_for(
     profile: Profile, store: TokenStore | None, *, login_url: str, login_hint: str = "", cached: bool = False
 ) -> TokenCredentials | None:
-    """The token credentials a profile signs with: static ones win, then the store; None for consumer-only.
+    """The token credentials a profile signs with: policy.token_credentials over a store (SPEC §5).
 
     ``cached``: read a FileTokenStore's snapshot, never the disk (the proxy's event loop).
-    Raise TokenMissingError when the profile has the dance configured but no token yet (SPEC §5).
+    Raise TokenMissingError when the profile has the dance configured but no token yet.
     """
-    if profile.token is not None:
-        return TokenCredentials(token=profile.token, secret=profile.token_secret or "")
-    if not profile.has_dance:
-        # Consumer-only (two-legged): no login can store a token for it, and a
-        # leftover one (from when it had dance URLs) is not used. The store is
-        # not read for every request either (issue 5).
-        return None
+    from oauth1_proxy.policy import token_credentials  # policy imports this module
+
+    lookup: Callable[[str], StoredToken | None]
     if store is None:
-        stored = None
+        lookup = _no_stored_token
     elif cached and isinstance(store, FileTokenStore):
-        stored = store.cached(profile.name)
+        lookup = store.cached
     else:
-        stored = store.get(profile.name)
-    if stored is not None:
-        return stored.credentials
-    if profile.has_dance:
-        raise TokenMissingError(
-            f'Profile "{profile.name}" is not logged in yet. Open {login_url} to connect it{login_hint}.',
-            profile=profile.name,
-            login_url=login_url,
-        )
-    return None
+        lookup = store.get
+    return token_credentials(profile, lookup, lambda p: (login_url, login_hint))

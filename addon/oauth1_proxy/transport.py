@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .config import Profile
+from .policy import timestamp_for
 from .token_exchange import (
     ExchangeError,
     OutboundRequest,
@@ -183,15 +184,16 @@ def _fetch(step: str, request: OutboundRequest, *, cafile: str | None, proxy: st
         raise ExchangeError(step, f"no answer from {request.url.split('?')[0]} ({type(e).__name__}: {e})") from e
 
 
-def _nonce_and_timestamp() -> dict[str, str]:
-    # RFC 5849 §3.3: a fresh nonce (128 bits from a CSPRNG) and the current time.
-    return {"nonce": secrets.token_hex(16), "timestamp": str(int(time.time()))}
+def _nonce_and_timestamp(profile: Profile) -> dict[str, str]:
+    # RFC 5849 §3.3: a fresh nonce (128 bits from a CSPRNG) and the current
+    # time, with the profile's clock_skew as the proxy signs (policy.py).
+    return {"nonce": secrets.token_hex(16), "timestamp": timestamp_for(profile, int(time.time()))}
 
 
 def obtain_request_token(profile: Profile, callback: str, *, cafile: str | None = None,
                          proxy: str | None = None) -> TemporaryCredentials:
     """Run RFC 5849 §2.1 against the provider: temporary credentials, or ExchangeError naming the step."""
-    reply = fetch("request token", make_request_token_request(profile, callback, **_nonce_and_timestamp()),
+    reply = fetch("request token", make_request_token_request(profile, callback, **_nonce_and_timestamp(profile)),
                   cafile=cafile, proxy=proxy)
     check_status("request token", reply.status, reply.body)
     return parse_request_token_response(reply.body)
@@ -201,7 +203,7 @@ def obtain_access_token(profile: Profile, temporary: TemporaryCredentials, verif
                         extra: Mapping[str, str], cafile: str | None = None,
                         proxy: str | None = None) -> StoredToken:
     """Run RFC 5849 §2.3 against the provider: token credentials, or ExchangeError naming the step."""
-    request = make_access_token_request(profile, temporary, verifier, **_nonce_and_timestamp())
+    request = make_access_token_request(profile, temporary, verifier, **_nonce_and_timestamp(profile))
     reply = fetch("access token", request, cafile=cafile, proxy=proxy)
     check_status("access token", reply.status, reply.body)
     obtained_at = datetime.now(UTC).isoformat(timespec="seconds")

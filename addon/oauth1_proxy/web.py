@@ -46,6 +46,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .config import Profile, ProxyConfig
 from .errors import ProxyError, TokenStoreError
+from .policy import LoginState
+from .policy import login_state as policy_login_state
 from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_url, parse_callback_query
 from .tokens import StoredToken, TokenStore
 from .transport import obtain_access_token, obtain_request_token
@@ -168,14 +170,15 @@ def login_state(profile: Profile, stored: StoredToken | None) -> dict[str, Any]:
         "signature_method": str(profile.signature_method),
         "can_login": profile.has_dance,
     }
-    if profile.has_static_token:
+    login = policy_login_state(profile, stored)  # what the proxy signs with (policy.py)
+    if login is LoginState.STATIC_TOKEN:
         state.update(logged_in=True, source="config")
-    elif stored is not None and profile.has_dance:  # a consumer-only profile signs without a token (tokens.py)
+    elif login is LoginState.LOGGED_IN and stored is not None:
         extra = dict(stored.extra)
         state.update(logged_in=True, source="token store", since=stored.obtained_at,
                      user_id=extra.get("user_id"), screen_name=extra.get("screen_name"))
     else:
-        state.update(logged_in=False, source=None if profile.has_dance else "consumer-only")
+        state.update(logged_in=False, source=None if login is LoginState.NOT_LOGGED_IN else "consumer-only")
     return state
 
 

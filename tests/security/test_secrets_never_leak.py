@@ -262,7 +262,7 @@ def test_internal_error_message_holding_a_secret_is_not_passed_on(
         raise RuntimeError(f"boom with {CONSUMER_SECRET} inside")
 
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setattr("oauth1_proxy.mitmproxy_addon.sign_request", broken)
+    monkeypatch.setattr("oauth1_proxy.policy.sign_request", broken)
     with signer_for(tmp_path, f'profiles:\n  api:\n    hosts: [api.example.com]\n    consumer_key: k\n'
                               f'    consumer_secret: {json.dumps(CONSUMER_SECRET)}\n') as signer:
         flow = make_flow()
