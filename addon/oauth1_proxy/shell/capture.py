@@ -92,7 +92,8 @@ def _holds_a_plaintext_signature(request: http.Request) -> bool:
 def _copy_message[M: http.Message](message: M) -> M:
     """A copy of a request or response that shares nothing mutable with it (its headers and trailers are copied).
 
-    What Message.copy() makes, in 5 µs instead of 120 (no get_state/from_state round trip).
+    What Message.copy() makes, without its get_state/from_state round trip: that round trip is most of
+    Message.copy()'s time, and a copy is made for each flow a capture writes or shows.
     """
     copy = object.__new__(type(message))
     copy.__dict__.update(message.__dict__)
