@@ -30,6 +30,7 @@ MITMPROXY_SHELL = {
     "shell.dispatch",
     "shell.signer",
     "shell.capture",
+    "shell.frontends",
     "shell.logs",
     "shell.helper",
     "shell.responses",
