@@ -13,7 +13,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from oauth1_proxy.errors import TokenStoreError
-from oauth1_proxy.stores import (
+from oauth1_proxy.stores.crypto import PREFIX, BadStoreKey, parse_store_key
+from oauth1_proxy.stores.leases import FileLeases, ProcessLeases
+from oauth1_proxy.stores.location import BadRedisURL, RedisLocation, parse_redis_url
+from oauth1_proxy.stores.managed import (
     ManagedTokenStore,
     Snapshotting,
     memory_store,
@@ -21,9 +24,6 @@ from oauth1_proxy.stores import (
     parse_location,
     renew_shared,
 )
-from oauth1_proxy.stores.crypto import PREFIX, BadStoreKey, parse_store_key
-from oauth1_proxy.stores.leases import FileLeases, ProcessLeases
-from oauth1_proxy.stores.location import BadRedisURL, RedisLocation, parse_redis_url
 from oauth1_proxy.token_exchange import TemporaryCredentials
 from oauth1_proxy.tokens import StoredToken
 from tests.redis_server import PASSWORD, RedisServer, redis_server, start_redis
@@ -120,7 +120,7 @@ def test_redis_token_store_is_a_snapshotting_store(redis_server: RedisServer) ->
 
 WRITER = """
 import sys
-from oauth1_proxy.stores import open_token_store
+from oauth1_proxy.stores.managed import open_token_store
 from oauth1_proxy.tokens import StoredToken
 store = open_token_store(sys.argv[1])
 for i in range(50):

@@ -240,6 +240,18 @@ class RedisTokenStore:
                            lambda: self.client.set(name, value, nx=True, px=max(1, int(seconds * 1000))))
         return RedisLease(self, name, key, value) if taken else None
 
+    def shared_key(self, name: str, sealer: Sealer) -> bytes:
+        """A random 32-byte key every instance shares (``key:NAME``, made once with SET NX; sealed with the
+        token_store_key when set)."""
+        redis_key = self.prefix + "key:" + name
+        fresh = sealer.seal(secrets.token_urlsafe(32))
+        client = self.client
+        self._call("making a shared key", lambda: client.set(redis_key, fresh, nx=True))
+        raw = self._call("reading a shared key", lambda: client.get(redis_key))
+        if raw is None:
+            raise TokenStoreError(f"{self.location}: the shared key {redis_key} vanished; try again.")
+        return sealer.open(_text(raw), f"shared key {name}").encode()
+
     def pending_logins(self, sealer: Sealer, lifetime: float) -> RedisPendingLogins:
         return RedisPendingLogins(self, sealer, lifetime)
 
