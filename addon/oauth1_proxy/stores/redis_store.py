@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import threading
 import time
@@ -46,6 +47,7 @@ from oauth1_proxy.token_exchange import TemporaryCredentials
 from oauth1_proxy.tokens import WATCH_INTERVAL, StoredToken, parse_token_store
 
 PREFIX = "oauth1-proxy:"
+logger = logging.getLogger("oauth1_proxy.stores")
 TIMEOUT = 3.0  # seconds for a connection or one command (tried twice); every call runs off the event loop
 
 # KEYS[1] the pending login; ARGV[1] the browser binding, ARGV[2] the profile ('' = any).
@@ -194,8 +196,12 @@ class RedisTokenStore:
                     return pipe.execute()
 
                 version, entries = self._call("reading the tokens", read)
+                if self._error is not None:
+                    logger.warning("oauth1-proxy: token store %s: reachable again; signing resumes", self.location)
                 self._tokens, self._version, self._loaded, self._error = self._parse(entries), version, True, None
             except TokenStoreError as e:
+                if self._error is None:  # once per outage, not every interval; a warning: mitmdump exits on an
+                    logger.warning("oauth1-proxy: %s", e)  # error logged at start, and Redis may come up later
                 self._error, self._loaded = e, False
 
     def watch(self, interval: float = WATCH_INTERVAL) -> None:
