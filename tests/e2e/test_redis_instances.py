@@ -16,12 +16,21 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from oauth1_proxy.devtools.provider import Provider
+from oauth1_proxy.devtools.provider import Provider, ProviderClient
+from oauth1_proxy.stores.managed import open_token_store
+from oauth1_proxy.tokens import StoredToken
 from tests.redis_server import ENCODED_PASSWORD, PASSWORD, RedisServer, redis_server, start_redis
 
-from .conftest import BIN, SECRETS, write_config
+from .conftest import BIN, CONSUMER_KEY, CONSUMER_SECRET, SECRETS, write_config
 from .helper_forms import csrf_from, origin_of
-from .test_token_dance import approve_at_provider, dance_profile, dance_provider, resource_records
+from .test_token_dance import (
+    approve_at_provider,
+    dance_profile,
+    dance_provider,
+    read_authorize_url,
+    resource_records,
+    run_login,
+)
 
 __all__ = ["dance_provider", "redis_server"]  # fixtures
 
@@ -180,3 +189,51 @@ def test_check_names_the_redis_store_redacted(
     assert check.returncode == 0, check.stderr
     assert f"token store redis://:***@127.0.0.1:{redis_server.port}/0" in check.stdout
     no_password_in(check.stdout, check.stderr)
+
+
+def test_token_replaced_through_the_store_is_used_by_a_running_instance_within_the_refresh_interval(
+    tmp_path: Path, run_proxy: Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A renewal made elsewhere (another instance, a CLI login) replaces the token in Redis: an instance that
+    # already signs with the old one switches within its refresh interval (tokens.WATCH_INTERVAL, 0.25 s).
+    tokens = {"tok-old": "sec-old-Very-Secret", "tok-new": "sec-new-Very-Secret"}
+    with Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)], access_tokens=tokens) as p:
+        monkeypatch.setenv(PASSWORD_ENV, ENCODED_PASSWORD)
+        config = redis_config(tmp_path, p, redis_server.port)
+        writer = open_token_store(redis_server.url)
+        writer.put("p", StoredToken(token="tok-old", token_secret=tokens["tok-old"]))
+        proxy = run_proxy(config)
+        session = through(proxy)
+        assert session.get(f"{p.base_url}/api/me", timeout=10).status_code == 200
+        assert resource_records(p)[-1].token == "tok-old"
+        writer.put("p", StoredToken(token="tok-new", token_secret=tokens["tok-new"]))
+        replaced = time.monotonic()
+        while True:
+            assert session.get(f"{p.base_url}/api/me", timeout=10).status_code == 200
+            if resource_records(p)[-1].token == "tok-new":
+                break
+            assert time.monotonic() - replaced < 2.0, "the running instance kept the old token"
+            time.sleep(0.02)
+        assert all(r.valid for r in resource_records(p))
+        assert not any(t in proxy.text() for t in tokens.values())
+
+
+def test_cli_login_stores_into_redis_and_a_running_instance_signs_with_it(
+    tmp_path: Path, dance_provider: Provider, run_proxy: Any, redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, ENCODED_PASSWORD)
+    config = redis_config(tmp_path, dance_provider, redis_server.port)
+    proxy = run_proxy(config)
+    api = f"{dance_provider.base_url}/api/me"
+    assert through(proxy).get(api, timeout=10).status_code == 401
+    process = run_login(config, "--oob")
+    url = read_authorize_url(process, dance_provider)
+    pin_page = approve_at_provider(requests.Session(), url)
+    pin = pin_page.text.split('id="pin">', 1)[1].split("<", 1)[0]
+    out, _ = process.communicate(pin + "\n", timeout=30)
+    assert process.returncode == 0 and "logged in as alice" in out, out
+    assert f"token stored in redis://:***@127.0.0.1:{redis_server.port}/0" in out
+    no_password_in(out)
+    assert set(raw_tokens(redis_server)) == {b"p"}
+    assert through(proxy).get(api, timeout=10).status_code == 200
