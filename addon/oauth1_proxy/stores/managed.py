@@ -75,6 +75,8 @@ class ManagedTokenStore:
         self.backend, self.sealer, self._leases, self._pending = backend, sealer, leases, pending
         self.description = description or str(backend)
         self._opened: dict[str, tuple[StoredToken, StoredToken]] = {}  # key -> (as stored, opened): cached()'s
+        self._backend_cached: Callable[[str], StoredToken | None] = \
+            backend.cached if isinstance(backend, Snapshotting) else backend.get
         self._shared_keys = leases if not isinstance(leases, FileLeases | ProcessLeases) else None
         self._helper_key: bytes | None = None
 
@@ -126,10 +128,10 @@ class ManagedTokenStore:
     # --- the snapshot (event loop) -------------------------------------------------------------
 
     def cached(self, profile: str) -> StoredToken | None:
-        backend = self.backend
-        stored = backend.cached(profile) if isinstance(backend, Snapshotting) else backend.get(profile)
-        if stored is None or not self.sealer.enabled and not _has_sealed(stored):
-            return stored
+        """The backend's snapshot, opened; each stored token is opened once (this runs per signed request)."""
+        stored = self._backend_cached(profile)
+        if stored is None:
+            return None
         seen = self._opened.get(profile)
         if seen is not None and seen[0] is stored:
             return seen[1]
