@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,10 +29,12 @@ class RedisServer:
     port: int
     password: str
     directory: Path
+    ca_file: Path | None = None  # with TLS: the throwaway CA that signed the server's certificate
 
     @property
     def url(self) -> str:
-        return f"redis://:{ENCODED_PASSWORD}@127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.ca_file else "redis"
+        return f"{scheme}://:{ENCODED_PASSWORD}@127.0.0.1:{self.port}/0"
 
     def client(self) -> object:
         import redis
@@ -54,10 +57,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _ready(port: int, timeout: float) -> bool:
+def _ready(port: int, timeout: float, ca_file: Path | None) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as plain:
+            s = ssl.create_default_context(cafile=str(ca_file)).wrap_socket(plain, server_hostname="127.0.0.1") \
+                if ca_file else plain
             s.sendall(b"PING\r\n")
             if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                 return True
@@ -66,21 +71,31 @@ def _ready(port: int, timeout: float) -> bool:
 
 
 @contextlib.contextmanager
-def start_redis(directory: Path, password: str = PASSWORD) -> Iterator[RedisServer]:
+def start_redis(directory: Path, password: str = PASSWORD, *, tls: bool = False) -> Iterator[RedisServer]:
+    """redis-server on 127.0.0.1; ``tls``: TLS only (``tls-port``), with a throwaway CA (``RedisServer.ca_file``)."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is missing: scripts/system-deps installs it (apt-get install redis-server)"
     directory.mkdir(parents=True, exist_ok=True)
+    ca_file = None
+    tls_lines = ""
+    if tls:
+        from oauth1_proxy.devtools.provider.tls import write_tls_files
+
+        ca_file, cert_file, key_file = write_tls_files(directory / "tls")
+        tls_lines = (f"tls-cert-file {cert_file}\ntls-key-file {key_file}\ntls-ca-cert-file {ca_file}\n"
+                     "tls-auth-clients no\n")
     for _ in range(5):
         port = _free_port()
-        config = (f"bind 127.0.0.1\nport {port}\nrequirepass \"{password}\"\nsave \"\"\nappendonly no\n"
+        ports = f"port 0\ntls-port {port}\n{tls_lines}" if tls else f"port {port}\n"
+        config = (f"bind 127.0.0.1\n{ports}requirepass \"{password}\"\nsave \"\"\nappendonly no\n"
                   f"dir {directory}\ndaemonize no\nprotected-mode yes\nlogfile \"\"\n")
         process = subprocess.Popen([binary, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         assert process.stdin is not None
         process.stdin.write(config.encode())
         process.stdin.close()
-        if _ready(port, 10.0):
-            server = RedisServer(process, port, password, directory)
+        if _ready(port, 10.0, ca_file):
+            server = RedisServer(process, port, password, directory, ca_file)
             try:
                 yield server
             finally:

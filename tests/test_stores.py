@@ -388,3 +388,29 @@ def test_parse_store_key_bad_key_says_how_to_make_one_and_never_quotes_it(text: 
         parse_store_key(text)
     message = str(e.value)
     assert "Fernet.generate_key()" in message and (not text or text not in message)
+
+
+# --- rediss:// (TLS) against redis-server's TLS port ---------------------------------------------
+
+
+def test_rediss_store_verifies_the_server_certificate_against_the_trusted_cas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with start_redis(tmp_path / "r", tls=True) as server:
+        assert server.url.startswith("rediss://") and server.ca_file is not None
+        # Not trusted: refused, naming the store (redacted), never the password.
+        with pytest.raises(TokenStoreError) as e:
+            open_token_store(server.url).ping()
+        assert "cannot be reached" in str(e.value) and "set SSL_CERT_FILE to its PEM bundle" in str(e.value)
+        assert PASSWORD not in str(e.value) and "Zq9" not in str(e.value)
+        # Trusted (a private CA through SSL_CERT_FILE, as OpenSSL reads it): tokens round-trip over TLS.
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))
+        open_token_store(server.url).put("api", TOKEN)
+        assert open_token_store(server.url).get("api") == TOKEN
+
+
+def test_redis_url_without_tls_to_a_tls_port_is_refused_clearly(tmp_path: Path) -> None:
+    with start_redis(tmp_path / "r", tls=True) as server:
+        with pytest.raises(TokenStoreError, match="cannot be reached|failed") as e:
+            open_token_store(server.url.replace("rediss://", "redis://")).ping()
+        assert PASSWORD not in str(e.value)

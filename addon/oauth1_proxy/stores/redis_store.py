@@ -89,9 +89,11 @@ def redis_call[T](location: RedisLocation, what: str, call: Callable[[], T]) -> 
         ) from None
     except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as e:
         detail = location.scrub(str(e)) or type(e).__name__
+        hint = " Its certificate is checked against the system's CAs: for a private CA, set SSL_CERT_FILE to " \
+               "its PEM bundle." if "CERTIFICATE_VERIFY_FAILED" in detail else ""
         raise TokenStoreError(
             f"{location}: the token store (Redis) cannot be reached while {what} ({detail}); check that Redis "
-            "runs there and that the URL's host, port and TLS (rediss://) are right. Requests that need a "
+            f"runs there and that the URL's host, port and TLS (rediss://) are right.{hint} Requests that need a "
             "stored token are refused until it is back."
         ) from None
     except redis_errors.RedisError as e:
