@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -150,7 +151,10 @@ def test_redis_token_store_down_refuses_from_the_snapshot_naming_the_url_not_the
         store.put("api", TOKEN)
         store.refresh()
         assert store.cached("api") == TOKEN
+    assert store.problem() is None
     store.refresh()  # the server is gone
+    problem = store.problem()
+    assert problem is not None and "cannot be reached" in problem and PASSWORD not in problem
     for call in (lambda: store.cached("api"), store.ping, lambda: store.get("api"),
                  lambda: store.put("api", TOKEN)):
         with pytest.raises(TokenStoreError) as e:
@@ -414,3 +418,34 @@ def test_redis_url_without_tls_to_a_tls_port_is_refused_clearly(tmp_path: Path) 
         with pytest.raises(TokenStoreError, match="cannot be reached|failed") as e:
             open_token_store(server.url.replace("rediss://", "redis://")).ping()
         assert PASSWORD not in str(e.value)
+
+
+# --- oauth1-proxy check over a sealed store ------------------------------------------------------
+
+
+def run_check(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "oauth1-proxy"
+    return subprocess.run([str(exe), "check", "--config", str(config)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **env})
+
+
+@pytest.mark.parametrize("backend", ["redis", "file"])
+def test_cli_check_with_another_token_store_key_fails_naming_it_without_a_secret(
+    redis_server: RedisServer, tmp_path: Path, backend: str
+) -> None:
+    location = redis_server.url if backend == "redis" else str(tmp_path / "tokens.yaml")
+    open_token_store(location, key=KEY).put("api", TOKEN)
+    other = Fernet.generate_key().decode()
+    config = tmp_path / "proxy.yaml"
+    config.write_text(f"token_store: '{location}'\ntoken_store_key: ${{STORE_KEY}}\nprofiles:\n  api:\n"
+                      "    hosts: [api.example.com]\n    consumer_key: ck\n    consumer_secret: cs\n"
+                      "    request_token_url: https://api.example.com/rt\n"
+                      "    authorize_url: https://api.example.com/au\n"
+                      "    access_token_url: https://api.example.com/at\n")
+    config.chmod(0o600)
+    assert run_check(config, {"STORE_KEY": KEY}).returncode == 0
+    result = run_check(config, {"STORE_KEY": other})
+    assert result.returncode == 1 and "token store was written with another token_store_key" in result.stderr
+    assert "Traceback" not in result.stderr
+    for secret in ("ts-Very-Secret-1", KEY, other, PASSWORD, "Zq9"):
+        assert secret not in result.stdout + result.stderr

@@ -11,7 +11,8 @@ What the shell needs of a store (``LiveTokenStore``):
 - ``get``, ``all``, ``put``, ``delete``: blocking reads and writes (CLI,
   helper threads, renewals: never on the loop);
 - ``lease(key, seconds)``: a renewal lease (``leases.py``), see ``renew_shared``;
-- ``ping()``: raise TokenStoreError when the store cannot be used (readiness, ``check``);
+- ``ping()``: raise TokenStoreError when the store cannot be used (``check``; blocking);
+- ``problem()``: the snapshot's last error as text, or None (readiness; no I/O);
 - ``pending_logins()``: where the helper keeps pending logins, or None for
   "in this process" (the file store: one machine, one helper).
 
@@ -63,6 +64,7 @@ class LiveTokenStore(TokenStore, Snapshotting, Protocol):
     def unwatch(self) -> None: ...
     def lease(self, key: str, seconds: float) -> Lease | None: ...
     def ping(self) -> None: ...
+    def problem(self) -> str | None: ...
     def pending_logins(self) -> PendingStore | None: ...
     def close(self) -> None: ...
 
@@ -175,6 +177,14 @@ class ManagedTokenStore:
 
     def pending_logins(self) -> PendingStore | None:
         return self._pending
+
+    def problem(self) -> str | None:
+        """Why the snapshot cannot be used (Redis unreachable, a corrupt store), or None; no I/O: for /readyz."""
+        try:
+            self._backend_cached("")  # raises the last refresh's error, whatever the key
+        except TokenStoreError as e:
+            return str(e)
+        return None
 
     def helper_key(self) -> bytes | None:
         """The helper's same-origin key shared by every instance (Redis), or None: each process makes its own."""
