@@ -48,6 +48,11 @@ def test_parse_redis_url_reads_host_port_db_and_quoted_password() -> None:
     assert (loc.host, loc.port, loc.db, loc.tls, loc.password) == ("redis.example", 6390, 3, True, "p@ss/w")
 
 
+def test_parse_redis_url_reads_an_acl_user_and_redacts_only_the_password() -> None:
+    loc = parse_redis_url("redis://proxy:s3cret-Pw@h:6379/1")
+    assert (loc.username, loc.password, str(loc)) == ("proxy", "s3cret-Pw", "redis://proxy:***@h:6379/1")
+
+
 def test_parse_redis_url_defaults_to_port_6379_db_0_without_password() -> None:
     assert parse_redis_url("redis://localhost") == RedisLocation(host="localhost")
 
