@@ -75,6 +75,11 @@ def test_parse_redis_url_bad_url_names_the_part_and_never_the_password(url: str,
     assert fragment in str(e.value) and "pw" not in str(e.value).replace("PASSWORD", "")
 
 
+def test_redis_location_scrub_removes_the_raw_and_the_percent_encoded_password() -> None:
+    loc = parse_redis_url("redis://:a%2Fb%40c@h:1/0")
+    assert loc.scrub("x a/b@c y a%2Fb%40c z") == "x *** y *** z"
+
+
 def test_parse_location_file_path_is_relative_to_the_config_folder(tmp_path: Path) -> None:
     assert parse_location("tokens.yaml", tmp_path) == tmp_path / "tokens.yaml"
     assert isinstance(parse_location("redis://h:1/0", tmp_path), RedisLocation)

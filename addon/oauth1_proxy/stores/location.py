@@ -9,7 +9,7 @@ shows itself (``str``, ``repr``, every message) as ``redis://:***@HOST:PORT/DB``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 REDIS_SCHEMES = ("redis", "rediss")
 DEFAULT_PORT = 6379
@@ -49,7 +49,8 @@ class RedisLocation:
     def scrub(self, text: str) -> str:
         """``text`` with the password (raw and percent-encoded forms) replaced, for messages quoting a client error."""
         if self.password:
-            text = text.replace(self.password, REDACTED)
+            for form in {self.password, quote(self.password, safe="")}:
+                text = text.replace(form, REDACTED)
         return text
 
 
