@@ -284,3 +284,7 @@ def renew_shared(
 def open_config_store(config: ProxyConfig) -> ManagedTokenStore:
     """The store a loaded config names, with its token_store_key (already checked by the config)."""
     return open_token_store(config.token_store, key=config.token_store_key)
+
+
+def _is_live(store: ManagedTokenStore) -> LiveTokenStore:
+    return store  # mypy proves ManagedTokenStore is a LiveTokenStore
