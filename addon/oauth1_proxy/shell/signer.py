@@ -51,6 +51,7 @@ from oauth1_proxy.shell.refusals import may_stream_later as _may_stream_later
 from oauth1_proxy.shell.reverse import ReverseHosts
 from oauth1_proxy.shell.startup import THIS_SCRIPT as THIS_SCRIPT
 from oauth1_proxy.shell.startup import is_this_script as _is_this_script
+from oauth1_proxy.stores.managed import ManagedTokenStore
 from oauth1_proxy.tokens import FileTokenStore, TokenStore
 from oauth1_proxy.web import HELPER_HOST
 
@@ -239,7 +240,7 @@ class OAuth1Signer:
             # may not be in it yet. Re-read the store off the event loop, then
             # sign or refuse (only this flow waits).
             store = self.store
-            if not isinstance(store, FileTokenStore):
+            if not isinstance(store, ManagedTokenStore | FileTokenStore):
                 refuse(flow, e)
                 return None
             try:
@@ -255,7 +256,8 @@ class OAuth1Signer:
             refuse_internal(flow, e)
         return None
 
-    async def _sign_after_refresh(self, flow: http.HTTPFlow, store: FileTokenStore, profile: str) -> None:
+    async def _sign_after_refresh(self, flow: http.HTTPFlow, store: ManagedTokenStore | FileTokenStore,
+                                  profile: str) -> None:
         try:
             await asyncio.to_thread(store.refresh)
         except Exception as e:  # fail closed: never forward unsigned
