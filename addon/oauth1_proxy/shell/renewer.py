@@ -1,0 +1,151 @@
+"""Keeping stored tokens alive from the running proxy (SPEC §11): renewals and session refreshes.
+
+Rules:
+1. One provider call per token at a time (single flight): the first request
+   that needs a renewal (or refresh) starts it; every other request for the
+   same token that arrives meanwhile awaits the same future. The state is on
+   the event loop (no lock needed); the provider call itself and the store
+   write run in a worker thread (``asyncio.to_thread``), never on the loop.
+2. The call takes the dance's route: transport.fetch, through the upstream
+   proxy of ``--mode upstream:URL`` and trusting what the proxy trusts.
+3. A renewal or refresh that fails is logged (never a secret) and the
+   request goes on as it would have: the provider then refuses it, or the
+   policy refuses an expired token with the login URL. Nothing is forwarded
+   unsigned.
+
+No mitmproxy import: the signer hands over profiles, tokens and times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+
+from oauth1_proxy.config import Profile
+from oauth1_proxy.errors import ProxyError
+from oauth1_proxy.lifetimes import needs_renewal
+from oauth1_proxy.policy import timestamp_for
+from oauth1_proxy.token_exchange import check_status
+from oauth1_proxy.token_renewal import (
+    make_renew_request,
+    make_session_refresh_request,
+    parse_session_refresh_response,
+    renewed,
+)
+from oauth1_proxy.tokens import StoredToken, TokenStore
+from oauth1_proxy.transport import fetch
+
+logger = logging.getLogger("oauth1_proxy")
+
+
+class Renewer:
+    """Renew (``renew_url``) or refresh (session handle) one stored token at a time; remember last uses."""
+
+    def __init__(self, store: Callable[[], TokenStore | None], cafile: Callable[[], str | None],
+                 upstream_proxy: Callable[[], str | None]) -> None:
+        self._store = store
+        self._cafile = cafile
+        self._upstream_proxy = upstream_proxy
+        self._inflight: dict[tuple[str, str], asyncio.Future[bool]] = {}
+        self._last_used: dict[str, float] = {}  # token key -> the last request this process signed with it
+        self._done_at: dict[tuple[str, str], float] = {}  # (kind, key) -> when the last call succeeded
+        self.calls = 0  # provider calls started (renewals and refreshes), for tests and the log
+
+    # --- what the signer asks on every signed request (cheap: no I/O) -------------------------
+
+    @staticmethod
+    def watches(profile: Profile) -> bool:
+        """Tell whether a profile's tokens are renewed before use (renew_url and idle_timeout both set)."""
+        return profile.renew_url is not None and profile.idle_timeout is not None
+
+    def due(self, profile: Profile, key: str, stored: StoredToken | None, now: float) -> bool:
+        """Tell whether the token must be renewed before this request leaves (its idle limit is near)."""
+        if stored is None or not self.watches(profile):
+            return False
+        return needs_renewal(stored, idle_timeout=profile.idle_timeout, last_used=self._last_used.get(key), now=now)
+
+    def used(self, key: str, now: float) -> None:
+        """Note that a request signed with this token is leaving now (the provider's idle clock restarts)."""
+        self._last_used[key] = now
+
+    def done_since(self, kind: str, key: str, since: float) -> bool:
+        """Tell whether a renewal (``kind`` "renew") or refresh ("refresh") of this token succeeded after ``since``."""
+        return self._done_at.get((kind, key), 0.0) > since
+
+    # --- the single flight --------------------------------------------------------------------
+
+    async def renew(self, profile: Profile, key: str) -> bool:
+        """Renew the token at ``profile.renew_url`` (one call however many requests wait); True when renewed."""
+        return await self._single("renew", profile, key, self._renew_blocking)
+
+    async def refresh(self, profile: Profile, key: str) -> bool:
+        """Exchange the token's session handle for a new token, stored atomically; True when refreshed."""
+        return await self._single("refresh", profile, key, self._refresh_blocking)
+
+    async def _single(self, kind: str, profile: Profile, key: str,
+                      call: Callable[[Profile, str], bool]) -> bool:
+        slot = (kind, key)
+        running = self._inflight.get(slot)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inflight[slot] = future
+        ok = False
+        try:
+            self.calls += 1
+            ok = await asyncio.to_thread(call, profile, key)
+        except Exception as e:  # noqa: BLE001 (rule 3: a failed renewal is logged; the request goes on)
+            logger.warning("oauth1-proxy: profile %s: the token's %s failed (%s)", profile.name,
+                           "renewal" if kind == "renew" else "session refresh", _reason(e))
+        finally:
+            if ok:
+                now = time.time()
+                self._done_at[slot] = now
+                self._last_used[key] = now
+            del self._inflight[slot]
+            future.set_result(ok)
+        return ok
+
+    # --- in a worker thread -------------------------------------------------------------------
+
+    def _stored(self, key: str) -> tuple[TokenStore, StoredToken]:
+        store = self._store()
+        if store is None:
+            raise ProxyError("no token store is configured")
+        stored = store.get(key)  # the disk, not the snapshot: another process may have renewed already
+        if stored is None:
+            raise ProxyError("the token is no longer in the store (logged out?)")
+        return store, stored
+
+    def _renew_blocking(self, profile: Profile, key: str) -> bool:
+        store, stored = self._stored(key)
+        assert profile.renew_url is not None
+        now = int(time.time())
+        request = make_renew_request(profile, profile.renew_url, profile.renew_method, stored,
+                                     nonce=secrets.token_hex(16), timestamp=timestamp_for(profile, now))
+        reply = fetch("renew", request, cafile=self._cafile(), proxy=self._upstream_proxy())
+        check_status("renew", reply.status, reply.body)
+        store.put(key, renewed(stored, now=now))
+        logger.info("oauth1-proxy: profile %s: renewed its token at %s", profile.name,
+                    profile.renew_url.split("?")[0])
+        return True
+
+    def _refresh_blocking(self, profile: Profile, key: str) -> bool:
+        store, stored = self._stored(key)
+        now = int(time.time())
+        request = make_session_refresh_request(profile, stored, nonce=secrets.token_hex(16),
+                                               timestamp=timestamp_for(profile, now))
+        reply = fetch("session refresh", request, cafile=self._cafile(), proxy=self._upstream_proxy())
+        check_status("session refresh", reply.status, reply.body)
+        fresh = parse_session_refresh_response(stored, reply.body, now=now, daily=profile.expires_daily)
+        store.put(key, fresh)  # atomic: temp file, fsync, rename, under the store's lock
+        logger.info("oauth1-proxy: profile %s: refreshed its token with the session handle", profile.name)
+        return True
+
+
+def _reason(error: Exception) -> str:
+    """Why a call failed, in our words (ProxyError messages never hold a secret); else only the type."""
+    return str(error) if isinstance(error, ProxyError) else type(error).__name__
