@@ -13,7 +13,9 @@ Rules:
    policy refuses an expired token with the login URL. Nothing is forwarded
    unsigned.
 
-No mitmproxy import: the signer hands over profiles, tokens and times.
+No mitmproxy import at run time (flows are only annotated): the signer
+calls ``before_send`` after signing, ``refresh_then`` for an expired token
+with a session handle, and ``after_refusal`` for a signed flow refused 401.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
-from oauth1_proxy.config import Profile
+from oauth1_proxy.config import Profile, ProxyConfig
+from oauth1_proxy.diagnostics import parse_refusal
 from oauth1_proxy.errors import ProxyError
 from oauth1_proxy.lifetimes import needs_renewal
-from oauth1_proxy.policy import timestamp_for
+from oauth1_proxy.policy import TokenLookup, timestamp_for
 from oauth1_proxy.token_exchange import check_status
 from oauth1_proxy.token_renewal import (
+    EXPIRED_PROBLEM,
+    INACTIVE_PROBLEMS,
     make_renew_request,
     make_session_refresh_request,
     parse_session_refresh_response,
@@ -37,6 +43,9 @@ from oauth1_proxy.token_renewal import (
 )
 from oauth1_proxy.tokens import StoredToken, TokenStore
 from oauth1_proxy.transport import fetch
+
+if TYPE_CHECKING:
+    from mitmproxy import http
 
 logger = logging.getLogger("oauth1_proxy")
 
@@ -53,6 +62,8 @@ class Renewer:
         self._last_used: dict[str, float] = {}  # token key -> the last request this process signed with it
         self._done_at: dict[tuple[str, str], float] = {}  # (kind, key) -> when the last call succeeded
         self.calls = 0  # provider calls started (renewals and refreshes), for tests and the log
+        self._config: ProxyConfig | None = None  # the config _watched was made for
+        self._watched: dict[str, Profile] = {}  # profiles renewed before their idle limit, by name
 
     # --- what the signer asks on every signed request (cheap: no I/O) -------------------------
 
@@ -74,6 +85,65 @@ class Renewer:
     def done_since(self, kind: str, key: str, since: float) -> bool:
         """Tell whether a renewal (``kind`` "renew") or refresh ("refresh") of this token succeeded after ``since``."""
         return self._done_at.get((kind, key), 0.0) > since
+
+    # --- the signer's three calls -------------------------------------------------------------
+
+    def before_send(self, config: ProxyConfig, name: str, tokens: TokenLookup) -> Coroutine[Any, Any, None] | None:
+        """After a request was signed: a coroutine renewing its token first when the idle limit is near, else None.
+
+        The signature stays valid: a renewal revives the same token and secret.
+        Cheap for every other request: one set lookup.
+        """
+        if config is not self._config:
+            self._config = config
+            self._watched = {p.name: p for p in config.profiles if self.watches(p) and not p.has_static_token}
+        profile = self._watched.get(name)
+        if profile is None:
+            return None
+        key = name  # the store's key for the profile's token (today: the profile name)
+        now = time.time()
+        if self.due(profile, key, tokens(key), now):
+            return self._renew_then_send(profile, key)
+        self.used(key, now)
+        return None
+
+    async def _renew_then_send(self, profile: Profile, key: str) -> None:
+        await self.renew(profile, key)  # a failure is logged; the provider then says what it thinks
+        self.used(key, time.time())
+
+    async def refresh_then(self, config: ProxyConfig | None, name: str, sign: Callable[[], None]) -> None:
+        """An expired token with a session handle: refresh it (one call for all waiting), then sign or refuse."""
+        profile = config.profile_named(name) if config is not None else None
+        if profile is not None:
+            await self.refresh(profile, name)
+        sign()  # with the new token; after a failed refresh, the policy refuses the expired one (401, login URL)
+
+    async def after_refusal(self, flow: http.HTTPFlow, config: ProxyConfig | None, name: str, tokens: TokenLookup,
+                            *, is_retry: bool) -> bool:
+        """A signed request refused 401: renew or refresh once when the provider says the token is inactive or
+        expired; True when the request may be sent again (re-signed with what the store now holds)."""
+        response = flow.response
+        profile = config.profile_named(name) if config is not None else None
+        if response is None or response.status_code != 401 or is_retry or profile is None \
+                or profile.has_static_token:
+            return False
+        key = name
+        headers = {k: response.headers.get(k, "") for k in ("www-authenticate", "date")}
+        problem = parse_refusal(401, headers, response.get_content(strict=False) or b"").problem
+        if problem not in INACTIVE_PROBLEMS:
+            return False
+        sent_at = flow.request.timestamp_start
+        if profile.renew_url is not None:
+            if self.done_since("renew", key, sent_at):
+                return True  # renewed by another request meanwhile
+            return await self.renew(profile, key)
+        stored = tokens(key)
+        if problem == EXPIRED_PROBLEM and stored is not None and stored.session_handle \
+                and profile.access_token_url is not None:
+            if self.done_since("refresh", key, sent_at):
+                return True
+            return await self.refresh(profile, key)
+        return False
 
     # --- the single flight --------------------------------------------------------------------
 
