@@ -221,6 +221,13 @@ def describe_expiry(token: TokenTimes, daily: DailyExpiry | None, now: float) ->
     return f"expires {when} (in {_duration(expiry - now)})"
 
 
+def describe_life(token: TokenTimes, daily: DailyExpiry | None, now: float) -> str:
+    """The token's expiry and last renewal, for check and the start-up lines: "expires … (in 3 h), renewed …"."""
+    words = describe_expiry(token, daily, now)
+    renewed = parse_instant(token.renewed_at)
+    return words if renewed is None else f"{words}, renewed {format_instant(renewed)}"
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     if seconds < 60:
