@@ -101,3 +101,14 @@ def test_token_store_old_file_without_life_fields_still_loads_and_is_written_as_
     old = parse_token_store(text, "tokens.yaml")["profile"]
     assert (old.expires_at, old.renewed_at, old.session_handle, old.extra) == ("", "", "", (("user_id", "1"),))
     assert "expires_at" not in dump_token_store({"profile": old})
+
+
+def test_redaction_takes_the_session_handle_out_of_credentials_answers_and_text() -> None:
+    from oauth1_proxy.redaction import has_token_secret, redact_token_secret, redact_token_secret_text
+
+    body = b"oauth_token=t&oauth_token_secret=s3cret&oauth_session_handle=h4ndle&oauth_expires_in=5"
+    assert has_token_secret(b"oauth_token=t&oauth_session_handle=h4ndle")
+    redacted = redact_token_secret(body)
+    assert b"h4ndle" not in redacted and b"s3cret" not in redacted and b"oauth_expires_in=5" in redacted
+    assert b"h4ndle" not in redact_token_secret(b'{"oauth_session_handle": "h4ndle"}')
+    assert "h4ndle" not in redact_token_secret_text('OAuth oauth_session_handle="h4ndle", oauth_token="t"')

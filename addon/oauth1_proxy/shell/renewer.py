@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from oauth1_proxy.config import Profile, ProxyConfig
 from oauth1_proxy.diagnostics import parse_refusal
-from oauth1_proxy.errors import ProxyError
+from oauth1_proxy.errors import ProxyError, TokenStoreError
 from oauth1_proxy.lifetimes import needs_renewal
 from oauth1_proxy.policy import TokenLookup, timestamp_for
 from oauth1_proxy.token_exchange import check_status
@@ -198,7 +198,7 @@ class Renewer:
                                      nonce=secrets.token_hex(16), timestamp=timestamp_for(profile, now))
         reply = fetch("renew", request, cafile=self._cafile(), proxy=self._upstream_proxy())
         check_status("renew", reply.status, reply.body)
-        store.put(key, renewed(stored, now=now))
+        _put(store, key, renewed(stored, now=now), profile)
         logger.info("oauth1-proxy: profile %s: renewed its token at %s", profile.name,
                     profile.renew_url.split("?")[0])
         return True
@@ -211,9 +211,17 @@ class Renewer:
         reply = fetch("session refresh", request, cafile=self._cafile(), proxy=self._upstream_proxy())
         check_status("session refresh", reply.status, reply.body)
         fresh = parse_session_refresh_response(stored, reply.body, now=now, daily=profile.expires_daily)
-        store.put(key, fresh)  # atomic: temp file, fsync, rename, under the store's lock
+        _put(store, key, fresh, profile)  # atomic: temp file, fsync, rename, under the store's lock
         logger.info("oauth1-proxy: profile %s: refreshed its token with the session handle", profile.name)
         return True
+
+
+def _put(store: TokenStore, key: str, token: StoredToken, profile: Profile) -> None:
+    """Store the renewed or refreshed token; a store that cannot be written keeps it in memory (FileTokenStore)."""
+    try:
+        store.put(key, token)
+    except TokenStoreError as e:  # the provider's call succeeded: this run goes on with the token in memory
+        logger.warning("oauth1-proxy: profile %s: %s", profile.name, e)
 
 
 def _reason(error: Exception) -> str:
