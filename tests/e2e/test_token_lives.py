@@ -126,6 +126,21 @@ def test_inactive_token_is_renewed_once_after_the_providers_refusal_and_the_requ
         (True, None), (False, "token_rejected"), (True, None)]
 
 
+@lives(idle_timeout=3)
+def test_renewal_takes_the_upstream_proxy_route_as_the_dance_does(
+        tmp_path: Path, lives_provider: Provider, run_proxy: Any, run_mitmdump: Any) -> None:
+    second = run_mitmdump()
+    proxy = run_proxy(write_config(tmp_path / "proxy.yaml", {"p": renewing(lives_provider, idle_timeout=3)}),
+                      "--mode", f"upstream:{second.url}")
+    store_token(tmp_path)
+    assert me(proxy, lives_provider).status_code == 200
+    time.sleep(2.3)
+    assert me(proxy, lives_provider).status_code == 200
+    assert lives_provider.lives is not None and lives_provider.lives.renewals == 1
+    # The upstream proxy carried the renewal (its flow line names the URL).
+    assert second.wait_for("/oauth/renew_access_token"), second.text()
+
+
 @lives(idle_timeout=3, renew_delay=1.0)
 def test_fifty_concurrent_requests_past_the_idle_margin_make_exactly_one_renew_call(
         tmp_path: Path, lives_provider: Provider, run_proxy: Any) -> None:
