@@ -22,6 +22,7 @@ Providers age tokens three ways, and a profile may say each:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -113,10 +114,12 @@ def parse_daily_expiry(text: object) -> DailyExpiry:
 # --- instants ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_instant(text: str) -> int | None:
     """An ISO 8601 time (as the store keeps them) or epoch seconds, as epoch seconds; None when empty or unreadable.
 
-    A time without a zone is read as UTC (the store writes UTC).
+    A time without a zone is read as UTC (the store writes UTC). Cached: the
+    proxy asks for the same few stored times on every signed request.
     """
     text = text.strip()
     if not text:
@@ -168,10 +171,16 @@ def expiry_of(token: TokenTimes, daily: DailyExpiry | None) -> int | None:
     expires = parse_instant(token.expires_at)
     if expires is not None:
         found.append(expires)
-    obtained = parse_instant(token.obtained_at)
-    if daily is not None and obtained is not None:
-        found.append(daily.next_after(obtained))
+    if daily is not None:
+        obtained = parse_instant(token.obtained_at)
+        if obtained is not None:
+            found.append(_next_daily(daily, obtained))
     return min(found) if found else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _next_daily(daily: DailyExpiry, instant: int) -> int:
+    return daily.next_after(instant)
 
 
 def is_expired(token: TokenTimes, now: float, daily: DailyExpiry | None) -> bool:

@@ -254,8 +254,10 @@ def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp,
         return None
     stored = tokens(profile.name)
     if stored is not None:
-        expiry = expiry_of(stored, profile.expires_daily) if now is not None else None
-        if expiry is None or now is None or now < expiry:
+        if now is None or not (stored.expires_at or profile.expires_daily):  # the usual token: no expiry known
+            return stored.credentials
+        expiry = expiry_of(stored, profile.expires_daily)
+        if expiry is None or now < expiry:
             return stored.credentials
         login_url, hint = login(profile)
         # The Session extension's handle buys a new token: the shell refreshes, then signs again.
