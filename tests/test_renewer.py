@@ -110,7 +110,7 @@ async def test_renewer_after_refusal_renews_or_refreshes_only_for_a_dead_token(
     renewer = make_renewer(store)
     done: list[str] = []
     renewer._renew_blocking = lambda p, k: done.append("renew") or True  # type: ignore[method-assign,func-returns-value]
-    renewer._refresh_blocking = lambda p, k: done.append("refresh") or True  # type: ignore[method-assign,func-returns-value]
+    renewer._refresh_blocking = lambda p, k, seen=None: done.append("refresh") or True  # type: ignore[method-assign,func-returns-value]
     again = await renewer.after_refusal(refused(status, body), make_config(**settings), "p", store.get,
                                         is_retry=False)
     assert done == ([kind] if kind else []) and again is (kind is not None)
@@ -127,3 +127,11 @@ async def test_renewer_after_refusal_of_a_request_sent_before_a_renewal_only_ret
     assert await renewer.after_refusal(refused(401, b"oauth_problem=token_rejected", sent_at), config, "p",
                                        store.get, is_retry=False)
     assert renewer.calls == 1  # renewed after it was sent: no second call
+
+
+def test_renewer_refresh_of_a_token_another_process_refreshed_makes_no_call() -> None:
+    store = MemoryTokenStore({"p": token(session_handle="h2")})  # the store holds the new token "t"
+    renewer = make_renewer(store)
+    profile = make_config().profiles[0]
+    # The request saw "old"; the store has "t": nothing is sent (no network here: a call would fail).
+    assert renewer._refresh_blocking(profile, "p", seen="old") is True

@@ -21,6 +21,7 @@ with a session handle, and ``after_refusal`` for a signed flow refused 401.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import time
@@ -41,7 +42,7 @@ from oauth1_proxy.token_renewal import (
     parse_session_refresh_response,
     renewed,
 )
-from oauth1_proxy.tokens import StoredToken, TokenStore
+from oauth1_proxy.tokens import FileTokenStore, StoredToken, TokenStore
 from oauth1_proxy.transport import fetch
 
 if TYPE_CHECKING:
@@ -115,7 +116,9 @@ class Renewer:
         """An expired token with a session handle: refresh it (one call for all waiting), then sign or refuse."""
         profile = config.profile_named(name) if config is not None else None
         if profile is not None:
-            await self.refresh(profile, name)
+            store = self._store()
+            stored = store.cached(name) if isinstance(store, FileTokenStore) else None
+            await self.refresh(profile, name, stored.token if stored is not None else None)
         sign()  # with the new token; after a failed refresh, the policy refuses the expired one (401, login URL)
 
     async def after_refusal(self, flow: http.HTTPFlow, config: ProxyConfig | None, name: str, tokens: TokenLookup,
@@ -142,7 +145,7 @@ class Renewer:
                 and profile.access_token_url is not None:
             if self.done_since("refresh", key, sent_at):
                 return True
-            return await self.refresh(profile, key)
+            return await self.refresh(profile, key, stored.token)
         return False
 
     # --- the single flight --------------------------------------------------------------------
@@ -151,9 +154,14 @@ class Renewer:
         """Renew the token at ``profile.renew_url`` (one call however many requests wait); True when renewed."""
         return await self._single("renew", profile, key, self._renew_blocking)
 
-    async def refresh(self, profile: Profile, key: str) -> bool:
-        """Exchange the token's session handle for a new token, stored atomically; True when refreshed."""
-        return await self._single("refresh", profile, key, self._refresh_blocking)
+    async def refresh(self, profile: Profile, key: str, seen: str | None = None) -> bool:
+        """Exchange the token's session handle for a new token, stored atomically; True when refreshed.
+
+        ``seen``: the token the refused or expired request had; when the store
+        holds another one already (another proxy process refreshed it), no call
+        is made (a handle is spent once).
+        """
+        return await self._single("refresh", profile, key, functools.partial(self._refresh_blocking, seen=seen))
 
     async def _single(self, kind: str, profile: Profile, key: str,
                       call: Callable[[Profile, str], bool]) -> bool:
@@ -203,8 +211,10 @@ class Renewer:
                     profile.renew_url.split("?")[0])
         return True
 
-    def _refresh_blocking(self, profile: Profile, key: str) -> bool:
+    def _refresh_blocking(self, profile: Profile, key: str, *, seen: str | None = None) -> bool:
         store, stored = self._stored(key)
+        if seen is not None and stored.token != seen:
+            return True  # refreshed meanwhile by another process: use that one
         now = int(time.time())
         request = make_session_refresh_request(profile, stored, nonce=secrets.token_hex(16),
                                                timestamp=timestamp_for(profile, now))
