@@ -52,3 +52,10 @@ def test_load_config_bad_lifetime_value_names_line_key_and_fix(tmp_path: Path, l
     problems = problems_of(path)
     assert len(problems) == 1, problems
     assert re.match(at(path, 6, f"profiles.api.{key}") + re.escape(message), problems[0]), problems[0]
+
+
+def test_apply_preset_fills_host_in_a_presets_renew_url() -> None:
+    from oauth1_proxy.presets import apply_preset
+
+    merged = apply_preset({"renew_url": "https://{host}/oauth/renew_access_token"}, {"hosts": ["apisb.etrade.com"]})
+    assert merged["renew_url"] == "https://apisb.etrade.com/oauth/renew_access_token"
