@@ -336,7 +336,7 @@ class OAuth1Signer:
         finally:
             self._retries.pop(retry.id, None)
         if retry.response is not None:
-            logger.info("oauth1-proxy: retried %s %s%s with the corrected timestamp: %s", flow.request.method,
+            logger.info("oauth1-proxy: retried %s %s%s once, re-signed: %s", flow.request.method,
                         flow.request.host, flow.request.path.partition("?")[0], retry.response.status_code)
             flow.response = retry.response.copy()
 
