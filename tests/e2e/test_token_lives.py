@@ -257,3 +257,24 @@ def test_session_handle_buys_a_new_token_once_and_the_request_goes_through(
     assert_no_secret(proxy.text())
     for secret in (first["token_secret"], first["session_handle"], now["token_secret"], now["session_handle"]):
         assert secret not in proxy.text()
+
+
+@lives(session_life=5)
+def test_cli_login_stores_the_session_handle_and_says_when_the_token_expires(
+        tmp_path: Path, lives_provider: Provider) -> None:
+    import os
+    import re
+
+    config = write_config(tmp_path / "proxy.yaml", {"p": profile(lives_provider, callback="oob")})
+    process = subprocess.Popen([str(BIN / "oauth1-proxy"), "login", "p", "--config", str(config), "--no-browser",
+                                "--oob"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert process.stdout is not None
+    url = next(line.strip() for line in process.stdout if line.startswith(lives_provider.authorize_url))
+    pin = re.search(r'id="pin">([^<]+)<', requests.get(url, timeout=10).text)  # auto-approved: the PIN page
+    assert pin
+    out, _ = process.communicate(pin.group(1) + "\n", timeout=30)
+    assert process.returncode == 0, out
+    assert re.search(r"The token expires \S+ \(in \d s\)\.", out), out
+    stored = yaml.safe_load((tmp_path / "tokens.yaml").read_text())["p"]
+    assert stored["session_handle"] and stored["session_handle"] not in out and stored["expires_at"]
