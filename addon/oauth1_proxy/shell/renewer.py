@@ -42,7 +42,7 @@ from oauth1_proxy.token_renewal import (
     parse_session_refresh_response,
     renewed,
 )
-from oauth1_proxy.tokens import FileTokenStore, StoredToken, TokenStore
+from oauth1_proxy.tokens import StoredToken, TokenStore
 from oauth1_proxy.transport import fetch
 
 if TYPE_CHECKING:
@@ -116,8 +116,8 @@ class Renewer:
         """An expired token with a session handle: refresh it (one call for all waiting), then sign or refuse."""
         profile = config.profile_named(name) if config is not None else None
         if profile is not None:
-            store = self._store()
-            stored = store.cached(name) if isinstance(store, FileTokenStore) else None
+            cached = getattr(self._store(), "cached", None)  # a snapshot (FileTokenStore and the like), never I/O
+            stored = cached(name) if callable(cached) else None
             await self.refresh(profile, name, stored.token if stored is not None else None)
         sign()  # with the new token; after a failed refresh, the policy refuses the expired one (401, login URL)
 
