@@ -163,9 +163,9 @@ def test_fifty_concurrent_requests_past_the_idle_margin_make_exactly_one_renew_c
 def test_expired_token_gets_the_proxys_401_with_login_url_and_nothing_is_forwarded(
         tmp_path: Path, lives_provider: Provider, run_proxy: Any, known: bool) -> None:
     proxy = run_proxy(write_config(tmp_path / "proxy.yaml", {"p": profile(lives_provider)}))
-    expiry = time.time() + 2
+    expiry = time.time() + 4
     assert lives_provider.lives is not None
-    lives_provider.lives.expire_at(expiry)  # the provider's "midnight", two seconds from now
+    lives_provider.lives.expire_at(expiry)  # the provider's "midnight", a few seconds from now
     store_token(tmp_path, **({"expires_at": format_instant(expiry + 1)} if known else {}))
     assert me(proxy, lives_provider).status_code == 200
     hits = resource_hits(lives_provider)
