@@ -59,3 +59,28 @@ def test_apply_preset_fills_host_in_a_presets_renew_url() -> None:
 
     merged = apply_preset({"renew_url": "https://{host}/oauth/renew_access_token"}, {"hosts": ["apisb.etrade.com"]})
     assert merged["renew_url"] == "https://apisb.etrade.com/oauth/renew_access_token"
+
+
+def test_check_says_an_expired_token_with_a_session_handle_is_refreshed_not_to_log_in(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from oauth1_proxy.cli import main
+    from oauth1_proxy.tokens import FileTokenStore, StoredToken
+
+    path = write(tmp_path, f"""\
+token_store: {tmp_path / "tokens.yaml"}
+profiles:
+  api:
+    hosts: [api.example.com]
+    consumer_key: ck
+    consumer_secret: cs
+    request_token_url: https://api.example.com/rt
+    authorize_url: https://api.example.com/a
+    access_token_url: https://api.example.com/at
+""")
+    FileTokenStore(tmp_path / "tokens.yaml").put("api", StoredToken(
+        token="t", token_secret="s", obtained_at="2026-01-02T03:04:05+00:00",
+        expires_at="2026-01-02T05:00:00+00:00", session_handle="handle-Secret-1"))
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "expired (the proxy refreshes it with its session handle at the next request)" in out
+    assert "expired 2026-01-02T05:00:00+00:00" in out and "handle-Secret-1" not in out

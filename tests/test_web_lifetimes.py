@@ -45,3 +45,13 @@ def test_web_status_json_says_an_expired_token_is_expired_not_logged_in(config: 
     page = client.get("/", environ_base=LOCAL).get_data(as_text=True)
     assert "expired</span> at 2026-01-02T05:00:00+00:00: log in again" in page
     assert 'id="login-dance"' in page and 'id="logout-dance"' not in page
+
+
+def test_web_expired_token_with_a_session_handle_says_the_proxy_refreshes_it(config: ProxyConfig) -> None:  # noqa: F811
+    token = StoredToken(token="tok", token_secret=TOKEN_SECRET, obtained_at="2026-01-02T03:04:05+00:00",
+                        expires_at="2026-01-02T05:00:00+00:00", session_handle=HANDLE)
+    client = client_with(config, token)
+    dance = {p["name"]: p for p in client.get("/status.json", environ_base=LOCAL).get_json()["profiles"]}["dance"]
+    assert dance["expired"] is True and dance["refreshable"] is True
+    page = client.get("/", environ_base=LOCAL).get_data(as_text=True)
+    assert "refreshed with its session handle at the next request" in page and HANDLE not in page

@@ -101,7 +101,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         stored = tokens.get(p.name)
         state = login_state(p, stored, time.time())  # what the proxy signs with (policy.py)
         shown = str(state)
-        if state in (LoginState.NOT_LOGGED_IN, LoginState.EXPIRED):
+        refreshable = stored is not None and bool(stored.session_handle) and p.access_token_url is not None
+        if state is LoginState.EXPIRED and refreshable:
+            shown = f"{state} (the proxy refreshes it with its session handle at the next request)"
+        elif state in (LoginState.NOT_LOGGED_IN, LoginState.EXPIRED):
             shown = f"{state} (oauth1-proxy login {p.name} --config {args.config})"
         if stored is not None and state in (LoginState.LOGGED_IN, LoginState.EXPIRED):  # SPEC §11
             shown += f"; {describe_life(stored, p.expires_daily, time.time())}"

@@ -147,7 +147,9 @@ def login_state(profile: Profile, stored: StoredToken | None, now: float | None 
     if stored is not None and login in (LoginState.LOGGED_IN, LoginState.EXPIRED):  # SPEC §11
         expiry = expiry_of(stored, profile.expires_daily)
         state.update(expires_at=format_instant(expiry) if expiry is not None else None,
-                     renewed_at=stored.renewed_at or None, expired=login is LoginState.EXPIRED)
+                     renewed_at=stored.renewed_at or None, expired=login is LoginState.EXPIRED,
+                     # The OAuth Session extension: the proxy buys the next token itself (never the handle shown).
+                     refreshable=bool(stored.session_handle) and profile.access_token_url is not None)
     if login is LoginState.STATIC_TOKEN:
         state.update(logged_in=True, source="config")
     elif login is LoginState.LOGGED_IN and stored is not None:
