@@ -207,7 +207,6 @@ class Renewer:
         store, stored = self._stored(key)
         assert profile.renew_url is not None
         renew_url = profile.renew_url
-        before = (stored.token, stored.renewed_at)
 
         def renew(current: StoredToken | None) -> StoredToken | None:
             now = int(time.time())
@@ -219,8 +218,13 @@ class Renewer:
             logger.info("oauth1-proxy: profile %s: renewed its token at %s", profile.name, renew_url.split("?")[0])
             return renewed(token, now=now)
 
-        # Renewed by another instance meanwhile: its token or its renewal time moved.
-        self._shared(store, key, renew, lambda t: t is not None and (t.token, t.renewed_at) != before, profile)
+        # Renewed by another instance meanwhile: what the store holds no longer needs a renewal (its renewal
+        # time is recent). Judged on the store's times only: this process's last use says nothing of theirs.
+        def fresh(t: StoredToken | None) -> bool:
+            return t is not None and not needs_renewal(t, idle_timeout=profile.idle_timeout, last_used=None,
+                                                       now=time.time())
+
+        self._shared(store, key, renew, fresh, profile)
         return True
 
     def _refresh_blocking(self, profile: Profile, key: str, *, seen: str | None = None) -> bool:
