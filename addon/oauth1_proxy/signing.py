@@ -2,6 +2,11 @@
 
 The one canonical reference is https://www.rfc-editor.org/rfc/rfc5849
 
+Over 400 lines on purpose: the recipe reads top to bottom in one file, each
+step under its § heading with the RFC's words above the line that does it
+(issue 13). What is not the recipe lives elsewhere: the shortcuts in
+signing_fast.py, the strict wire grammar in wire_grammar.py.
+
 Rule: no I/O, no clock, no randomness in this module. Callers pass the nonce
 and the timestamp (RFC 5849 §3.3) and already-loaded keys.
 
@@ -56,39 +61,13 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from . import signing_fast as shortcuts
 
 __all__ = [
-    "SignatureMethod",
-    "Placement",
-    "RequestToSign",
-    "ClientCredentials",
-    "TokenCredentials",
-    "RSASigner",
-    "SignedRequest",
-    "percent_encode",
-    "encode_octets",
-    "protocol_parameters",
-    "encode_protocol_parameters",
-    "base_string_uri",
-    "parse_form",
-    "collect_parameters",
-    "encoded_form_items",
-    "encoded_request_parameters",
-    "encode_parameters",
-    "join_parameters",
-    "normalize_parameters",
-    "signature_base_string",
-    "signing_key",
-    "hmac_signature",
-    "rsa_signature",
-    "make_signature",
-    "body_hash",
-    "authorization_header",
-    "render_authorization",
-    "append_parameters",
-    "place_parameters",
-    "is_form_content_type",
-    "strip_oauth_parameters",
-    "without_client_oauth_parameters",
-    "sign_request",
+    "SignatureMethod", "Placement", "RequestToSign", "ClientCredentials", "TokenCredentials", "RSASigner",
+    "SignedRequest", "percent_encode", "encode_octets", "protocol_parameters", "encode_protocol_parameters",
+    "base_string_uri", "parse_form", "collect_parameters", "encoded_form_items", "encoded_request_parameters",
+    "encode_parameters", "join_parameters", "normalize_parameters", "signature_base_string", "signing_key",
+    "hmac_signature", "rsa_signature", "make_signature", "body_hash", "authorization_header",
+    "render_authorization", "append_parameters", "place_parameters", "is_form_content_type",
+    "strip_oauth_parameters", "without_client_oauth_parameters", "sign_request",
 ]
 
 Param = tuple[bytes, bytes]
@@ -496,7 +475,6 @@ def make_signature(
     signature_method: SignatureMethod,
     client: ClientCredentials,
     token: TokenCredentials | None,
-    *,
     key_ampersand: bool = True,
 ) -> str:
     """Sign the base string with the method's key (RFC 5849 §3.4.2–§3.4.4)."""
@@ -635,7 +613,7 @@ def sign_request(
     # 5.-6. §3.4.1.2, §3.4.1.1.
     base_string = signature_base_string(request.method, base_string_uri(request.url), normalized)
     # 7. §3.4.2–§3.4.4.
-    signature = make_signature(base_string, signature_method, client, token, key_ampersand=key_ampersand)
+    signature = make_signature(base_string, signature_method, client, token, key_ampersand)
     oauth_params.append(("oauth_signature", signature))
     # 8. §3.5: each parameter once (§3.2: servers SHOULD refuse a duplicated one).
     if signature_method is SignatureMethod.PLAINTEXT:
