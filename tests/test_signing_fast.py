@@ -209,6 +209,9 @@ def test_signing_key_shortcut_equals_the_recipe(secret: str, token_secret: str) 
 @given(st.one_of(form_texts, canonical_texts).map(lambda t: t.encode("utf-8", "surrogateescape")))
 @example(b"a=1&%6Fauth_nonce=2")
 @example(b"a=%25&o%61uth_x=1")
+@example(b"o%61uth_token=2")  # a name written with "o" first, spelling oauth_ with an escape
+@example(b"offset=1&o%61uth_x=%20")
+@example(b"+oauth_x=1&a=%20")  # "+" decodes to a space: not oauth_
 @example(b"a=1&b=2")
 def test_holds_no_oauth_name_shortcut_equals_the_recipe(data: bytes) -> None:
     with shortcuts_off():

@@ -192,6 +192,11 @@ def holds_no_oauth_name(data: bytes) -> bool:
 
     Any escape could spell it ("%6Fauth_nonce"), so a name with a "%" in it answers False (the recipe decides).
     """
+    # A decoded name starts with "o" only if the name as written starts with "o" or "%" ("+" is a space): when
+    # no segment does, no name can decode to "oauth_...". Four searches, where the regular expression below
+    # costs more than the rest of the check on a 200-byte form body (callgrind).
+    if not data.startswith((b"o", b"%")) and data.find(b"&o") < 0 and data.find(b"&%") < 0:
+        return True
     if data.find(b"oauth_") >= 0:
         return False
     if data.find(b"%") < 0:
