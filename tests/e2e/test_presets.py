@@ -101,12 +101,13 @@ def test_preset_twitter_dance_then_json_and_multipart_uploads_verify(chain: Any)
     s = c.session()
     tweet = s.post("https://api.twitter.com/api/echo/2/tweets", json={"text": "hello"}, timeout=20)
     assert tweet.status_code == 200, tweet.text  # a JSON body is not part of the signature
-    upload = s.post("https://upload.twitter.com/api/echo/1.1/media/upload.json",
+    # The v1.1 upload on upload.twitter.com was retired in 2025: media goes to api.x.com's v2 upload.
+    upload = s.post("https://api.x.com/api/echo/2/media/upload",
                     files={"media": ("a.png", b"\x89PNG..")}, data={"media_category": "tweet_image"}, timeout=20)
     assert upload.status_code == 200, upload.text  # nor are multipart fields
     assert upload.json()["content_type"].startswith("multipart/form-data")
     assert valid(c.provider)
-    assert c.provider.records[-1].uri.startswith("https://upload.twitter.com/api/echo/1.1/media/upload.json")
+    assert c.provider.records[-1].uri.startswith("https://api.x.com/api/echo/2/media/upload")
 
 
 def test_preset_netsuite_sends_the_realm_derived_from_the_account_host(chain: Any) -> None:
