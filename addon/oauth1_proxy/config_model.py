@@ -63,6 +63,11 @@ class Profile:
     authorize_params: tuple[tuple[str, str], ...] = ()
     allow_insecure: bool = False
     clock_skew: int = 0  # seconds added to our clock for this provider's timestamps
+    # Dance variants and request rules (SPEC §11, config_dance.py).
+    token_method: str = "POST"  # or "GET" (E*TRADE) for the request-token and access-token calls
+    require_callback_confirmed: bool = True
+    request_token_lifetime: int | None = None  # seconds the provider keeps a request token
+    require_headers: tuple[str, ...] = ()  # refused before signing without them (Discogs: User-Agent)
     # Derived once, here, instead of for every request (issue 5).
     _client: ClientCredentials = field(init=False, repr=False, compare=False)
     _options: dict[str, Any] = field(init=False, repr=False, compare=False)

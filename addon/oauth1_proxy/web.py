@@ -261,7 +261,7 @@ def make_web_app(
             logger.error('oauth1-proxy helper: login "%s" failed at %s', name, e)
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
         browser = secrets.token_urlsafe(32)
-        logins.add(name, temporary, binding_of(browser))
+        logins.add(name, temporary, binding_of(browser), lifetime=profile.request_token_lifetime)
         logger.info('oauth1-proxy helper: login "%s": request token obtained, sending the browser to the provider',
                     name)
         url = make_authorize_url(profile, temporary.token)

@@ -43,6 +43,10 @@ class Pending:
     temporary: TemporaryCredentials
     created: float
     binding: str = ""  # sha256 of the cookie of the browser that started the login
+    lifetime: float | None = None  # the provider's own, when shorter (request_token_lifetime: E*TRADE's 300 s)
+
+    def expired(self, now: float, default: float) -> bool:
+        return now - self.created >= (min(default, self.lifetime) if self.lifetime else default)
 
 
 class PendingLogins:
@@ -53,11 +57,12 @@ class PendingLogins:
         self._lock = threading.Lock()
         self.lifetime, self.clock = lifetime, clock
 
-    def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "") -> None:
+    def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "",
+            lifetime: float | None = None) -> None:
         with self._lock:
             now = self.clock()
-            self._items = {k: v for k, v in self._items.items() if now - v.created < self.lifetime}
-            self._items[temporary.token] = Pending(profile, temporary, now, binding)
+            self._items = {k: v for k, v in self._items.items() if not v.expired(now, self.lifetime)}
+            self._items[temporary.token] = Pending(profile, temporary, now, binding, lifetime)
 
     def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None:
         """The pending login of ``token``, once; None when unknown, used, expired, or another browser's.
@@ -71,7 +76,7 @@ class PendingLogins:
                     (profile is not None and item.profile != profile):
                 return None
             del self._items[token]
-        if self.clock() - item.created >= self.lifetime:
+        if item.expired(self.clock(), self.lifetime):
             return None
         return item
 
