@@ -151,10 +151,12 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
         "access_token_url": "https://www.tumblr.com/oauth/access_token",
     },
     # SmugMug API v2: HMAC-SHA1; the authorize page takes Access (Public |
-    # Full) and Permissions (Read | Add | Modify); uploads go to upload.smugmug.com.
+    # Full) and Permissions (Read | Add | Modify); a request token lives 5
+    # minutes and is single-use; uploads go to upload.smugmug.com.
     "smugmug": {
         "hosts": ["api.smugmug.com", "upload.smugmug.com"],
         "signature_method": "HMAC-SHA1",
+        "request_token_lifetime": 300,
         "request_token_url": "https://api.smugmug.com/services/oauth/1.0a/getRequestToken",
         "authorize_url": "https://api.smugmug.com/services/oauth/1.0a/authorize",
         "access_token_url": "https://api.smugmug.com/services/oauth/1.0a/getAccessToken",

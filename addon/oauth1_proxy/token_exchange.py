@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from . import __version__
 from .config import Profile
 from .dance_variants import fill_authorize_url, has_token_placeholder
 from .diagnostics import known_refusal
@@ -20,6 +21,8 @@ from .signing import Placement, RequestToSign, SignatureMethod, TokenCredentials
 from .tokens import StoredToken
 
 FORM = "application/x-www-form-urlencoded"
+# The dance's own calls name themselves (Discogs asks every client for a User-Agent).
+USER_AGENT = f"oauth1-proxy/{__version__}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,7 +81,7 @@ def _signed_call(profile: Profile, url: str, token: TokenCredentials | None, ext
         **{**profile.signing_options(urlsplit(url).hostname or ""), "placement": Placement.HEADER},
     )
     assert signed.authorization is not None
-    headers = {"Authorization": signed.authorization}
+    headers = {"Authorization": signed.authorization, "User-Agent": USER_AGENT}
     if method == "POST":
         headers["Content-Type"] = FORM
     return OutboundRequest(method=method, url=signed.url, headers=headers, body=signed.body)
