@@ -89,7 +89,7 @@ class OAuth1Signer:
         self._retries: dict[str, asyncio.Future[None]] = {}  # our timestamp retries, by flow id
         self._signed_early: set[str] = set()  # flows signed in requestheaders (streamed bodies), by id
         self.refusals = StreamedRefusals()  # refused streamed requests, sent nowhere
-        # Options read for every request, copied here in configure (an option lookup costs µs).
+        # Options read for every request, copied here in configure (an option lookup is far slower than an attribute).
         self.helper_host = HELPER_HOST
         self._streams_large_bodies = False
         self.reverse = ReverseHosts()  # reverse mode (SPEC §10): the client's Host, checked
