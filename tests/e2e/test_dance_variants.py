@@ -4,18 +4,21 @@ E*TRADE's quirks: GET-only token endpoints (405 to POST), oauth_callback_confirm
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import yaml
+from playwright.sync_api import Browser, sync_playwright
 
 from oauth1_proxy.devtools.provider import Provider, ProviderClient
 from oauth1_proxy.devtools.provider.quirks import DanceQuirks
 
 from .conftest import CONSUMER_KEY, CONSUMER_SECRET, SECRETS, write_config
-from .test_token_dance import run_login
+from .test_helper_browser import CHROMIUM, FLAGS
+from .test_token_dance import DIRECT, run_login
 
 PATHS = ("/oauth/request_token", "/e/t/etws/authorize", "/oauth/access_token")
 QUIRKS = DanceQuirks(token_get_only=True, callback_unconfirmed=True, key_token_authorize=True)
@@ -106,3 +109,43 @@ def test_cli_login_rfc_authorize_url_is_refused_by_a_key_token_provider(tmp_path
     assert page.status_code == 400 and "Unknown request token" in page.text  # no PIN to give
     process.kill()
     process.communicate(timeout=10)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is required (make test installs it)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_helper_etrade_variants_pin_login_in_a_real_browser(tmp_path: Path, chromium: Browser,
+                                                            run_proxy: Any) -> None:
+    with Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)], screen_name="trader",
+                  dance_paths=PATHS, quirks=QUIRKS) as provider:
+        proxy = run_proxy(write_config(tmp_path / "proxy.yaml", {"p": variant_profile(provider)}))
+        assert proxy.wait_for(" direct")
+        m = DIRECT.search(proxy.text())
+        assert m
+        helper = chromium.new_page()
+        helper.goto(m.group(1))
+        helper.click("#login-p")  # -> GET request token (unconfirmed callback) -> the helper's PIN page
+        helper.wait_for_selector("#authorize")
+        authorize = helper.get_attribute("#authorize", "href")
+        assert authorize is not None
+        assert authorize.startswith(f"{provider.base_url}{PATHS[1]}?key={CONSUMER_KEY}&token=")
+        at_provider = chromium.new_page()  # the link opens a new tab
+        at_provider.goto(authorize)
+        at_provider.click("#approve")
+        at_provider.wait_for_selector("#pin")
+        pin = at_provider.inner_text("#pin")
+        helper.fill("#pin", pin)
+        helper.click("#submit-pin")  # -> GET access token
+        helper.wait_for_selector("#success")
+        assert "trader" in helper.inner_text("#success")
+        assert [(r.endpoint, r.method, r.valid) for r in provider.records] == [
+            ("request_token", "GET", True), ("access_token", "GET", True)]
+        assert CONSUMER_SECRET not in helper.content()
