@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 from oauth1_proxy.presets import PRESETS, preset_notice
 
@@ -38,3 +41,18 @@ def test_preset_etrade_and_sandbox_differ_only_in_the_api_host() -> None:
     assert {k: v for k, v in production.items() if k != "hosts"} == {k: v for k, v in sandbox.items() if k != "hosts"}
     assert production["token_method"] == "GET" and production["callback"] == "oob"
     assert production["require_callback_confirmed"] is False and production["request_token_lifetime"] == 300
+
+
+def test_check_command_prints_the_garmin_notice_under_the_profile(tmp_path: Path) -> None:
+    config = tmp_path / "garmin.yaml"
+    config.write_text("token_store: tokens.yaml\nprofiles:\n  fit:\n    preset: garmin\n    consumer_key: ck\n"
+                      "    consumer_secret: cs\n")
+    config.chmod(0o600)
+    result = subprocess.run([str(Path(sys.executable).parent / "oauth1-proxy"), "check", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr  # a notice warns; it does not fail the check
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  fit (preset garmin):"))
+    expected = preset_notice("garmin", datetime.now(UTC).date())
+    assert lines[at + 1] == f"    note: {expected}"
+    assert "Garmin retire" in lines[at + 1] and "OAuth 2.0 PKCE" in lines[at + 1]
