@@ -77,3 +77,18 @@ def test_provider_require_user_agent_refuses_a_request_without_one(start: type[P
         connection.close()
     assert p.records == [] and p.refused_before_verification == ["GET /api/echo/x: no User-Agent"]
     assert signed("GET", f"{p.base_url}/api/echo/x").status_code == 200  # requests sends one
+
+
+def test_provider_title_routes_serve_both_token_endpoints_from_one_script(start: type[Provider]) -> None:
+    p = start(title_routes=True)
+    script = f"{p.base_url}/w/index.php"
+    answer = dict(parse_qsl(signed("POST", f"{script}?title=Special:OAuth/initiate").text))
+    assert answer["oauth_callback_confirmed"] == "true"
+    assert p.records[-1].endpoint == "request_token" and p.records[-1].valid
+    assert p.records[-1].uri == f"{script}?title=Special:OAuth/initiate"  # the title is signed and verified
+    verifier = p.approve(answer["oauth_token"])
+    token = signed("POST", f"{script}?title=Special:OAuth/token", resource_owner_key=answer["oauth_token"],
+                   resource_owner_secret=answer["oauth_token_secret"], verifier=verifier)
+    assert token.status_code == 200 and "oauth_token_secret=" in token.text
+    assert p.records[-1].endpoint == "access_token" and p.records[-1].valid
+    assert requests.get(f"{script}?title=Main_Page", timeout=5).status_code == 404

@@ -383,6 +383,32 @@ def test_preset_smugmug_authorize_params_dance_and_upload_host(chain: Any) -> No
     assert valid(c.provider)
 
 
+def test_preset_mediawiki_pin_login_with_title_routes_then_api_call_on_another_wiki(chain: Any) -> None:
+    paths = ("/oauth/request_token", "/wiki/Special:OAuth/authorize", "/oauth/access_token")
+    c = chain({"preset": "mediawiki", "hosts": ["meta.wikimedia.org", "en.wikipedia.org"], **KEYS},
+              provider_for(dance_paths=paths, quirks=DanceQuirks(title_routes=True)))
+    s, page = oob_login_page(c)
+    assert page.status_code == 200, page.text
+    link = AUTHORIZE_LINK.search(page.text)
+    assert link, page.text
+    authorize = link.group(1).replace("&amp;", "&")
+    assert authorize.startswith("https://meta.wikimedia.org/wiki/Special:OAuth/authorize?oauth_consumer_key="
+                                f"{CONSUMER_KEY}&oauth_token=")
+    pin = re.search(r'id="pin">([^<]+)<', s.get(authorize, timeout=20).text)  # passed unsigned
+    token = re.search(r'name="oauth_token" value="([^"]+)"', page.text)
+    assert pin and token
+    done = s.post("http://oauth1.proxy/verify/p", data={"csrf": csrf_from(page), "oauth_token": token.group(1),
+                                                        "pin": pin.group(1)},
+                  headers={"Origin": origin_of("http://oauth1.proxy/")}, timeout=30)
+    assert done.status_code == 200 and 'id="success"' in done.text, done.text[:500]
+    dance = [r.uri for r in c.provider.records]
+    assert dance == ["https://meta.wikimedia.org/w/index.php?title=Special:OAuth/initiate",
+                     "https://meta.wikimedia.org/w/index.php?title=Special:OAuth/token"]
+    reply = s.get("https://en.wikipedia.org/api/echo/w/api.php?action=query&meta=userinfo", timeout=20)
+    assert reply.status_code == 200, reply.text
+    assert valid(c.provider)
+
+
 @pytest.mark.parametrize("name", sorted(p.stem for p in CONFIG.glob("*.yaml")))
 def test_preset_example_config_loads_with_check(name: str, tmp_path: Path) -> None:
     text = (CONFIG / f"{name}.yaml").read_text()

@@ -12,7 +12,10 @@ Each is off by default and imitates one documented provider:
   carrying only ``oauth_token``, or a ``key`` that is not the token's
   client, gets the "unknown request token" page;
 - ``require_user_agent``: every request without a ``User-Agent`` header is
-  refused with 403 before any verification (Discogs).
+  refused with 403 before any verification (Discogs);
+- ``title_routes``: both token endpoints are one script, ``/w/index.php``,
+  told apart by ``?title=Special:OAuth/initiate`` and ``?title=Special:OAuth/token``
+  (MediaWiki's OAuth extension); the query is part of what is verified.
 
 The switches run as Flask ``before_request``/``after_request`` hooks, ahead
 of and after the provider's own routes, so a refused request is never
@@ -39,6 +42,11 @@ class DanceQuirks:
     callback_unconfirmed: bool = False
     key_token_authorize: bool = False
     require_user_agent: bool = False
+    title_routes: bool = False
+
+
+MEDIAWIKI_SCRIPT = "/w/index.php"
+MEDIAWIKI_TITLES = {"Special:OAuth/initiate": "request_token", "Special:OAuth/token": "access_token"}
 
 
 # Discogs' words for a request without a User-Agent (its API documentation asks every
@@ -64,6 +72,13 @@ def install(provider: Provider, app: Flask, quirks: DanceQuirks) -> None:
             provider.refused_before_verification.append(f"{request.method} {request.path}: GET only")
             return Response("Method Not Allowed: this endpoint takes GET\n", 405, headers={"Allow": "GET"},
                             content_type="text/plain")
+        if quirks.title_routes and request.path == MEDIAWIKI_SCRIPT:
+            view = MEDIAWIKI_TITLES.get(request.args.get("title", ""))
+            if view is None:
+                return Response("no such special page\n", 404, content_type="text/plain")
+            response = app.view_functions[view]()  # the provider's own token endpoint
+            assert isinstance(response, Response)
+            return response
         if quirks.key_token_authorize and request.path == authorize_path and request.method == "GET":
             token = request.args.get("token", "")
             pending = provider.pending_request_token(token)
