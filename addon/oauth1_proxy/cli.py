@@ -13,6 +13,7 @@ import secrets
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from oauth1_proxy.policy import (
     login_state,
     wire_host,
 )
+from oauth1_proxy.presets import preset_notice
 from oauth1_proxy.stores.managed import open_config_store
 from oauth1_proxy.web import HELPER_HOST
 
@@ -110,6 +112,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             shown += f"; {describe_life(stored, p.expires_daily, time.time())}"
         preset = f" (preset {p.preset})" if p.preset else ""
         print(f"  {p.name}{preset}: {hosts} {p.path_prefix} {p.signature_method} {p.placement}: {shown}")
+        notice = preset_notice(p.preset, datetime.now(UTC).date()) if p.preset else None
+        if notice:  # a provider retiring OAuth 1.0a or an API (presets.NOTICES)
+            print(f"    note: {notice}")
     return 0
 
 

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from .config_dance import check_dance_variants
 from .config_lifetimes import LIFETIME_KEYS, check_lifetime_keys
 from .config_model import HostPattern, Profile, normalize_host
 from .config_yaml import Located, NotARegularFile, Path_, dotted
@@ -55,6 +56,10 @@ PROFILE_KEYS = (
     "key_ampersand",
     "private_key_password",
     *LIFETIME_KEYS,
+    "token_method",  # the dance variants and request rules of config_dance.py (issue 14)
+    "require_callback_confirmed",
+    "request_token_lifetime",
+    "require_headers",
 )
 SECRET_KEYS = frozenset({"consumer_secret", "token_secret", "private_key_password", "token_store", "token_store_key"})
 
@@ -366,6 +371,7 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
                 c.problem((*path, "exclude_params"), "oauth_* parameters are always signed; remove them.")
     allow_insecure = c.boolean(data, "allow_insecure", path, False)
     lifetimes = check_lifetime_keys(c, data, path)
+    variants = check_dance_variants(c, data, path, urls["authorize_url"])
 
 
     if len(c.problems) > before or consumer_key is None:
@@ -397,4 +403,5 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
         key_ampersand=key_ampersand,
         preset=preset,
         **lifetimes,
+        **variants,
     )

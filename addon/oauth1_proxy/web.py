@@ -279,7 +279,7 @@ def make_web_app(
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
         browser = secrets.token_urlsafe(32)
         logins = pending_logins()
-        logins.add(name, temporary, binding_of(browser))
+        logins.add(name, temporary, binding_of(browser), lifetime=profile.request_token_lifetime)
         logger.info('oauth1-proxy helper: login "%s": request token obtained, sending the browser to the provider',
                     name)
         url = make_authorize_url(profile, temporary.token)
@@ -309,6 +309,15 @@ def make_web_app(
                 return error_page("Not your login",
                                   "This login was started in another browser (or its cookie is gone), so this one "
                                   f"cannot complete it. Start again at {base()}/login/{name} in this browser.", 403)
+            life = logins.expired_life(token)
+            if life is not None:
+                logger.warning('oauth1-proxy helper: login "%s" took longer than its request token lives (%d s); '
+                               "nothing was sent", name, life)
+                return error_page("Request token expired",
+                                  f"This login's request token lived {life:.0f} s (the provider's limit, "
+                                  f'request_token_lifetime of profile "{name}", or the helper\'s own), and the '
+                                  f"approval came later, so it was not sent. Start again at {base()}/login/{name} "
+                                  "and approve within that time.", 400)
             logger.warning('oauth1-proxy helper: refused a callback for "%s" with an unknown, used or expired '
                            "request token", name)
             return error_page("Unknown or used request token",

@@ -1,8 +1,10 @@
 """Reading a provider's refusal of a signed request (SPEC §8): one log line why, and the clock correction.
 
-The signer's response hook calls it for a signed flow refused 400 or 401;
-what it learns corrects the profile's timestamps from then on, and the signer
-may retry the request once with it (shell/signer.py).
+The signer's response hook calls it for a signed flow refused 400 or 401
+(and 403 or 429, logged only when diagnostics.known_refusal knows the answer:
+X's client-not-enrolled, NetSuite's concurrency limit); what it learns
+corrects the profile's timestamps from then on, and the signer may retry the
+request once with it (shell/signer.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from oauth1_proxy.config import ProxyConfig
 from oauth1_proxy.diagnostics import clock_correction, diff_base_strings, parse_refusal
 from oauth1_proxy.shell.logs import logger
 
+DIAGNOSED_STATUSES = frozenset({400, 401, 403, 429})
+_KNOWN_ONLY = frozenset({403, 429})  # logged only when a known refusal: a plain 403 is the API's business
+
 
 def learn_from_refusal(flow: http.HTTPFlow, profile_name: str, base_string: str, config: ProxyConfig | None,
                        skew: dict[str, int]) -> bool:
@@ -26,7 +31,10 @@ def learn_from_refusal(flow: http.HTTPFlow, profile_name: str, base_string: str,
     assert flow.response is not None
     response = flow.response
     headers = {k: response.headers.get(k, "") for k in ("www-authenticate", "date")}
-    diagnosis = parse_refusal(response.status_code, headers, response.get_content(strict=False) or b"")
+    diagnosis = parse_refusal(response.status_code, headers, response.get_content(strict=False) or b"",
+                              host=flow.request.host)
+    if response.status_code in _KNOWN_ONLY and diagnosis.known is None:
+        return False
     logger.warning("oauth1-proxy: profile %s: %s %s%s was refused: %s", profile_name, flow.request.method,
                    flow.request.host, flow.request.path.partition("?")[0], diagnosis.summary())
     if ctx.options.oauth1_debug:

@@ -40,7 +40,7 @@ from oauth1_proxy.policy import (
 )
 from oauth1_proxy.shell import startup
 from oauth1_proxy.shell.capture import CaptureGuard
-from oauth1_proxy.shell.diagnosis import learn_from_refusal
+from oauth1_proxy.shell.diagnosis import DIAGNOSED_STATUSES, learn_from_refusal
 from oauth1_proxy.shell.flow_input import _no_token as _no_token
 from oauth1_proxy.shell.flow_input import _parse_authority, login_help, make_nonce, profiles_for, token_lookup
 from oauth1_proxy.shell.helper import OAuth1Helper
@@ -284,14 +284,14 @@ class OAuth1Signer:
             refuse_internal(flow, e)
 
     def response(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
-        """Wake a waiting retry; for a signed flow refused 400/401, a coroutine diagnosing (and maybe retrying) it."""
+        """Wake a waiting retry; for a signed flow refused (DIAGNOSED_STATUSES), a coroutine diagnosing it."""
         # A plain function: mitmproxy awaits what a hook returns, so only a
         # refused signed flow pays for a coroutine (issue 5).
         waiter = self._retries.get(flow.id)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         signed = self._signed.pop(flow.id, None)
-        if signed is None or flow.response is None or flow.response.status_code not in (400, 401):
+        if signed is None or flow.response is None or flow.response.status_code not in DIAGNOSED_STATUSES:
             return None
         return self._diagnose_safely(flow, signed)
 
