@@ -43,7 +43,8 @@ def test_read_secret_file_unreadable_names_the_path_and_the_fix(tmp_path: Path) 
             try:
                 read_secret_file(path)
             except SecretFileError as e:
-                code = 0 if "cannot be read (permission denied); make it readable" in str(e) and SECRET not in str(e) else 2
+                said = str(e)
+                code = 0 if "cannot be read (permission denied); make it readable" in said and SECRET not in said else 2
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
@@ -86,3 +87,96 @@ def test_secret_path_relative_starts_at_the_config_folder(tmp_path: Path) -> Non
 def test_secret_path_empty_is_refused_with_an_example() -> None:
     with pytest.raises(SecretFileError, match=r"names no file; write \$\{file:/run/secrets/NAME\}"):
         secret_path("file:", Path("."))
+
+
+# --- in the config, and in `oauth1-proxy check` ----------------------------------------------------
+
+CONSUMER = "file-Consumer-Secret-/+"
+
+
+def write_config(tmp_path: Path, consumer_secret: str, **more: str) -> Path:
+    lines = [
+        f"token_store: {tmp_path / 'tokens.yaml'}",
+        "profiles:",
+        "  api:",
+        "    hosts: [api.example.com]",
+        "    consumer_key: ck",
+        f"    consumer_secret: '{consumer_secret}'",
+        *(f"    {k}: '{v}'" for k, v in more.items()),
+    ]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_config_file_reference_gives_the_files_content(tmp_path: Path) -> None:
+    from oauth1_proxy.config import load_config
+
+    (tmp_path / "consumer").write_text(CONSUMER + "\n")
+    (tmp_path / "token").write_text("tk\n")
+    (tmp_path / "token_secret").write_text("ts")
+    config = load_config(write_config(tmp_path, f"${{file:{tmp_path / 'consumer'}}}", token="${file:token}",
+                                      token_secret="${file:token_secret}"))
+    profile = config.profiles[0]
+    assert profile.consumer_secret == CONSUMER
+    assert profile.token == "tk" and profile.token_secret == "ts"  # relative: from the config's folder
+
+
+def test_config_file_reference_beside_a_variable_in_one_value(tmp_path: Path) -> None:
+    from oauth1_proxy.config import load_config
+
+    (tmp_path / "half").write_text("second-half\n")
+    config = load_config(write_config(tmp_path, "${FIRST}-${file:half}"), env={"FIRST": "first-half"})
+    assert config.profiles[0].consumer_secret == "first-half-second-half"
+
+
+def test_config_missing_file_reference_names_the_key_the_path_and_the_fix(tmp_path: Path) -> None:
+    from oauth1_proxy.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as e:
+        load_config(write_config(tmp_path, "${file:/run/secrets/absent-consumer-secret}"))
+    assert str(e.value).count("\n") == 0
+    assert "config.yaml:6: profiles.api.consumer_secret: ${file:/run/secrets/absent-consumer-secret}: the file " \
+           "does not exist; mount the secret there" in str(e.value)
+
+
+def test_config_file_reference_to_a_folder_names_it_and_never_a_secret(tmp_path: Path) -> None:
+    from oauth1_proxy.config import ConfigError, load_config
+
+    (tmp_path / "token").write_text(CONSUMER)
+    with pytest.raises(ConfigError, match=r"profiles\.api\.consumer_secret: \$\{file:.*\}: it is a folder") as e:
+        load_config(write_config(tmp_path, f"${{file:{tmp_path}}}", token="${file:token}"))
+    assert CONSUMER not in str(e.value)
+
+
+def test_config_file_reference_in_parse_config_without_a_reader_is_a_problem(tmp_path: Path) -> None:
+    from oauth1_proxy.config import ConfigError, parse_config
+
+    data = {"profiles": {"api": {"hosts": ["api.example.com"], "consumer_key": "ck",
+                                 "consumer_secret": "${file:/run/secrets/x}"}}}
+    with pytest.raises(ConfigError, match="files are not read here"):
+        parse_config(data, str(tmp_path / "config.yaml"))
+
+
+def test_check_with_a_file_reference_says_ok_and_never_prints_the_secret(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from oauth1_proxy.cli import main
+
+    (tmp_path / "consumer").write_text(CONSUMER + "\n")
+    (tmp_path / "consumer").chmod(0o600)
+    assert main(["check", "--config", str(write_config(tmp_path, "${file:consumer}"))]) == 0
+    out = capsys.readouterr()
+    assert "OK, 1 profile(s)" in out.out
+    assert CONSUMER not in out.out + out.err
+
+
+def test_check_with_a_missing_file_reference_exits_1_naming_it(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from oauth1_proxy.cli import main
+
+    code = main(["check", "--config", str(write_config(tmp_path, "${file:secrets/consumer}"))])
+    out = capsys.readouterr()
+    assert code == 1
+    assert f"profiles.api.consumer_secret: ${{file:{tmp_path / 'secrets' / 'consumer'}}}: the file does not " \
+           "exist" in out.err + out.out
+    assert "Traceback" not in out.err + out.out
