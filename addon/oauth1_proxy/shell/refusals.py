@@ -12,6 +12,7 @@ from mitmproxy import http, tcp
 from mitmproxy.proxy import server_hooks
 from mitmproxy.proxy.mode_specs import UpstreamMode
 
+from oauth1_proxy import metrics
 from oauth1_proxy.config import ProxyConfig
 from oauth1_proxy.errors import ProxyError, SigningError, TokenMissingError
 from oauth1_proxy.policy import wire_host
@@ -40,6 +41,7 @@ def refuse(flow: http.HTTPFlow, e: ProxyError) -> None:
         flow.response = make_error_response(e, profile=e.profile, login_url=e.login_url)
     else:
         flow.response = make_error_response(e)
+    metrics.refused(getattr(e, "profile", None) or "", "", flow.response.status_code)
     logger.warning("oauth1-proxy: refused %s %s%s: %s", flow.request.method, flow.request.host,
                    flow.request.path.partition("?")[0], e)
 
@@ -51,6 +53,7 @@ def refuse_internal(flow: http.HTTPFlow, e: Exception) -> None:
     flow.response = make_error_response(
         SigningError(f"oauth1-proxy could not sign this request ({type(e).__name__}); it was not sent.")
     )
+    metrics.refused("", "", flow.response.status_code)
 
 
 class StreamedRefusals:
@@ -69,6 +72,7 @@ class StreamedRefusals:
         """
         logger.warning("oauth1-proxy: refused %s %s%s: %s", flow.request.method, flow.request.host,
                        flow.request.path.partition("?")[0], reason)
+        metrics.refused("", "", 502)
         if isinstance(flow.client_conn.proxy_mode, UpstreamMode):
             flow.kill()
             return

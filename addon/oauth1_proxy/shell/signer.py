@@ -26,6 +26,7 @@ from mitmproxy import ctx, exceptions, http, tcp
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import server_hooks
 
+from oauth1_proxy import metrics
 from oauth1_proxy.config import Profile, ProxyConfig
 from oauth1_proxy.errors import ProxyError, TokenMissingError
 from oauth1_proxy.policy import (
@@ -45,6 +46,7 @@ from oauth1_proxy.shell.flow_input import _no_token as _no_token
 from oauth1_proxy.shell.flow_input import _parse_authority, login_help, make_nonce, profiles_for, token_lookup
 from oauth1_proxy.shell.helper import OAuth1Helper
 from oauth1_proxy.shell.logs import _signed_line_record, install_log_filter, logger
+from oauth1_proxy.shell.ops import OpsListener
 from oauth1_proxy.shell.refusals import REFUSED_HOST as REFUSED_HOST
 from oauth1_proxy.shell.refusals import StreamedRefusals, refuse, refuse_internal, refuse_raw_tcp
 from oauth1_proxy.shell.refusals import may_stream_later as _may_stream_later
@@ -93,6 +95,7 @@ class OAuth1Signer:
         self.helper_host = HELPER_HOST
         self._streams_large_bodies = False
         self.reverse = ReverseHosts()  # reverse mode (SPEC §10): the client's Host, checked
+        self.ops = OpsListener(lambda: self.config, lambda: self.store)  # /healthz, /readyz, /metrics (SPEC §12)
 
     @property
     def _holds_keep_host(self) -> bool:
@@ -107,6 +110,7 @@ class OAuth1Signer:
     def load(self, loader: Loader) -> None:
         """Declare the oauth1_* options (SPEC §9)."""
         startup.declare_options(loader)
+        self.ops.load(loader)
 
     def configure(self, updated: set[str]) -> None:
         """Check and copy the changed options; load the config; put the capture guard in the chain when needed."""
@@ -129,6 +133,7 @@ class OAuth1Signer:
             startup.warn_if_insecure()
         if startup.guard_needed(self.config):
             self.guard.install()
+        self.ops.configure(updated)
 
     def running(self) -> None:
         """Start: load the config if not yet, hold reverse mode's Host, filter logs, start the helper, log profiles."""
@@ -140,6 +145,7 @@ class OAuth1Signer:
             self.guard.install()
         install_log_filter()
         self.helper.running()
+        self.ops.running()
         if self.config is None:
             logger.warning("oauth1-proxy: no oauth1_config set; nothing will be signed.")
             return
@@ -280,7 +286,10 @@ class OAuth1Signer:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         signed = self._signed.pop(flow.id, None)
-        if signed is None or flow.response is None or flow.response.status_code not in (400, 401):
+        if signed is None or flow.response is None:
+            return None
+        metrics.provider_answer(signed.profile, flow.response.status_code)
+        if flow.response.status_code not in (400, 401):
             return None
         return self._diagnose_safely(flow, signed)
 
@@ -293,6 +302,7 @@ class OAuth1Signer:
     def done(self) -> None:
         """Shut the helper down."""
         self.helper.done()
+        self.ops.done()
 
     def error(self, flow: http.HTTPFlow) -> None:
         """Forget a failed flow and wake a retry waiting on it."""
@@ -355,7 +365,9 @@ class OAuth1Signer:
         config = self.config
         candidates = config.profiles_for(scheme, host, port, path)
         if not candidates and (path.startswith("/") or not config.signs_destination(scheme, host, port)):
+            metrics.passed()
             return  # the usual unsigned request: no header is read
+        started = time.perf_counter()
         headers = RequestHeaders.from_fields(
             request.headers.fields, authority=request.authority if request.is_http2 or request.is_http3 else None)
         decision = decide(
@@ -370,6 +382,7 @@ class OAuth1Signer:
             now=int(time.time()), nonce=make_nonce, learned_skew=self._skew, chosen=chosen, candidates=candidates,
         )
         if isinstance(decision, Pass):
+            metrics.passed(candidates[0].name if candidates else "")
             if decision.strip_profile_header:
                 del request.headers[PROFILE_HEADER]
             return
@@ -398,5 +411,7 @@ class OAuth1Signer:
             request.raw_content = decision.body
             if decision.set_content_length:
                 request.headers["content-length"] = str(len(decision.body))
+        metrics.signed(decision.profile.name, "")
+        metrics.signing_seconds(decision.profile.name, time.perf_counter() - started)
         if logger.isEnabledFor(logging.INFO):  # SPEC §8: one line per signed request
             logger.handle(_signed_line_record(decision.log_fields))
