@@ -134,6 +134,7 @@ class OAuth1Signer:
         if startup.guard_needed(self.config):
             self.guard.install()
         self.ops.configure(updated)
+        self.helper.configure(updated)
 
     def running(self) -> None:
         """Start: load the config if not yet, hold reverse mode's Host, filter logs, start the helper, log profiles."""
