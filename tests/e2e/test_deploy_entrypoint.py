@@ -19,7 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ..deploy_files import ENTRYPOINT, IMAGE_ENTRYPOINT, read_dockerfile, resource
+from tests.deploy_files import ENTRYPOINT, IMAGE_ENTRYPOINT, read_dockerfile, resource
+
 from .conftest import SECRETS
 
 SECRET_MOUNT = "/run/secrets/oauth1-proxy"
