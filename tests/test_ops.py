@@ -167,6 +167,21 @@ def test_ops_readyz_asks_a_store_with_ping_by_its_ping(start_ops: Any) -> None:
     assert b"hunter2" not in body
 
 
+def test_ops_readyz_asks_a_store_with_problem_for_its_problem_first(start_ops: Any) -> None:
+    class Stale(MemoryTokenStore):
+        def problem(self) -> str | None:
+            return "redis://oauth1-proxy-redis:6379/0: the token store is unreachable (Connection refused)"
+
+        def ping(self) -> None:
+            raise AssertionError("not asked once problem() answered")
+
+    started = start_ops(store=Stale())
+    listening(started.ops)
+    status, _, body = get(started.url + "/readyz")
+    assert status == 503
+    assert "unreachable" in json.loads(body)["checks"]["token_store"]
+
+
 def test_ops_metrics_serves_the_prometheus_text_format(start_ops: Any) -> None:
     started = start_ops()
     metrics.signed("ops-metrics-test", "")

@@ -116,9 +116,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 def _store_answers(store: TokenStore) -> str | None:
-    """None when the token store answers, else why not (never a token)."""
-    ping = getattr(store, "ping", None)  # a networked store (Redis) says it itself
+    """None when the token store answers, else why not (never a token).
+
+    A store with ``problem()`` (the snapshot's last error, no I/O) is asked that first; one with ``ping()``
+    (a networked store, Redis) is then pinged, here on the listener's thread; else it is read.
+    """
+    problem = getattr(store, "problem", None)
+    ping = getattr(store, "ping", None)
     try:
+        said = problem() if callable(problem) else None
+        if said:
+            return str(said)
         if callable(ping):
             ping()
         else:
