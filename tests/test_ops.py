@@ -321,3 +321,54 @@ def test_metrics_passed_counts_unmatched_requests_under_an_empty_profile() -> No
     before = metrics.sample("oauth1_proxy_requests_passed_total", {"profile": ""}) or 0
     metrics.passed()
     assert metrics.sample("oauth1_proxy_requests_passed_total", {"profile": ""}) == before + 1
+
+
+# --- the signer counts (shell/signer.py, shell/refusals.py) --------------------------------------
+
+
+def signer_with(tmp_path: Path, config: str) -> Any:
+    from oauth1_proxy.mitmproxy_addon import OAuth1Signer
+
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    signer = OAuth1Signer()
+    return signer, path
+
+
+def refused_count(profile: str, status: str) -> float:
+    return metrics.sample("oauth1_proxy_requests_refused_total",
+                          {"profile": profile, "account": "", "status": status}) or 0
+
+
+def test_signer_counts_a_refusal_other_than_a_missing_token_under_its_profile(tmp_path: Path) -> None:
+    # SPEC §12: refused per profile, whatever the reason (here PLAINTEXT over plain http, SPEC §5).
+    from tests.test_mitmproxy_addon import config_with, make_flow, profile_yaml
+
+    signer, path = signer_with(tmp_path, config_with(profile_yaml("m-plain-http", signature_method="PLAINTEXT",
+                                                                   hosts="['api.example.com:80']")))
+    before = refused_count("m-plain-http", "502")
+    with taddons.context(signer) as tctx:
+        tctx.configure(signer, oauth1_config=str(path))
+        flow = make_flow(url="http://api.example.com/v1/items")
+        signer.request(flow)
+    assert flow.response is not None and flow.response.status_code == 502
+    assert refused_count("m-plain-http", "502") == before + 1
+
+
+def test_signer_counts_a_signed_request_its_time_and_the_providers_answer(tmp_path: Path) -> None:
+    from mitmproxy.test import tflow
+
+    from tests.test_mitmproxy_addon import config_with, make_flow, profile_yaml
+
+    signer, path = signer_with(tmp_path, config_with(profile_yaml("m-signer")))
+    with taddons.context(signer) as tctx:
+        tctx.configure(signer, oauth1_config=str(path))
+        flow = make_flow()
+        signer.request(flow)
+        assert flow.response is None and "authorization" in flow.request.headers
+        flow.response = tflow.tresp(status_code=201)
+        signer.response(flow)
+    assert metrics.sample("oauth1_proxy_requests_signed_total", {"profile": "m-signer", "account": ""}) == 1
+    assert metrics.sample("oauth1_proxy_signing_seconds_count", {"profile": "m-signer"}) == 1
+    assert metrics.sample("oauth1_proxy_provider_responses_total",
+                          {"profile": "m-signer", "status_class": "2xx"}) == 1

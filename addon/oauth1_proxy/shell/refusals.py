@@ -35,13 +35,13 @@ def may_stream_later(request: http.Request) -> bool:
     return "transfer-encoding" in request.headers or request.is_http2 or request.is_http3
 
 
-def refuse(flow: http.HTTPFlow, e: ProxyError) -> None:
-    """Answer a refused request with the proxy's own response, and log why."""
+def refuse(flow: http.HTTPFlow, e: ProxyError, profile: str = "") -> None:
+    """Answer a refused request with the proxy's own response, and log why; count it for ``profile``."""
     if isinstance(e, TokenMissingError):
         flow.response = make_error_response(e, profile=e.profile, login_url=e.login_url)
     else:
         flow.response = make_error_response(e)
-    metrics.refused(getattr(e, "profile", None) or "", "", flow.response.status_code)
+    metrics.refused(getattr(e, "profile", None) or profile, "", flow.response.status_code)
     logger.warning("oauth1-proxy: refused %s %s%s: %s", flow.request.method, flow.request.host,
                    flow.request.path.partition("?")[0], e)
 
@@ -62,7 +62,7 @@ class StreamedRefusals:
     def __init__(self) -> None:
         self._reasons: dict[str, str] = {}  # pseudo-host key -> reason
 
-    def refuse(self, flow: http.HTTPFlow, reason: str) -> None:
+    def refuse(self, flow: http.HTTPFlow, reason: str, profile: str = "") -> None:
         """Refuse a request whose body streams: mitmproxy cannot answer it from a hook, so send it nowhere.
 
         Its destination becomes a pseudo-host of ours; ``server_connect``
@@ -72,7 +72,7 @@ class StreamedRefusals:
         """
         logger.warning("oauth1-proxy: refused %s %s%s: %s", flow.request.method, flow.request.host,
                        flow.request.path.partition("?")[0], reason)
-        metrics.refused("", "", 502)
+        metrics.refused(profile, "", 502)
         if isinstance(flow.client_conn.proxy_mode, UpstreamMode):
             flow.kill()
             return

@@ -44,6 +44,7 @@ from oauth1_proxy.shell.capture import CaptureGuard
 from oauth1_proxy.shell.diagnosis import learn_from_refusal
 from oauth1_proxy.shell.flow_input import _no_token as _no_token
 from oauth1_proxy.shell.flow_input import _parse_authority, login_help, make_nonce, profiles_for, token_lookup
+from oauth1_proxy.shell.flow_input import profile_name as profile_name
 from oauth1_proxy.shell.helper import OAuth1Helper
 from oauth1_proxy.shell.logs import _signed_line_record, install_log_filter, logger
 from oauth1_proxy.shell.ops import OpsListener
@@ -199,7 +200,7 @@ class OAuth1Signer:
             try:
                 self.sign_flow(flow, streamed=True)
             except ProxyError as e:
-                self.refusals.refuse(flow, str(e))
+                self.refusals.refuse(flow, str(e), profile_name(self.config, flow.request))
                 return
             self._signed_early.add(flow.id)
         except Exception as e:  # fail closed: never forward unsigned
@@ -257,7 +258,7 @@ class OAuth1Signer:
                 return None
             return self._sign_after_refresh(flow, store, e.profile)
         except ProxyError as e:
-            refuse(flow, e)
+            refuse(flow, e, profile_name(self.config, flow.request))
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
         return None
@@ -275,7 +276,7 @@ class OAuth1Signer:
         try:
             self.sign_flow(flow, chosen=profile)
         except ProxyError as e:
-            refuse(flow, e)
+            refuse(flow, e, profile_name(self.config, flow.request))
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
 
