@@ -234,6 +234,24 @@ def test_ops_no_answer_holds_a_secret(start_ops: Any) -> None:
         assert b"ops-Consumer-Secret" not in body and b"ops-Token-Secret" not in body
 
 
+def test_ops_listener_closes_a_connection_that_sends_nothing(start_ops: Any) -> None:
+    import socket
+    import time
+
+    from oauth1_proxy.shell.ops import _Handler
+
+    started = start_ops()
+    host, port = started.url.removeprefix("http://").split(":")
+    _Handler.timeout, saved = 0.5, _Handler.timeout
+    try:
+        with socket.create_connection((host, int(port)), timeout=10) as idle:
+            began = time.monotonic()
+            assert idle.recv(1) == b""  # closed by the listener, not by us
+            assert time.monotonic() - began < 5
+    finally:
+        _Handler.timeout = saved
+
+
 def test_ops_listener_stops_at_done(start_ops: Any) -> None:
     started = start_ops()
     url = started.url

@@ -68,6 +68,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "oauth1-proxy-ops"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    timeout = 10  # seconds a connection may sit idle or half-sent: a slow client holds one thread, not forever
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         pass  # probes every few seconds: no log line each
