@@ -129,7 +129,8 @@ def test_two_instances_behind_haproxy_survive_kill_9_of_one_under_load(
     balancer = start_haproxy(instances)
     try:
         url = f"{provider.base_url}/api/echo?load=1"
-        assert one_request(balancer, ca_file, url).ok
+        first = one_request(balancer, ca_file, url)
+        assert first.ok, (first.detail, "".join(balancer.output)[-3000:])
         # The helper behind the balancer: the peer it sees is haproxy's (127.0.0.1, in oauth1_helper_clients).
         status = requests.get("http://oauth1.proxy/status.json", proxies={"http": balancer.url}, timeout=10)
         assert status.status_code == 200 and status.json()["profiles"][0]["logged_in"] is True
@@ -158,7 +159,7 @@ def test_two_instances_behind_haproxy_survive_kill_9_of_one_under_load(
         assert len(before) >= 8 and len(after) >= 8, (len(before), len(after))
         print(f"requests before the kill {len(before)} (failed {sum(not o.ok for o in before)}), after {len(after)}")
         failed_after = [o.detail for o in after if not o.ok]
-        assert not failed_after, failed_after
+        assert not failed_after, (failed_after, "".join(balancer.output)[-3000:])
         # Requests cut off at the kill may fail (their connection died), but none went out unsigned:
         # every request the provider ever got was signed and verified, with a fresh nonce each.
         records = [r for r in provider.records if r.uri.startswith(f"{provider.base_url}/api/")]
@@ -166,11 +167,13 @@ def test_two_instances_behind_haproxy_survive_kill_9_of_one_under_load(
         assert len({r.nonce for r in records}) == len(records)
         assert len(records) >= sum(o.ok for o in outcomes) + 1
         # The survivor is still ready; the killed one's ops port is gone.
-        assert fetch(f"http://127.0.0.1:{instances[1][1]}/readyz")[0] == 200
+        ready = fetch(f"http://127.0.0.1:{instances[1][1]}/readyz")
+        assert ready[0] == 200, ready
         # No token lost: the store still holds it, and a new request is signed with it.
         kept = shared_store.get("api")
         assert kept is not None and kept.token == TOKEN
-        assert one_request(balancer, ca_file, url).ok
+        last = one_request(balancer, ca_file, url)
+        assert last.ok, (last.detail, "".join(balancer.output)[-3000:])
     finally:
         balancer.process.terminate()
         balancer.process.wait(timeout=10)
