@@ -41,6 +41,7 @@ MITMPROXY_SHELL = {
     "shell.flow_input",
     "shell.diagnosis",
     "shell.renewer",
+    "shell.ops",
 }
 CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]
 # The runtime: everything outside devtools/ (cli.py and the mitmproxy shell included).

@@ -22,6 +22,7 @@ from .config_lifetimes import LIFETIME_KEYS, check_lifetime_keys
 from .config_model import HostPattern, Profile, normalize_host
 from .config_yaml import Located, NotARegularFile, Path_, dotted
 from .presets import PRESETS, apply_preset
+from .secret_refs import FILE_PREFIX, SecretFileError, secret_path
 from .signing import Placement, RSASigner, SignatureMethod
 
 PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
@@ -71,6 +72,9 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
 
 
 class Checker:
+    # ${file:PATH} reader (secret_refs.read_secret_file); None: files are not read (parse_config's pure use).
+    read_secret: Callable[[Path], str] | None = None
+
     def __init__(
         self,
         lines: Mapping[Path_, int],
@@ -90,12 +94,16 @@ class Checker:
         self.problems.append(f"{self.loc.where(path)}: {dotted(path)}: {message}")
 
     def expand(self, value: str, path: Path_) -> str | None:
-        """Replace ``${VAR}`` with the environment's value; report unset variables."""
+        """Replace ``${VAR}`` with the environment's value and ``${file:PATH}`` with a file's; report problems."""
         ok = True
 
         def sub(m: re.Match[str]) -> str:
             nonlocal ok
             name = m.group(1)
+            if name.startswith(FILE_PREFIX):
+                secret = self.file_secret(name, path)
+                ok = ok and secret is not None
+                return secret or ""
             if not ENV_NAME.match(name):
                 ok = False
                 self.problem(path, f"'${{{name}}}' is not a valid variable reference; write ${{NAME}}.")
@@ -112,6 +120,18 @@ class Checker:
 
         result = ENV_REF.sub(sub, value)
         return result if ok else None
+
+    def file_secret(self, reference: str, path: Path_) -> str | None:
+        """The secret a ``${file:PATH}`` names (secret_refs.py), or None with the problem reported."""
+        try:
+            file = secret_path(reference, self.base_dir)
+            if self.read_secret is None:
+                raise SecretFileError(f"${{file:{file}}}: files are not read here; load the config with "
+                                      "load_config (oauth1-proxy check --config FILE).")
+            return self.read_secret(file)
+        except SecretFileError as e:
+            self.problem(path, str(e))
+            return None
 
     def string(self, data: Mapping[str, Any], key: str, path: Path_, *, required: bool = False,
                allow_empty: bool = True) -> str | None:

@@ -53,13 +53,13 @@ from .web_support import DIRECT_ENV as DIRECT_ENV
 from .web_support import HELPER_HOST as HELPER_HOST
 from .web_support import LOGIN_COOKIE as LOGIN_COOKIE
 from .web_support import LOOPBACK_NAMES as LOOPBACK_NAMES
+from .web_support import LOOPBACK_NETWORKS, IPNetwork, PendingStore, esc, is_allowed_client
 from .web_support import ORIGIN_ENV as ORIGIN_ENV
 from .web_support import PAGE as PAGE
 from .web_support import PENDING_LIFETIME as PENDING_LIFETIME
 from .web_support import REVERSE_PREFIX as REVERSE_PREFIX
 from .web_support import Pending as Pending
 from .web_support import PendingLogins as PendingLogins
-from .web_support import PendingStore, esc
 from .web_support import PrefixMiddleware as PrefixMiddleware
 from .web_support import direct_authorities as direct_authorities
 from .web_support import is_loopback as is_loopback
@@ -76,8 +76,9 @@ def make_web_app(
     cafile: Callable[[], str | None] = lambda: None,
     upstream_proxy: Callable[[], str | None] = lambda: None,
     pending: PendingStore | None = None,
+    clients: Callable[[], tuple[IPNetwork, ...]] = lambda: LOOPBACK_NETWORKS,
 ) -> Flask:
-    """Build the helper app over the current config and token store."""
+    """Build the helper app over the current config and token store; it answers only peers in ``clients()``."""
     app = Flask("oauth1_proxy.web")
     own_logins = pending or PendingLogins()
 
@@ -173,10 +174,11 @@ def make_web_app(
 
     @app.before_request
     def loopback_and_own_host_only() -> Response | None:
-        if not is_loopback(request.remote_addr):
-            logger.warning("oauth1-proxy helper: refused a request from %s (loopback clients only)",
-                           request.remote_addr)
-            return error_page("Forbidden", "The oauth1-proxy helper answers loopback clients only.", 403)
+        allowed = clients()
+        if not is_allowed_client(request.remote_addr, allowed):
+            only = "loopback clients only" if allowed == LOOPBACK_NETWORKS else "clients in oauth1_helper_clients only"
+            logger.warning("oauth1-proxy helper: refused a request from %s (%s)", request.remote_addr, only)
+            return error_page("Forbidden", f"The oauth1-proxy helper answers {only}.", 403)
         if own_origin() is None:
             host = (request.headers.get("Host") or "")[:100]
             logger.warning("oauth1-proxy helper: refused a request for Host %r (not the helper's own address)", host)

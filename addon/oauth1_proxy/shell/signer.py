@@ -26,6 +26,7 @@ from mitmproxy import ctx, exceptions, http, tcp
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import server_hooks
 
+from oauth1_proxy import metrics
 from oauth1_proxy.config import Profile, ProxyConfig
 from oauth1_proxy.errors import ProxyError, TokenExpiredError, TokenMissingError
 from oauth1_proxy.policy import (
@@ -43,8 +44,10 @@ from oauth1_proxy.shell.capture import CaptureGuard
 from oauth1_proxy.shell.diagnosis import DIAGNOSED_STATUSES, learn_from_refusal
 from oauth1_proxy.shell.flow_input import _no_token as _no_token
 from oauth1_proxy.shell.flow_input import _parse_authority, login_help, make_nonce, profiles_for, token_lookup
+from oauth1_proxy.shell.flow_input import profile_name as profile_name
 from oauth1_proxy.shell.helper import OAuth1Helper
 from oauth1_proxy.shell.logs import _signed_line_record, install_log_filter, logger
+from oauth1_proxy.shell.ops import OpsListener
 from oauth1_proxy.shell.refusals import REFUSED_HOST as REFUSED_HOST
 from oauth1_proxy.shell.refusals import StreamedRefusals, refuse, refuse_internal, refuse_raw_tcp
 from oauth1_proxy.shell.refusals import may_stream_later as _may_stream_later
@@ -97,6 +100,7 @@ class OAuth1Signer:
         self.reverse = ReverseHosts()  # reverse mode (SPEC §10): the client's Host, checked
         # Token lives (SPEC §11): renewals and session refreshes, one call per token at a time.
         self.lives = Renewer(lambda: self.store, OAuth1Helper._cafile, OAuth1Helper._upstream_proxy)
+        self.ops = OpsListener(lambda: self.config, lambda: self.store)  # /healthz, /readyz, /metrics (SPEC §12)
 
     @property
     def _holds_keep_host(self) -> bool:
@@ -111,6 +115,7 @@ class OAuth1Signer:
     def load(self, loader: Loader) -> None:
         """Declare the oauth1_* options (SPEC §9)."""
         startup.declare_options(loader)
+        self.ops.load(loader)
 
     def configure(self, updated: set[str]) -> None:
         """Check and copy the changed options; load the config; put the capture guard in the chain when needed."""
@@ -133,6 +138,8 @@ class OAuth1Signer:
             startup.warn_if_insecure()
         if startup.guard_needed(self.config):
             self.guard.install()
+        self.ops.configure(updated)
+        self.helper.configure(updated)
 
     def running(self) -> None:
         """Start: load the config if not yet, hold reverse mode's Host, filter logs, start the helper, log profiles."""
@@ -144,6 +151,7 @@ class OAuth1Signer:
             self.guard.install()
         install_log_filter()
         self.helper.running()
+        self.ops.running()
         if self.config is None:
             logger.warning("oauth1-proxy: no oauth1_config set; nothing will be signed.")
             return
@@ -196,7 +204,7 @@ class OAuth1Signer:
             try:
                 self.sign_flow(flow, streamed=True)
             except ProxyError as e:
-                self.refusals.refuse(flow, str(e))
+                self.refusals.refuse(flow, str(e), profile_name(self.config, flow.request))
                 return
             self._signed_early.add(flow.id)
         except Exception as e:  # fail closed: never forward unsigned
@@ -260,7 +268,7 @@ class OAuth1Signer:
                 return None
             return self._sign_after_refresh(flow, store, e.profile)
         except ProxyError as e:
-            refuse(flow, e)
+            refuse(flow, e, profile_name(self.config, flow.request))
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
         return None
@@ -279,7 +287,7 @@ class OAuth1Signer:
         try:
             self.sign_flow(flow, chosen=profile)
         except ProxyError as e:
-            refuse(flow, e)
+            refuse(flow, e, profile_name(self.config, flow.request))
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
 
@@ -291,7 +299,10 @@ class OAuth1Signer:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         signed = self._signed.pop(flow.id, None)
-        if signed is None or flow.response is None or flow.response.status_code not in DIAGNOSED_STATUSES:
+        if signed is None or flow.response is None:
+            return None
+        metrics.provider_answer(signed.profile, flow.response.status_code)
+        if flow.response.status_code not in DIAGNOSED_STATUSES:
             return None
         return self._diagnose_safely(flow, signed)
 
@@ -304,6 +315,7 @@ class OAuth1Signer:
     def done(self) -> None:
         """Shut the helper down."""
         self.helper.done()
+        self.ops.done()
 
     def error(self, flow: http.HTTPFlow) -> None:
         """Forget a failed flow and wake a retry waiting on it."""
@@ -369,7 +381,9 @@ class OAuth1Signer:
         config = self.config
         candidates = config.profiles_for(scheme, host, port, path)
         if not candidates and (path.startswith("/") or not config.signs_destination(scheme, host, port)):
+            metrics.passed()
             return  # the usual unsigned request: no header is read
+        started = time.perf_counter()
         headers = RequestHeaders.from_fields(
             request.headers.fields, authority=request.authority if request.is_http2 or request.is_http3 else None)
         decision = decide(
@@ -384,6 +398,7 @@ class OAuth1Signer:
             now=int(time.time()), nonce=make_nonce, learned_skew=self._skew, chosen=chosen, candidates=candidates,
         )
         if isinstance(decision, Pass):
+            metrics.passed(candidates[0].name if candidates else "")
             if decision.strip_profile_header:
                 del request.headers[PROFILE_HEADER]
             return
@@ -412,5 +427,7 @@ class OAuth1Signer:
             request.raw_content = decision.body
             if decision.set_content_length:
                 request.headers["content-length"] = str(len(decision.body))
+        metrics.signed(decision.profile.name, "")
+        metrics.signing_seconds(decision.profile.name, time.perf_counter() - started)
         if logger.isEnabledFor(logging.INFO):  # SPEC §8: one line per signed request
             logger.handle(_signed_line_record(decision.log_fields))
