@@ -18,6 +18,7 @@ from typing import Any
 
 from oauth1_proxy import __version__
 from oauth1_proxy.config import ProxyConfig, load_config
+from oauth1_proxy.discovery import discover
 from oauth1_proxy.errors import ProxyError
 from oauth1_proxy.errors import UsageError as UsageError  # defined with every other error (issue 13)
 from oauth1_proxy.permissions import check_permissions, secret_files
@@ -36,6 +37,9 @@ from oauth1_proxy.policy import (
 from oauth1_proxy.tokens import FileTokenStore
 from oauth1_proxy.web import HELPER_HOST
 
+CONFIG_HELP = ("the YAML config file (default: $OAUTH1_PROXY_CONFIG, ./oauth1-proxy.yaml, "
+               "~/.config/oauth1-proxy/config.yaml, the first that exists)")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -49,13 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         "run", allow_abbrev=False, help="run the signing proxy (mitmdump options pass through)",
         description="Run mitmdump with the signer; every mitmdump option after --config passes through.",
     )
-    run.add_argument("--config", required=True, help="the YAML config file")
+    run.add_argument("--config", default=None, help=CONFIG_HELP)
 
     check = sub.add_parser("check", help="validate the config and the token store")
-    check.add_argument("--config", required=True, help="the YAML config file")
+    check.add_argument("--config", default=None, help=CONFIG_HELP)
 
     sign = sub.add_parser("sign", help="sign one request as the proxy would and print it")
-    sign.add_argument("--config", required=True, help="the YAML config file")
+    sign.add_argument("--config", default=None, help=CONFIG_HELP)
     sign.add_argument("-X", "--request", dest="method", default=None, help="the method (default GET, or POST with -d)")
     sign.add_argument("-H", "--header", dest="headers", action="append", default=[], help="'Name: value'")
     sign.add_argument("-d", "--data", dest="data", default=None,
@@ -68,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
 
     login = sub.add_parser("login", help="run the token dance from a terminal and store the token")
     login.add_argument("profile", help="the profile to log in")
-    login.add_argument("--config", required=True, help="the YAML config file")
+    login.add_argument("--config", default=None, help=CONFIG_HELP)
     login.add_argument("--oob", action="store_true",
                        help="send oauth_callback=oob and read the PIN (or the callback URL) from stdin")
     login.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the callback")
@@ -76,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("bench", add_help=False,
                    help="signer cost against oauthlib, proxy overhead against bare mitmdump (--quick, --json)")
+
+    # Verbs with parsers of their own (SPEC §13), listed here for the help.
+    sub.add_parser("exec", add_help=False, help="run a command with the proxy in front of it: exec [--config FILE] "
+                   "[mitmdump options] -- CMD [ARGS]")
 
     demo = sub.add_parser("demo", help="a walk-through against an embedded provider")
     demo.add_argument("--once", action="store_true", help="run the walk-through, then exit (0 on success)")
@@ -266,11 +274,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from oauth1_proxy.devtools.bench import main as bench_main
 
             return bench_main(argv[1:])
+        if argv and argv[0] == "exec":
+            from oauth1_proxy.cli_exec import main as exec_main
+
+            return exec_main(argv[1:])
         if argv and argv[0] == "run":
             args, rest = parser.parse_known_args(argv)
+            args.config = discover(args.config)
             # Only the arguments after "run" that are not ours go to mitmdump.
             return cmd_run(args, rest)
         args = parser.parse_args(argv)
+        if getattr(args, "config", False) is not False:  # every verb with --config (SPEC §13: discovery)
+            args.config = discover(args.config)
         if args.command == "check":
             return cmd_check(args)
         if args.command == "sign":
