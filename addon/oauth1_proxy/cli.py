@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     # Verbs with parsers of their own (SPEC §13), listed here for the help.
     sub.add_parser("exec", add_help=False, help="run a command with the proxy in front of it: exec [--config FILE] "
                    "[mitmdump options] -- CMD [ARGS]")
+    sub.add_parser("init", add_help=False, help="write a first config: init [--preset NAME] [FILE]")
 
     demo = sub.add_parser("demo", help="a walk-through against an embedded provider")
     demo.add_argument("--once", action="store_true", help="run the walk-through, then exit (0 on success)")
@@ -274,6 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from oauth1_proxy.devtools.bench import main as bench_main
 
             return bench_main(argv[1:])
+        if argv and argv[0] == "init":
+            from oauth1_proxy.cli_init import main as init_main
+
+            return init_main(argv[1:])
         if argv and argv[0] == "exec":
             from oauth1_proxy.cli_exec import main as exec_main
 
