@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from oauth1_proxy import __version__
+from oauth1_proxy import __version__, cli_status
+from oauth1_proxy.cli_status import status_parser
 from oauth1_proxy.config import ProxyConfig, load_config
 from oauth1_proxy.discovery import discover
 from oauth1_proxy.errors import ProxyError
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     # Verbs with parsers of their own (SPEC §13), listed here for the help.
     sub.add_parser("exec", add_help=False, help="run a command with the proxy in front of it: exec [--config FILE] "
                    "[mitmdump options] -- CMD [ARGS]")
+    status_parser(sub)
     sub.add_parser("init", add_help=False, help="write a first config: init [--preset NAME] [FILE]")
 
     demo = sub.add_parser("demo", help="a walk-through against an embedded provider")
@@ -300,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cmd_login(args.profile, args.config, oob=args.oob, timeout=args.timeout,
                              open_browser=not args.no_browser)
+        if args.command in ("status", "logout"):
+            return cli_status.run(args, argv)
         if args.command == "demo":
             return cmd_demo(args)
     except ProxyError as e:
