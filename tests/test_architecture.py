@@ -38,6 +38,7 @@ MITMPROXY_SHELL = {
     "shell.startup",
     "shell.flow_input",
     "shell.diagnosis",
+    "shell.web_ui",
 }
 CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]
 # The runtime: everything outside devtools/ (cli.py and the mitmproxy shell included).

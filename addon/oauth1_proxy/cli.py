@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("exec", add_help=False, help="run a command with the proxy in front of it: exec [--config FILE] "
                    "[mitmdump options] -- CMD [ARGS]")
     status_parser(sub)
+    web = sub.add_parser(
+        "web", allow_abbrev=False, help="the proxy under mitmweb's UI (mitmweb options pass through)",
+        description="Run mitmweb with the signer; every mitmweb option after --config passes through. "
+                    "No view of mitmweb shows a secret.",
+    )
+    web.add_argument("--config", default=None, help=CONFIG_HELP)
     sub.add_parser("init", add_help=False, help="write a first config: init [--preset NAME] [FILE]")
 
     demo = sub.add_parser("demo", help="a walk-through against an embedded provider")
@@ -285,10 +291,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from oauth1_proxy.cli_exec import main as exec_main
 
             return exec_main(argv[1:])
-        if argv and argv[0] == "run":
+        if argv and argv[0] in ("run", "web"):
             args, rest = parser.parse_known_args(argv)
             args.config = discover(args.config)
-            # Only the arguments after "run" that are not ours go to mitmdump.
+            # Only the arguments after "run" (or "web") that are not ours go to mitmdump (mitmweb).
+            if args.command == "web":
+                _load(args.config)  # fail fast, with our own message, before mitmproxy starts
+                from oauth1_proxy.shell.web_ui import cmd_web
+
+                return cmd_web(mitmdump_arguments(args.config, rest))
             return cmd_run(args, rest)
         args = parser.parse_args(argv)
         if getattr(args, "config", False) is not False:  # every verb with --config (SPEC §13: discovery)
