@@ -63,7 +63,8 @@ def web_scan(tmp_path_factory: pytest.TempPathFactory, confdir: Path) -> Iterato
         config.chmod(0o600)
         token = secrets.token_hex(8)
         web_port = free_port()
-        proxy = start_web(config, confdir, token, web_port, "--set", f"ssl_verify_upstream_trusted_ca={provider.ca_file}")
+        proxy = start_web(config, confdir, token, web_port,
+                          "--set", f"ssl_verify_upstream_trusted_ca={provider.ca_file}")
         try:
             web = Web(f"http://127.0.0.1:{web_port}", token)
             web.get("/")
