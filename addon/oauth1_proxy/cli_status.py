@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from .config import Profile, ProxyConfig, load_config
 from .errors import UsageError
 from .policy import LoginState, login_state
+from .run_stats import token_lifetime
 from .tokens import FileTokenStore, StoredToken
 
 KEY_SEPARATOR = "@"
@@ -43,14 +44,6 @@ def stored_accounts(tokens: Mapping[str, StoredToken], profile: str) -> list[str
     return ([None] if profile in tokens else []) + list(named)
 
 
-def lifetime(stored: StoredToken) -> tuple[str, str]:
-    """(expires_at, renewed_at): fields of StoredToken once token lifetimes land (SPEC §11), else extras."""
-    extra = dict(stored.extra)
-    expires = str(getattr(stored, "expires_at", "") or extra.get("expires_at", ""))
-    renewed = str(getattr(stored, "renewed_at", "") or extra.get("renewed_at", ""))
-    return expires, renewed
-
-
 def describe(profile: Profile, account: str | None, stored: StoredToken | None, config_flag: str) -> str:
     state = login_state(profile, stored)
     line = (f"account {account}: " if account else "") + str(state)
@@ -61,7 +54,7 @@ def describe(profile: Profile, account: str | None, stored: StoredToken | None, 
             line += f" since {stored.obtained_at}"
         if who:
             line += f" as {who}"
-        expires, renewed = lifetime(stored)
+        expires, renewed = token_lifetime(stored)
         line += f"; expires {expires}" if expires else "; no expiry known"
         if renewed:
             line += f"; renewed {renewed}"

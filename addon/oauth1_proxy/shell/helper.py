@@ -72,7 +72,7 @@ class OAuth1Helper:
     def __init__(self, signer: OAuth1Signer) -> None:
         self.signer = signer
         self.web_app = make_web_app(lambda: signer.config, lambda: signer.store, cafile=self._cafile,
-                                    upstream_proxy=self._upstream_proxy)
+                                    upstream_proxy=self._upstream_proxy, run_stats=signer.explain)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
