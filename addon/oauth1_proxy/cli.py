@@ -52,17 +52,21 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run", allow_abbrev=False, help="run the signing proxy (mitmdump options pass through)",
+        usage="oauth1-proxy run [-h] [--config FILE] [mitmdump options]",
         description="Run mitmdump with the signer; every mitmdump option after --config passes through.",
     )
-    run.add_argument("--config", default=None, help=CONFIG_HELP)
+    run.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
 
-    check = sub.add_parser("check", help="validate the config and the token store")
-    check.add_argument("--config", default=None, help=CONFIG_HELP)
+    check = sub.add_parser("check", help="validate the config and the token store",
+                           description="Validate the config and the token store; print every problem; exit 0 or 1. "
+                                       "Secrets are never printed.")
+    check.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
 
     sign = sub.add_parser("sign", help="sign one request as the proxy would and print it")
-    sign.add_argument("--config", default=None, help=CONFIG_HELP)
+    sign.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
     sign.add_argument("-X", "--request", dest="method", default=None, help="the method (default GET, or POST with -d)")
-    sign.add_argument("-H", "--header", dest="headers", action="append", default=[], help="'Name: value'")
+    sign.add_argument("-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'",
+                      help="a request header (repeatable)")
     sign.add_argument("-d", "--data", dest="data", default=None,
                       help="the body, as sent (with no Content-Type given, a form body, as curl does)")
     sign.add_argument("--nonce", default=None, help="fix oauth_nonce (to reproduce a published example)")
@@ -73,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
     login = sub.add_parser("login", help="run the token dance from a terminal and store the token")
     login.add_argument("profile", help="the profile to log in")
-    login.add_argument("--config", default=None, help=CONFIG_HELP)
+    login.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
     login.add_argument("--oob", action="store_true",
                        help="send oauth_callback=oob and read the PIN (or the callback URL) from stdin")
     login.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the callback")
@@ -88,13 +92,16 @@ def _parser() -> argparse.ArgumentParser:
     status_parser(sub)
     web = sub.add_parser(
         "web", allow_abbrev=False, help="the proxy under mitmweb's UI (mitmweb options pass through)",
+        usage="oauth1-proxy web [-h] [--config FILE] [mitmweb options]",
         description="Run mitmweb with the signer; every mitmweb option after --config passes through. "
                     "No view of mitmweb shows a secret.",
     )
-    web.add_argument("--config", default=None, help=CONFIG_HELP)
+    web.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
     sub.add_parser("init", add_help=False, help="write a first config: init [--preset NAME] [FILE]")
 
-    demo = sub.add_parser("demo", help="a walk-through against an embedded provider")
+    demo = sub.add_parser("demo", help="a walk-through against an embedded provider",
+                          description="Start an embedded OAuth 1.0a provider and the proxy on loopback, log in, "
+                                      "make a signed call, print curl lines to try, serve until Ctrl-C.")
     demo.add_argument("--once", action="store_true", help="run the walk-through, then exit (0 on success)")
     demo.add_argument("--port", type=int, default=0, help="the proxy's port (default: a free one)")
     return parser

@@ -43,7 +43,7 @@ PR_SET_PDEATHSIG = 1
 # (mitmproxy refuses two values for one option).
 QUIET = {"termlog_verbosity": "warn", "flow_detail": "0"}
 VERBOSITY_FLAGS = ("-q", "--quiet", "-v", "--verbose", "--flow-detail")
-USAGE = "oauth1-proxy exec [--config FILE] [mitmdump options] -- CMD [ARGS...]"
+USAGE = "oauth1-proxy exec [-h] [--config FILE] [mitmdump options] -- CMD [ARGS...]"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
         epilog="mitmdump options (--set k=v, --mode upstream:URL, -w FILE, ...) go before --. "
                "Example: oauth1-proxy exec -- curl https://api.twitter.com/1.1/account/verify_credentials.json",
     )
-    p.add_argument("--config", default=None, help="the YAML config file (default: $OAUTH1_PROXY_CONFIG, "
+    p.add_argument("--config", default=None, metavar="FILE", help="the YAML config file (default: $OAUTH1_PROXY_CONFIG, "
                    "./oauth1-proxy.yaml, ~/.config/oauth1-proxy/config.yaml)")
     return p
 

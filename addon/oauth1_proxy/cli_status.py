@@ -114,12 +114,12 @@ def status_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     status = sub.add_parser("status", help="profiles and accounts: logged in or not, since, expiry",
                             description="Show each profile and stored account: logged in or not, since when, as "
                                         "whom, the expiry. Exit 0. Never a secret.")
-    status.add_argument("--config", default=None, help=CONFIG_HELP)
+    status.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
     logout = sub.add_parser("logout", help="forget a stored token: logout PROFILE [--account NAME]",
                             description="Forget the stored token of a profile (or of one of its accounts).")
     logout.add_argument("profile", help="the profile to log out")
-    logout.add_argument("--account", default=None, help="the account (default: the profile's unnamed account)")
-    logout.add_argument("--config", default=None, help=CONFIG_HELP)
+    logout.add_argument("--account", default=None, metavar="NAME", help="the account (default: the profile's unnamed account)")
+    logout.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
 
 
 def run(args: argparse.Namespace, given: Sequence[str]) -> int:

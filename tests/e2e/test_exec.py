@@ -242,7 +242,7 @@ def test_exec_without_a_command_says_how_to_write_it(config: Path) -> None:
     for argv in (["exec", "--config", str(config)], ["exec", "--config", str(config), "--"]):
         result = subprocess.run([str(BIN / "oauth1-proxy"), *argv], capture_output=True, text=True, timeout=60)
         assert result.returncode == 2
-        assert "oauth1-proxy exec [--config FILE] [mitmdump options] -- CMD [ARGS...]" in result.stderr
+        assert "oauth1-proxy exec [-h] [--config FILE] [mitmdump options] -- CMD [ARGS...]" in result.stderr
         assert "Traceback" not in result.stderr
 
 
