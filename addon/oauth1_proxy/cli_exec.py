@@ -57,8 +57,9 @@ def parser() -> argparse.ArgumentParser:
         epilog="mitmdump options (--set k=v, --mode upstream:URL, -w FILE, ...) go before --. "
                "Example: oauth1-proxy exec -- curl https://api.twitter.com/1.1/account/verify_credentials.json",
     )
-    p.add_argument("--config", default=None, metavar="FILE", help="the YAML config file (default: $OAUTH1_PROXY_CONFIG, "
-                   "./oauth1-proxy.yaml, ~/.config/oauth1-proxy/config.yaml)")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="the YAML config file (default: $OAUTH1_PROXY_CONFIG, ./oauth1-proxy.yaml, "
+                        "~/.config/oauth1-proxy/config.yaml)")
     return p
 
 

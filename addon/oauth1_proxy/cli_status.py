@@ -118,7 +118,8 @@ def status_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     logout = sub.add_parser("logout", help="forget a stored token: logout PROFILE [--account NAME]",
                             description="Forget the stored token of a profile (or of one of its accounts).")
     logout.add_argument("profile", help="the profile to log out")
-    logout.add_argument("--account", default=None, metavar="NAME", help="the account (default: the profile's unnamed account)")
+    logout.add_argument("--account", default=None, metavar="NAME",
+                        help="the account (default: the profile's unnamed account)")
     logout.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
 
 
