@@ -259,3 +259,70 @@ def test_exec_unknown_command_is_a_clear_message(provider: Provider, config: Pat
     assert result.returncode == 2
     assert "the command 'no-such-command-oauth1' was not found on PATH" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class Terminal:
+    """exec run on a pseudo-terminal of its own (its controlling terminal), as from an interactive shell."""
+
+    def __init__(self, argv: list[str]) -> None:
+        import fcntl
+        import termios
+
+        self.master, slave = os.openpty()
+
+        def controlling_terminal() -> None:  # in the child, after setsid: the pty becomes its terminal
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=clean_env(),
+                                        start_new_session=True, preexec_fn=controlling_terminal)
+        os.close(slave)
+        self.seen = b""
+
+    def expect(self, needle: bytes, timeout: float = TIMEOUT) -> None:
+        import select
+
+        deadline = time.monotonic() + timeout
+        while needle not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{needle!r} not seen in {self.seen!r}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    self.seen += os.read(self.master, 4096)
+                except OSError:  # EIO: the terminal's last process closed it
+                    break
+        assert needle in self.seen, self.seen
+
+    def close(self) -> None:
+        os.close(self.master)
+
+
+def test_exec_on_a_terminal_gives_it_to_the_command_and_ctrl_c_arrives_once(
+    provider: Provider, config: Path, confdir: Path
+) -> None:
+    # The command reads the terminal (a process outside the terminal's foreground group would be stopped by
+    # SIGTTIN), then counts the SIGINTs one Ctrl-C brings: exactly one (exec does not forward a second).
+    code = ("import signal, sys, time\n"
+            "n = []\n"
+            "signal.signal(signal.SIGINT, lambda *a: n.append(1))\n"
+            "print('ready', flush=True)\n"
+            "print('read', input().strip(), flush=True)\n"
+            "print('armed', flush=True)\n"
+            "while not n: time.sleep(0.05)\n"
+            "time.sleep(1.0)\n"
+            "print('sigints', len(n), flush=True)\n"
+            "sys.exit(40 + len(n))\n")
+    terminal = Terminal(exec_argv(config, confdir, provider, *python(code)))
+    try:
+        terminal.expect(b"ready")
+        os.write(terminal.master, b"hello\n")
+        terminal.expect(b"read hello")
+        terminal.expect(b"armed")
+        os.write(terminal.master, b"\x03")  # Ctrl-C: SIGINT to the terminal's foreground process group
+        terminal.expect(b"sigints 1")
+        assert terminal.process.wait(timeout=TIMEOUT) == 41
+    finally:
+        if terminal.process.poll() is None:
+            terminal.process.kill()
+        terminal.close()
+    assert left_behind(str(config)) == []
