@@ -183,20 +183,28 @@ def _start_proxy(config: str, port: int, options: Sequence[str]) -> subprocess.P
     )
 
 
-def _wait_listening(proxy: subprocess.Popen[bytes], port: int, signals: _Signals) -> None:
+def _wait_ready(proxy: subprocess.Popen[bytes], port: int, ca: Path, signals: _Signals) -> None:
+    """Until the proxy listens and its CA exists (mitmproxy writes the CA on a first run; the two can come in
+    either order); a proxy that exits, a timeout or a signal ends the wait."""
     deadline = time.monotonic() + START_TIMEOUT
+    listening = False
     while time.monotonic() < deadline and signals.pending is None:
         if proxy.poll() is not None:
             raise UsageError(f"the proxy exited (status {proxy.returncode}) before it listened on "
                              f"127.0.0.1:{port}; its messages are above.")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
+        if not listening:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    listening = True
+            except OSError:
+                pass
+        if listening and ca.is_file():
+            return
+        time.sleep(0.05)
     if signals.pending is None:
-        raise UsageError(f"the proxy did not listen on 127.0.0.1:{port} within {START_TIMEOUT:.0f} s; "
-                         "its messages are above.")
+        missing = f"its CA file {ca} was not written" if listening else f"it did not listen on 127.0.0.1:{port}"
+        raise UsageError(f"the proxy was not ready within {START_TIMEOUT:.0f} s: {missing}; its messages are "
+                         "above. Check confdir (--set confdir=DIR) is writable.")
 
 
 def _stop(proxy: subprocess.Popen[bytes]) -> None:
@@ -230,10 +238,10 @@ def main(argv: Sequence[str]) -> int:
         with _Signals() as signals:
             proxy = _start_proxy(config, port, options)
             try:
-                _wait_listening(proxy, port, signals)
+                ca = confdir(options) / "mitmproxy-ca-cert.pem"
+                _wait_ready(proxy, port, ca, signals)
                 if signals.pending is not None:
                     return 128 + signals.pending
-                ca = confdir(options) / "mitmproxy-ca-cert.pem"
                 trust = write_trust_files(workdir, ca, os.environ)
                 env = child_environment(os.environ, host="127.0.0.1", port=port, trust=trust)
                 print(f"oauth1-proxy: exec: proxy http://127.0.0.1:{port}, CA bundle {trust.bundle}",

@@ -326,3 +326,12 @@ def test_exec_on_a_terminal_gives_it_to_the_command_and_ctrl_c_arrives_once(
             terminal.process.kill()
         terminal.close()
     assert left_behind(str(config)) == []
+
+
+def test_exec_first_run_with_a_new_confdir_waits_for_the_ca(provider: Provider, config: Path, tmp_path: Path) -> None:
+    # No CA yet: mitmproxy writes one on its first start; exec waits for it before building the trust files.
+    confdir = tmp_path / "never-used-confdir"
+    result = run_exec(exec_argv(config, confdir, provider, *CLIENT_COMMANDS["curl"](url(provider))))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert provider_answer("curl", result.stdout)["ok"] is True
+    assert (confdir / "mitmproxy-ca-cert.pem").is_file()
