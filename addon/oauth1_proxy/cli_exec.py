@@ -43,6 +43,9 @@ PR_SET_PDEATHSIG = 1
 # (mitmproxy refuses two values for one option).
 QUIET = {"termlog_verbosity": "warn", "flow_detail": "0"}
 VERBOSITY_FLAGS = ("-q", "--quiet", "-v", "--verbose", "--flow-detail")
+# `oauth1-proxy run --config CONFIG ARGS...` without run's own "config ... (from --config)" line: exec said it.
+PROXY_BOOT = ("import sys; from argparse import Namespace; from oauth1_proxy.cli import cmd_run; "
+              "sys.exit(cmd_run(Namespace(config=sys.argv[1]), sys.argv[2:]))")
 USAGE = "oauth1-proxy exec [-h] [--config FILE] [mitmdump options] -- CMD [ARGS...]"
 
 
@@ -174,8 +177,8 @@ def _give_terminal(fd: int, pgid: int) -> None:
 
 
 def _start_proxy(config: str, port: int, options: Sequence[str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "oauth1_proxy.cli", "run", "--config", config,
-               "--listen-port", str(port), *quiet_options(options), *options]
+    command = [sys.executable, "-c", PROXY_BOOT, config, "--listen-port", str(port), *quiet_options(options),
+               *options]
     return subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), stderr=sys.stderr.fileno(),
         start_new_session=True, preexec_fn=_die_with_parent,
