@@ -5,9 +5,9 @@ policy.login_state's words (what the proxy signs with), since when, as whom,
 the expiry and last renewal when the store has them; exit 0. Never a secret:
 only ``token`` is public, and not even that is printed.
 
-logout: forgets one stored token through the store's own ``delete`` (under
-its lock file, so a running proxy and a login in progress never see half a
-file). The provider is not told (RFC 5849 has no revocation): the message
+logout: forgets one stored token through the store's own ``delete`` (the
+file store's lock file, or Redis), so a running proxy and a login in progress
+never see half a store. The provider is not told (RFC 5849 has no revocation): the message
 says so.
 
 Accounts (SPEC §11) are keyed ``PROFILE@ACCOUNT`` in the store, the unnamed
@@ -25,7 +25,8 @@ from .config import Profile, ProxyConfig, load_config
 from .errors import UsageError
 from .policy import LoginState, login_state
 from .run_stats import token_lifetime
-from .tokens import FileTokenStore, StoredToken
+from .stores.managed import open_config_store
+from .tokens import StoredToken
 
 KEY_SEPARATOR = "@"
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -65,7 +66,11 @@ def describe(profile: Profile, account: str | None, stored: StoredToken | None, 
 
 def cmd_status(config_path: str, config_flag: str) -> int:
     config = load_config(config_path)
-    tokens = FileTokenStore(config.token_store).all()
+    store = open_config_store(config)  # the file or Redis store the config names (stores/managed.py)
+    try:
+        tokens = store.all()
+    finally:
+        store.close()
     print(f"config {config_path}; token store {config.token_store}")
     for p in config.profiles:
         hosts = ", ".join(str(h) for h in p.hosts)
@@ -99,12 +104,15 @@ def cmd_logout(config_path: str, name: str, account: str | None) -> int:
     if not profile.has_dance:
         print(f"{shown}: consumer-only (two-legged); it has no token to forget.")
         return 1
-    store = FileTokenStore(config.token_store)
+    store = open_config_store(config)
     key = token_key(name, account)
-    if store.get(key) is None:
-        print(f"{shown}: not logged in; nothing to forget.")
-        return 0
-    store.delete(key)  # read-modify-write under the store's lock file
+    try:
+        if store.get(key) is None:
+            print(f"{shown}: not logged in; nothing to forget.")
+            return 0
+        store.delete(key)  # the store's own writer: under its lock file (or Redis's atomic delete)
+    finally:
+        store.close()
     print(f"{shown}: logged out; its token is forgotten from {config.token_store}. The provider was not told: "
           "revoke the app's access in the provider's account settings to end it there too.")
     return 0

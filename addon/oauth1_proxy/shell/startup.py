@@ -19,6 +19,7 @@ from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.policy import login_state
 from oauth1_proxy.shell.logs import logger
 from oauth1_proxy.signing import SignatureMethod
+from oauth1_proxy.stores.managed import ManagedTokenStore, Snapshotting, open_config_store
 from oauth1_proxy.tokens import FileTokenStore, TokenStore
 from oauth1_proxy.web import HELPER_HOST
 
@@ -130,13 +131,15 @@ def read_config(path: str, first: bool) -> ProxyConfig | None:
         raise exceptions.OptionsError(message) from None
 
 
-def open_store(config: ProxyConfig, old_store: TokenStore | None) -> FileTokenStore:
-    """The config's token store, watched; the one it replaces stops being watched."""
-    if isinstance(old_store, FileTokenStore):
+def open_store(config: ProxyConfig, old_store: TokenStore | None) -> ManagedTokenStore:
+    """The config's token store (a file or Redis: stores/managed.py), watched; the one it replaces is closed."""
+    if isinstance(old_store, ManagedTokenStore):
+        old_store.close()
+    elif isinstance(old_store, FileTokenStore):
         old_store.unwatch()
-    store = FileTokenStore(config.token_store)
+    store = open_config_store(config)
     # The signer reads a snapshot on the event loop; a daemon thread keeps
-    # it fresh (tokens.WATCH_INTERVAL), so no request stats the store.
+    # it fresh (tokens.WATCH_INTERVAL), so no request stats the store or asks Redis.
     store.watch()
     return store
 
@@ -163,8 +166,8 @@ def login_state_text(p: Profile, store: TokenStore | None) -> str:
     """The profile's login state, in policy.login_state's words (as check and the helper say it)."""
     stored = None
     if store is not None and p.has_dance and not p.has_static_token:
-        try:
-            stored = store.get(p.name)
+        try:  # the snapshot open_store just read: no second trip to Redis per profile
+            stored = store.cached(p.name) if isinstance(store, Snapshotting) else store.get(p.name)
         except TokenStoreError:
             return "token store unreadable"
     return str(login_state(p, stored))
