@@ -102,3 +102,49 @@ def test_web_verb_no_view_of_mitmweb_shows_a_secret(web_scan: tuple[Scan, list[i
     # The views were not empty: the flows and their (redacted) Authorization are there.
     assert b"/api/echo/plain/a" in scan.outputs["GET /flows"]
     assert b"oauth_signature" in scan.outputs["mitmweb's views of /api/echo/plain/a"]
+
+
+def test_web_verb_ui_in_chromium_shows_the_flow_without_a_secret(tmp_path: Path, confdir: Path) -> None:
+    """mitmweb's own UI in real headless chromium: the flow list and a PLAINTEXT flow's request tab, screenshots
+    kept under the test's tmp folder (looked at when this test was written: the request tab shows the
+    Authorization header with oauth_signature="REDACTED", the consumer key and token in clear)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.test_helper_browser import CHROMIUM, FLAGS
+
+    provider = Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)],
+                        access_tokens={TOKEN: TOKEN_SECRET}, tls=True, cert_dir=tmp_path / "tls")
+    with provider:
+        config = write_config(tmp_path / "proxy.yaml", {
+            "plain": profile_for(provider, signature_method="PLAINTEXT")})
+        config.chmod(0o600)
+        token, web_port = secrets.token_hex(8), free_port()
+        proxy = start_web(config, confdir, token, web_port,
+                          "--set", f"ssl_verify_upstream_trusted_ca={provider.ca_file}")
+        try:
+            answer = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                                     str(proxy.ca_file), "-x", proxy.url,
+                                     f"https://{provider.host}:{provider.port}/api/echo/ui?x=1"],
+                                    capture_output=True, text=True, timeout=60)
+            assert answer.stdout == "200", answer.stderr
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+                try:
+                    page = browser.new_page(viewport={"width": 1400, "height": 900})
+                    page.goto(f"http://127.0.0.1:{web_port}/?token={token}")
+                    row = page.get_by_text("/api/echo/ui").first
+                    row.wait_for(timeout=30000)
+                    page.screenshot(path=str(tmp_path / "mitmweb-flow-list.png"))
+                    seen = page.content()
+                    row.click()
+                    page.get_by_text("Authorization", exact=False).first.wait_for(timeout=30000)
+                    page.screenshot(path=str(tmp_path / "mitmweb-request-tab.png"))
+                    seen += page.content() + page.inner_text("body")
+                finally:
+                    browser.close()
+        finally:
+            proxy.stop()
+    assert 'oauth_signature="REDACTED"' in seen  # the request tab shows the Authorization header, redacted
+    assert leaks(seen.encode(), [CONSUMER_SECRET, TOKEN_SECRET], plaintext_signature_forms(CONSUMER_SECRET,
+                                                                                          TOKEN_SECRET)) == []
+    assert (tmp_path / "mitmweb-request-tab.png").stat().st_size > 0
