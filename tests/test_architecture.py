@@ -39,6 +39,7 @@ MITMPROXY_SHELL = {
     "shell.startup",
     "shell.flow_input",
     "shell.diagnosis",
+    "shell.renewer",
     "shell.web_ui",
 }
 CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,11 +25,18 @@ DANCE = {
     "authorize_url": "https://api.example.com/oauth/authorize",
     "access_token_url": "https://api.example.com/oauth/access_token",
 }
-SECRETS = ("status-consumer-secret", "status-token-secret", "status-bob-secret", "status-static-secret")
+SECRETS = ("status-consumer-secret", "status-token-secret", "status-bob-secret", "status-static-secret",
+           "status-old-secret")
+def _instant(offset: float) -> str:
+    return datetime.fromtimestamp(time.time() + offset, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 STORE = {
     "api": {"token": "api-token", "token_secret": "status-token-secret", "obtained_at": "2026-12-01T10:00:00Z",
-            "screen_name": "alice", "expires_at": "2026-12-02T10:00:00Z", "renewed_at": "2026-12-01T12:00:00Z"},
+            "screen_name": "alice", "expires_at": _instant(86400), "renewed_at": "2026-12-01T12:00:00Z"},
     "api@bob": {"token": "bob-token", "token_secret": "status-bob-secret", "obtained_at": "2026-11-30T09:00:00Z"},
+    "api@old": {"token": "old-token", "token_secret": "status-old-secret", "obtained_at": "2026-11-30T09:00:00Z",
+                "expires_at": _instant(-3600)},
 }
 
 
@@ -59,9 +68,11 @@ def test_status_shows_every_profile_account_state_since_and_expiry(
     out, err = capsys.readouterr()
     assert f"oauth1-proxy: config {config} (from --config)" in err
     assert "  api: api.example.com / (HMAC-SHA1)\n" in out
-    assert ("    logged in since 2026-12-01T10:00:00Z as alice; expires 2026-12-02T10:00:00Z; "
-            "renewed 2026-12-01T12:00:00Z\n") in out
-    assert "    account bob: logged in since 2026-11-30T09:00:00Z; no expiry known\n" in out
+    assert re.search(r"\n    logged in since 2026-12-01T10:00:00Z as alice; expires \S+ \(in 2[34] h( \d+ min)?\), "
+                     r"renewed 2026-12-01T12:00:00\+00:00\n", out), out
+    assert "    account bob: logged in since 2026-11-30T09:00:00Z; no known expiry\n" in out
+    assert re.search(r"\n    account old: expired since 2026-11-30T09:00:00Z; expired \S+ "
+                     rf"\(oauth1-proxy login api --account old --config {re.escape(str(config))}\)\n", out), out
     assert f"    not logged in (oauth1-proxy login fresh --config {config})\n" in out
     assert "    consumer-only (two-legged)\n" in out
     assert "    static token\n" in out
@@ -81,9 +92,9 @@ def test_logout_forgets_that_account_only(tmp_path: Path, config: Path, capsys: 
     out = capsys.readouterr().out
     assert "api (account bob): logged out; its token is forgotten" in out and "The provider was not told" in out
     tokens = FileTokenStore(tmp_path / "tokens.yaml").all()
-    assert set(tokens) == {"api"} and tokens["api"].token_secret == "status-token-secret"
+    assert set(tokens) == {"api", "api@old"} and tokens["api"].token_secret == "status-token-secret"
     assert main(["logout", "api", "--config", str(config)]) == 0
-    assert FileTokenStore(tmp_path / "tokens.yaml").all() == {}
+    assert set(FileTokenStore(tmp_path / "tokens.yaml").all()) == {"api@old"}
     assert main(["logout", "api", "--config", str(config)]) == 0
     assert "api: not logged in; nothing to forget." in capsys.readouterr().out
 
@@ -120,7 +131,7 @@ def test_logout_waits_for_the_store_lock(tmp_path: Path, config: Path) -> None:
         os.close(lock)  # releases the flock
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert set(FileTokenStore(tmp_path / "tokens.yaml").all()) == {"api@bob"}
+    assert set(FileTokenStore(tmp_path / "tokens.yaml").all()) == {"api@bob", "api@old"}
 
 
 def test_status_and_logout_without_config_name_the_places(tmp_path: Path) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from oauth1_proxy.run_stats import ProviderRefusal, RunStats, describe_request, token_lifetime
-from oauth1_proxy.tokens import StoredToken
+from oauth1_proxy.run_stats import ProviderRefusal, RunStats, describe_request
 from oauth1_proxy.web_explain import explain_lines, refresh_script
 
 
@@ -43,26 +42,18 @@ def test_describe_request_leaves_the_query_out() -> None:
         "GET api.example.com/1.1/x.json"
 
 
-def test_token_lifetime_reads_fields_or_extras() -> None:
-    assert token_lifetime(None) == ("", "")
-    extra = StoredToken(token="t", token_secret="s", extra=(("expires_at", "2027-01-01T00:00:00Z"),))
-    assert token_lifetime(extra) == ("2027-01-01T00:00:00Z", "")
-
-
-def test_explain_lines_say_counts_refusal_clock_and_expiry() -> None:
+def test_explain_lines_say_counts_refusal_and_clock() -> None:
     stats = RunStats()
     stats.signed("a")
     stats.refused_by_provider("a", ProviderRefusal(
         at="2026-12-01T12:00:00Z", request="GET h/p", status=401, problem="signature_invalid",
         summary="401 (oauth_problem=signature_invalid): check it", base_string_differences=("method: ours 'GET'",)))
-    lines = explain_lines(stats.snapshot("a", clock_offset=120), expires_at="2027-01-01", renewed_at="2026-12-01")
+    lines = explain_lines(stats.snapshot("a", clock_offset=120))
     assert lines == [
         "signed 1, refused by the proxy 0, refused by the provider 1",
         "last refusal by the provider (2026-12-01T12:00:00Z): GET h/p: 401 (oauth_problem=signature_invalid): check it",
         "base string: method: ours 'GET'",
         "learned clock correction: +120 s (the provider's clock against ours)",
-        "token expires 2027-01-01",
-        "token renewed 2026-12-01",
     ]
     assert explain_lines({}) == []
 

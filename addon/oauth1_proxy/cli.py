@@ -22,6 +22,7 @@ from oauth1_proxy.config import ProxyConfig, load_config
 from oauth1_proxy.discovery import discover
 from oauth1_proxy.errors import ProxyError
 from oauth1_proxy.errors import UsageError as UsageError  # defined with every other error (issue 13)
+from oauth1_proxy.lifetimes import describe_life
 from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.policy import (
     PASS_AUTHORIZE_PAGE,
@@ -121,10 +122,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"oauth1-proxy: warning: {warning}", file=sys.stderr)
     for p in config.profiles:
         hosts = ", ".join(str(h) for h in p.hosts)
-        state = login_state(p, tokens.get(p.name))  # what the proxy signs with (policy.py)
+        stored = tokens.get(p.name)
+        state = login_state(p, stored, time.time())  # what the proxy signs with (policy.py)
         shown = str(state)
-        if state is LoginState.NOT_LOGGED_IN:
+        refreshable = stored is not None and bool(stored.session_handle) and p.access_token_url is not None
+        if state is LoginState.EXPIRED and refreshable:
+            shown = f"{state} (the proxy refreshes it with its session handle at the next request)"
+        elif state in (LoginState.NOT_LOGGED_IN, LoginState.EXPIRED):
             shown = f"{state} (oauth1-proxy login {p.name} --config {args.config})"
+        if stored is not None and state in (LoginState.LOGGED_IN, LoginState.EXPIRED):  # SPEC §11
+            shown += f"; {describe_life(stored, p.expires_daily, time.time())}"
         preset = f" (preset {p.preset})" if p.preset else ""
         print(f"  {p.name}{preset}: {hosts} {p.path_prefix} {p.signature_method} {p.placement}: {shown}")
     return 0

@@ -2,7 +2,8 @@
 
 status: one line per profile and stored account: its login state in
 policy.login_state's words (what the proxy signs with), since when, as whom,
-the expiry and last renewal when the store has them; exit 0. Never a secret:
+the expiry and last renewal in check's words (lifetimes.describe_life), an
+expired token named so; exit 0. Never a secret:
 only ``token`` is public, and not even that is printed.
 
 logout: forgets one stored token through the store's own ``delete`` (the
@@ -19,12 +20,13 @@ from __future__ import annotations
 
 import argparse
 import re
+import time
 from collections.abc import Mapping, Sequence
 
 from .config import Profile, ProxyConfig, load_config
 from .errors import UsageError
+from .lifetimes import describe_life
 from .policy import LoginState, login_state
-from .run_stats import token_lifetime
 from .stores.managed import open_config_store
 from .tokens import StoredToken
 
@@ -45,28 +47,32 @@ def stored_accounts(tokens: Mapping[str, StoredToken], profile: str) -> list[str
     return ([None] if profile in tokens else []) + list(named)
 
 
-def describe(profile: Profile, account: str | None, stored: StoredToken | None, config_flag: str) -> str:
-    state = login_state(profile, stored)
+def describe(profile: Profile, account: str | None, stored: StoredToken | None, config_flag: str,
+             now: float) -> str:
+    state = login_state(profile, stored, now)  # expiry judged, as the proxy judges it (SPEC §11)
     line = (f"account {account}: " if account else "") + str(state)
-    if state is LoginState.LOGGED_IN and stored is not None:
+    login = f"oauth1-proxy login {profile.name}{f' --account {account}' if account else ''}{config_flag}"
+    if state in (LoginState.LOGGED_IN, LoginState.EXPIRED) and stored is not None:
         extra = dict(stored.extra)
         who = extra.get("screen_name") or extra.get("user_id")
         if stored.obtained_at:
             line += f" since {stored.obtained_at}"
         if who:
             line += f" as {who}"
-        expires, renewed = token_lifetime(stored)
-        line += f"; expires {expires}" if expires else "; no expiry known"
-        if renewed:
-            line += f"; renewed {renewed}"
+        line += f"; {describe_life(stored, profile.expires_daily, now)}"  # the words check uses
+        if state is LoginState.EXPIRED:
+            refreshable = bool(stored.session_handle) and profile.access_token_url is not None
+            line += (" (the proxy refreshes it with its session handle at the next request)" if refreshable
+                     else f" ({login})")
     elif state is LoginState.NOT_LOGGED_IN:
-        line += f" (oauth1-proxy login {profile.name}{f' --account {account}' if account else ''}{config_flag})"
+        line += f" ({login})"
     return line
 
 
 def cmd_status(config_path: str, config_flag: str) -> int:
     config = load_config(config_path)
     store = open_config_store(config)  # the file or Redis store the config names (stores/managed.py)
+    now = time.time()
     try:
         tokens = store.all()
     finally:
@@ -78,7 +84,7 @@ def cmd_status(config_path: str, config_flag: str) -> int:
         print(f"  {p.name}: {hosts} {p.path_prefix} ({p.signature_method}{preset})")
         accounts = stored_accounts(tokens, p.name) if p.has_dance and not p.has_static_token else []
         for account in accounts or [None]:
-            print("    " + describe(p, account, tokens.get(token_key(p.name, account)), config_flag))
+            print("    " + describe(p, account, tokens.get(token_key(p.name, account)), config_flag, now))
     return 0
 
 

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from .config_lifetimes import LIFETIME_KEYS, check_lifetime_keys
 from .config_model import HostPattern, Profile, normalize_host
 from .config_yaml import Located, NotARegularFile, Path_, dotted
 from .presets import PRESETS, apply_preset
@@ -53,6 +54,7 @@ PROFILE_KEYS = (
     "realm_from_host",
     "key_ampersand",
     "private_key_password",
+    *LIFETIME_KEYS,
 )
 SECRET_KEYS = frozenset({"consumer_secret", "token_secret", "private_key_password", "token_store", "token_store_key"})
 
@@ -363,6 +365,7 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
             if len(excluded) != len(raw_excluded):
                 c.problem((*path, "exclude_params"), "oauth_* parameters are always signed; remove them.")
     allow_insecure = c.boolean(data, "allow_insecure", path, False)
+    lifetimes = check_lifetime_keys(c, data, path)
 
 
     if len(c.problems) > before or consumer_key is None:
@@ -393,4 +396,5 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
         realm_from_host=realm_from,
         key_ampersand=key_ampersand,
         preset=preset,
+        **lifetimes,
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .lifetimes import DailyExpiry
 from .presets import realm_from_host
 from .signing import ClientCredentials, Placement, RSASigner, SignatureMethod
 from .stores.location import RedisLocation
@@ -64,6 +65,11 @@ class Profile:
     authorize_params: tuple[tuple[str, str], ...] = ()
     allow_insecure: bool = False
     clock_skew: int = 0  # seconds added to our clock for this provider's timestamps
+    # Token lives (SPEC §11; config_lifetimes.py, lifetimes.py).
+    renew_url: str | None = None  # a signed call that revives an idle-inactivated token (E*TRADE)
+    renew_method: str = "GET"
+    idle_timeout: int | None = None  # seconds after which the provider inactivates an unused token
+    expires_daily: DailyExpiry | None = None  # every token dies at this wall-clock time and zone
     # Derived once, here, instead of for every request (issue 5).
     _client: ClientCredentials = field(init=False, repr=False, compare=False)
     _options: dict[str, Any] = field(init=False, repr=False, compare=False)

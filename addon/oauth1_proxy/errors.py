@@ -44,6 +44,15 @@ class TokenMissingError(ProxyError):
         self.login_url = login_url
 
 
+class TokenExpiredError(TokenMissingError):
+    """The stored token has expired (SPEC §11): it counts as missing; ``refreshable`` when its session
+    handle can buy a new one (the shell refreshes, then signs again)."""
+
+    def __init__(self, message: str, *, profile: str, login_url: str, refreshable: bool = False) -> None:
+        super().__init__(message, profile=profile, login_url=login_url)
+        self.refreshable = refreshable
+
+
 class SigningError(ProxyError):
     """A request to a configured host cannot be signed as configured (SPEC §5: it is refused)."""
 

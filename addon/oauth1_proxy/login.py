@@ -16,12 +16,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import webbrowser
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from .config import load_config
 from .errors import LoginError, TokenStoreError
+from .lifetimes import describe_expiry
 from .stores.managed import open_config_store
 from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_url, parse_callback_query
 from .transport import obtain_access_token, obtain_request_token
@@ -155,4 +157,6 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
     info = dict(stored.extra)
     who = info.get("screen_name") or info.get("user_id") or "the authorizing user"
     print(f'Profile "{name}" is logged in as {who}; token stored in {config.token_store}.')
+    if stored.expires_at or profile.expires_daily is not None:  # SPEC §11: say when a new login is needed
+        print(f"The token {describe_expiry(stored, profile.expires_daily, time.time())}.")
     return 0

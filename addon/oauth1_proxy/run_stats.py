@@ -19,8 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .tokens import StoredToken
-
 
 @dataclass(frozen=True, slots=True)
 class ProviderRefusal:
@@ -81,20 +79,6 @@ class RunStats:
             }
 
 
-def token_lifetime(stored: StoredToken | None) -> tuple[str, str]:
-    """(expires_at, renewed_at) of a stored token, "" when unknown.
-
-    Fields of StoredToken once token lifetimes land (SPEC §11); before that, the
-    same names among the provider's extra values.
-    """
-    if stored is None:
-        return "", ""
-    extra = dict(stored.extra)
-    expires = str(getattr(stored, "expires_at", "") or extra.get("expires_at", ""))
-    renewed = str(getattr(stored, "renewed_at", "") or extra.get("renewed_at", ""))
-    return expires, renewed
-
-
 def describe_request(method: str, host: str, path: str) -> str:
     """Method, host and path: the query may carry parameters a user would not show (and, in query
     placement, the signature itself)."""
@@ -106,4 +90,4 @@ def no_stats(profile: str) -> Mapping[str, Any]:
     return {}
 
 
-__all__: Sequence[str] = ["ProviderRefusal", "RunStats", "describe_request", "no_stats", "token_lifetime"]
+__all__: Sequence[str] = ["ProviderRefusal", "RunStats", "describe_request", "no_stats"]

@@ -44,7 +44,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .config import Profile, ProxyConfig
 from .errors import ProxyError, TokenStoreError
-from .run_stats import no_stats, token_lifetime
+from .run_stats import no_stats
 from .stores.managed import ManagedTokenStore
 from .token_exchange import ExchangeError, make_authorize_url, parse_callback_query
 from .tokens import StoredToken, TokenStore
@@ -215,6 +215,12 @@ def make_web_app(
                     state += " (static token in the config)"
                 else:
                     state += (f" as {esc(who)}" if who else "") + f" since {esc(s['since'])}"
+                    state += f"; expires {esc(s['expires_at'])}" if s.get("expires_at") else ""
+                    state += f"; renewed {esc(s['renewed_at'])}" if s.get("renewed_at") else ""
+            elif s.get("expired"):  # SPEC §11: counts as missing
+                state = f'<span class="no">expired</span> at {esc(s["expires_at"])}: ' + (
+                    "refreshed with its session handle at the next request" if s.get("refreshable")
+                    else "log in again")
             elif s["can_login"]:
                 state = '<span class="no">not logged in</span>'
             else:
@@ -246,9 +252,9 @@ def make_web_app(
             for p in profiles()]})
 
     def explained(p: Profile, stored: StoredToken | None) -> list[str]:
-        """The page's "this run" lines (web_explain.py): counts, the last provider refusal, expiry."""
-        expires, renewed = token_lifetime(stored) if stored is not None and not p.has_static_token else ("", "")
-        return explain_lines(run_stats(p.name), expires_at=expires, renewed_at=renewed)
+        """The page's "this run" lines (web_explain.py): counts, the last provider refusal, the clock.
+        (The token's expiry and renewal are in the State column already.)"""
+        return explain_lines(run_stats(p.name))
 
     def dance_profile(name: str) -> Profile | Response:
         profile = find(name)

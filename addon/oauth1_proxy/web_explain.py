@@ -1,5 +1,7 @@
 """The helper page's "this run" column (SPEC §13): plain lines from run_stats, and the script refreshing them.
 
+(The token's expiry and renewal are in the page's State column, from web_support.login_state.)
+
 One source of truth: ``explain_lines`` renders the lines in Python; the page
 shows them at load, and ``/status.json`` carries the same lines (``explain``)
 so the page's script only swaps text. The script sets ``textContent`` only
@@ -16,7 +18,7 @@ from typing import Any
 REFRESH_SECONDS = 3
 
 
-def explain_lines(run: Mapping[str, Any], *, expires_at: str = "", renewed_at: str = "") -> list[str]:
+def explain_lines(run: Mapping[str, Any]) -> list[str]:
     """What this run did for one profile, as short lines (empty when nothing is known)."""
     lines: list[str] = []
     if run:
@@ -29,10 +31,6 @@ def explain_lines(run: Mapping[str, Any], *, expires_at: str = "", renewed_at: s
         offset = run.get("learned_clock_offset")
         if offset:
             lines.append(f"learned clock correction: {offset:+d} s (the provider's clock against ours)")
-    if expires_at:
-        lines.append(f"token expires {expires_at}")
-    if renewed_at:
-        lines.append(f"token renewed {renewed_at}")
     return lines
 
 
