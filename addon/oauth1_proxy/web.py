@@ -36,7 +36,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, redirect, request
@@ -44,10 +44,12 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .config import Profile, ProxyConfig
 from .errors import ProxyError, TokenStoreError
+from .run_stats import no_stats
 from .stores.managed import ManagedTokenStore
 from .token_exchange import ExchangeError, make_authorize_url, parse_callback_query
 from .tokens import StoredToken, TokenStore
 from .transport import obtain_access_token, obtain_request_token
+from .web_explain import explain_lines, refresh_script
 from .web_support import CSRF_FIELD as CSRF_FIELD
 from .web_support import DIRECT_ENV as DIRECT_ENV
 from .web_support import HELPER_HOST as HELPER_HOST
@@ -77,6 +79,7 @@ def make_web_app(
     upstream_proxy: Callable[[], str | None] = lambda: None,
     pending: PendingStore | None = None,
     clients: Callable[[], tuple[IPNetwork, ...]] = lambda: LOOPBACK_NETWORKS,
+    run_stats: Callable[[str], Mapping[str, Any]] = no_stats,
 ) -> Flask:
     """Build the helper app over the current config and token store; it answers only peers in ``clients()``."""
     app = Flask("oauth1_proxy.web")
@@ -232,17 +235,28 @@ def make_web_app(
             if s["logged_in"] and s["source"] == "token store":
                 actions += (f'<form method="post" action="{base()}/logout/{esc(p.name)}" style="display:inline">'
                             f'{csrf_field()}<button id="logout-{esc(p.name)}" type="submit">Log out</button></form>')
+            run = "".join(f"<div>{esc(line)}</div>" for line in explained(p, tokens.get(p.name)))
             rows.append(f'<tr id="profile-{esc(p.name)}"><td><b>{esc(p.name)}</b></td>'
                         f'<td>{esc(", ".join(s["hosts"]))}</td><td>{esc(s["signature_method"])}</td>'
-                        f'<td class="state">{state}</td><td>{actions}</td></tr>')
-        body = ("<table><tr><th>Profile</th><th>Hosts</th><th>Method</th><th>State</th><th></th></tr>"
-                + "".join(rows) + "</table>") if rows else "<p>No profiles are configured.</p>"
+                        f'<td class="state">{state}</td><td class="run" id="run-{esc(p.name)}">{run}</td>'
+                        f'<td>{actions}</td></tr>')
+        body = ("<table><tr><th>Profile</th><th>Hosts</th><th>Method</th><th>State</th><th>This run</th><th></th>"
+                "</tr>" + "".join(rows) + "</table>" + refresh_script(f"{base()}/status.json")
+                ) if rows else "<p>No profiles are configured.</p>"
         return page("oauth1-proxy profiles", body)
 
     @app.get("/status.json")
     def status() -> Response:
         tokens = stored_tokens()
-        return jsonify({"profiles": [login_state(p, tokens.get(p.name)) for p in profiles()]})
+        return jsonify({"profiles": [
+            {**login_state(p, tokens.get(p.name)), "run": dict(run_stats(p.name)),
+             "explain": explained(p, tokens.get(p.name))}
+            for p in profiles()]})
+
+    def explained(p: Profile, stored: StoredToken | None) -> list[str]:
+        """The page's "this run" lines (web_explain.py): counts, the last provider refusal, the clock.
+        (The token's expiry and renewal are in the State column already.)"""
+        return explain_lines(run_stats(p.name))
 
     def dance_profile(name: str) -> Profile | Response:
         profile = find(name)

@@ -74,7 +74,8 @@ class OAuth1Helper:
         self.signer = signer
         self.clients = LOOPBACK_NETWORKS  # option oauth1_helper_clients (SPEC §12: behind a balancer)
         self.web_app = make_web_app(lambda: signer.config, lambda: signer.store, cafile=self._cafile,
-                                    upstream_proxy=self._upstream_proxy, clients=lambda: self.clients)
+                                    upstream_proxy=self._upstream_proxy, clients=lambda: self.clients,
+                                    run_stats=signer.explain)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None

@@ -39,6 +39,7 @@ from oauth1_proxy.policy import (
     decide,
     wire_host,
 )
+from oauth1_proxy.run_stats import RunStats
 from oauth1_proxy.shell import startup
 from oauth1_proxy.shell.capture import CaptureGuard
 from oauth1_proxy.shell.diagnosis import DIAGNOSED_STATUSES, learn_from_refusal
@@ -91,6 +92,7 @@ class OAuth1Signer:
         # Per flow in flight, dropped at its response or error: no state kept per request served.
         self._signed: dict[str, SignedFlow] = {}
         self._skew: dict[str, int] = {}  # learned clock corrections, per profile
+        self.stats = RunStats()  # what this run did, per profile, for the helper page (run_stats.py)
         self._retries: dict[str, asyncio.Future[None]] = {}  # our timestamp retries, by flow id
         self._signed_early: set[str] = set()  # flows signed in requestheaders (streamed bodies), by id
         self.refusals = StreamedRefusals()  # refused streamed requests, sent nowhere
@@ -204,6 +206,7 @@ class OAuth1Signer:
             try:
                 self.sign_flow(flow, streamed=True)
             except ProxyError as e:
+                self._count_refusal(flow, e)
                 self.refusals.refuse(flow, str(e), profile_name(self.config, flow.request))
                 return
             self._signed_early.add(flow.id)
@@ -258,7 +261,7 @@ class OAuth1Signer:
             # sign or refuse (only this flow waits).
             store = self.store
             if not isinstance(store, ManagedTokenStore | FileTokenStore):
-                refuse(flow, e)
+                self._refuse(flow, e)
                 return None
             try:
                 asyncio.get_running_loop()
@@ -268,7 +271,7 @@ class OAuth1Signer:
                 return None
             return self._sign_after_refresh(flow, store, e.profile)
         except ProxyError as e:
-            refuse(flow, e, profile_name(self.config, flow.request))
+            self._refuse(flow, e)
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
         return None
@@ -282,12 +285,33 @@ class OAuth1Signer:
             return
         self._sign_or_refuse(flow, profile)
 
+    def explain(self, profile: str) -> dict[str, Any]:
+        """What this run did for one profile, for the helper page (run_stats.py), the learned clock included."""
+        return self.stats.snapshot(profile, clock_offset=self._skew.get(profile))
+
+    def _refuse(self, flow: http.HTTPFlow, e: ProxyError) -> None:
+        """refusals.refuse, counted for the helper page."""
+        self._count_refusal(flow, e)
+        refuse(flow, e, profile_name(self.config, flow.request))
+
+    def _count_refusal(self, flow: http.HTTPFlow, e: ProxyError) -> None:
+        """Count a refusal under the profile it concerns (the one that matched); never raises."""
+        try:
+            name = e.profile if isinstance(e, TokenMissingError) else None
+            if name is None and self.config is not None:
+                matching = self._profiles_for(flow.request)
+                name = matching[0].name if len(matching) == 1 else None
+            if name:
+                self.stats.refused_by_proxy(name)
+        except Exception:  # a count never stands in the way of the refusal
+            pass
+
     def _sign_or_refuse(self, flow: http.HTTPFlow, profile: str | None) -> None:
         """Sign (as ``profile``, once chosen) or answer with the proxy's refusal; never raise."""
         try:
             self.sign_flow(flow, chosen=profile)
         except ProxyError as e:
-            refuse(flow, e, profile_name(self.config, flow.request))
+            self._refuse(flow, e)
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
 
@@ -327,7 +351,8 @@ class OAuth1Signer:
 
     async def _diagnose(self, flow: http.HTTPFlow, signed: SignedFlow) -> None:
         """Say why the provider refused (diagnosis.py); retry once a refused timestamp has its correction."""
-        if learn_from_refusal(flow, signed.profile, signed.base_string, self.config, self._skew) and signed.may_retry:
+        if learn_from_refusal(flow, signed.profile, signed.base_string, self.config, self._skew, stats=self.stats,
+                              redact=lambda t: self.guard.redactor().text(t, signature=True)) and signed.may_retry:
             await self._retry(flow)
         elif await self.lives.after_refusal(flow, self.config, signed.profile, token_lookup(self.store),
                                             is_retry=flow.id in self._retries) and signed.may_retry:
@@ -406,6 +431,7 @@ class OAuth1Signer:
             raise decision.error
         if decision.plaintext:
             self.guard.watch_request(flow)
+        self.stats.signed(decision.profile.name)
         self._signed[flow.id] = SignedFlow(
             profile=decision.profile.name,
             base_string=decision.base_string,
