@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import queue
 import threading
 import time
 from collections.abc import Iterable
@@ -164,9 +163,10 @@ class SignedLines(logging.Filter):
     before any handler sees it and keeps only its time and fields. At most
     FLUSH_INTERVAL later, on the loop, the waiting lines are formatted as
     mitmproxy's formatter would, redacted as a batch by the secret filter's
-    Redactor, and handed over: to termlog's file through one writer thread
-    (one write and flush per batch, never on the loop), to the event log as
-    entries, to any other handler as records. At exit (atexit, after
+    Redactor (and the config's secrets), and handed over: to termlog's file
+    in one write and flush per batch, on the loop where termlog itself
+    prints (a writer thread would split mitmproxy's own lines in the
+    middle), to the event log as entries, to any other handler as records. At exit (atexit, after
     mitmproxy's ``done`` at SIGINT or SIGTERM) what is still waiting is
     written, so a normal stop loses no line. Without a running loop or such
     a handler (unit tests), records pass through as before.
@@ -178,7 +178,7 @@ class SignedLines(logging.Filter):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.armed = False
         self.sinks: list[logging.Handler] = []
-        self.writer: _Writer | None = None
+        self.registered = False
         self._clock: tuple[int, str] = (-1, "")  # (second, "HH:MM:SS") of the last line formatted
         self.known = Redactor()  # the config's secrets (startup.read_config): a client may put them in the path
 
@@ -204,8 +204,8 @@ class SignedLines(logging.Filter):
         if not _shows_lines(sinks):
             return
         self.sinks = sinks
-        if self.writer is None:
-            self.writer = _Writer()
+        if not self.registered:
+            self.registered = True
             atexit.register(self.stop)
         self.loop = loop
         if self not in logger.filters:
@@ -215,8 +215,6 @@ class SignedLines(logging.Filter):
         """Write what is waiting (the loop is gone: the terminal only) and pass records through again."""
         self.loop, self.armed = None, False
         self.flush(at_exit=True)
-        if self.writer is not None:
-            self.writer.close()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg is not SIGNED_LINE or self.loop is None:
@@ -247,8 +245,7 @@ class SignedLines(logging.Filter):
                 continue
             if isinstance(handler, TermLogHandler):
                 text = "".join(self._format(handler.formatter, created, args) + "\n" for created, args in batch)
-                assert self.writer is not None
-                self.writer.write(handler.file, self.redact(text), wait=at_exit)
+                _write(handler.file, self.redact(text))
             elif isinstance(handler, CallbackLogger):
                 if at_exit:
                     continue  # the event log's loop is gone, and nobody reads it any more
@@ -282,32 +279,6 @@ def _shows_lines(handlers: list[logging.Handler]) -> bool:
 
 def _sinks() -> list[logging.Handler]:
     return [h for h in logging.getLogger().handlers if not isinstance(h, mitmproxy_log.LegacyLogEvents)]
-
-
-class _Writer:
-    """One daemon thread that writes and flushes the terminal's batches, so the loop never blocks on a pipe."""
-
-    def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[tuple[IO[str], str] | None] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._run, name="oauth1-proxy log writer", daemon=True)
-        self.thread.start()
-
-    def write(self, file: IO[str], text: str, *, wait: bool = False) -> None:
-        if wait or not self.thread.is_alive():
-            self.close()
-            _write(file, text)
-        else:
-            self.queue.put((file, text))
-
-    def close(self) -> None:
-        """Let the thread write what it holds, then end it (up to 5 s: a stuck terminal does not hang exit)."""
-        if self.thread.is_alive():
-            self.queue.put(None)
-            self.thread.join(5)
-
-    def _run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            _write(*item)
 
 
 def _write(file: IO[str], text: str) -> None:
