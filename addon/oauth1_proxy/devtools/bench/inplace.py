@@ -45,10 +45,11 @@ async def drive(n: int, config: Path, profile: bool, build: int) -> None:
     from mitmproxy.addons.termlog import TermLog  # noqa: TID251
     from mitmproxy.test import taddons, tflow  # noqa: TID251
 
-    from oauth1_proxy.mitmproxy_addon import make_addons
+    # The signer itself, not the -s script module (importing that makes its addons: devtools never does).
+    from oauth1_proxy.shell.signer import OAuth1Signer
 
     logging.getLogger().setLevel(logging.DEBUG)  # as mitmdump does
-    addons = make_addons()
+    addons = [OAuth1Signer()]  # what mitmproxy_addon.make_addons gives oauth1-proxy run
     with open(os.devnull, "w") as devnull, \
             taddons.context(TermLog(devnull), ProxyAuth(), *addons) as tctx:  # type: ignore[no-untyped-call]
         signer = addons[0]
