@@ -165,8 +165,8 @@ class SignedLines(logging.Filter):
     mitmproxy's formatter would, redacted as a batch by the secret filter's
     Redactor (and the config's secrets), and handed over: to termlog's file
     in one write and flush per batch, on the loop where termlog itself
-    prints (a writer thread would split mitmproxy's own lines in the
-    middle), to the event log as entries, to any other handler as records. At exit (atexit, after
+    prints (a writer thread's write could land inside one of mitmproxy's
+    own lines), to the event log as entries, to any other handler as records. At exit (atexit, after
     mitmproxy's ``done`` at SIGINT or SIGTERM) what is still waiting is
     written, so a normal stop loses no line. Without a running loop or such
     a handler (unit tests), records pass through as before.
