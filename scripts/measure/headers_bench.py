@@ -1,3 +1,4 @@
+"""RequestHeaders.from_fields cost; usage: .venv/bin/python scripts/measure/headers_bench.py ADDON_DIR (addon, or a git archive of main)."""
 import timeit, sys
 sys.path.insert(0, sys.argv[1])
 from oauth1_proxy.policy import RequestHeaders

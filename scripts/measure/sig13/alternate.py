@@ -1,4 +1,8 @@
-"""Alternate old (3fda9fe) and new sign_request in one process; print µs per call for each case."""
+"""Alternate old (3fda9fe) and new sign_request in one process; print µs per call for each case.
+
+First: mkdir -p /tmp/sig13 && git show 3fda9fe:addon/oauth1_proxy/signing.py > /tmp/sig13/old_signing.py
+Usage: .venv/bin/python scripts/measure/sig13/alternate.py CALLS ROUNDS (e.g. 5000 21)
+"""
 import importlib.util, sys, time, statistics
 sys.path.insert(0, "/tmp/sig13")
 import old_signing as old
