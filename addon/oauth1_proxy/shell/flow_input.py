@@ -6,6 +6,7 @@ mitmproxy's event loop, for each request it signs (shell/signer.py).
 
 from __future__ import annotations
 
+import functools
 import secrets
 
 from mitmproxy import ctx, http
@@ -72,5 +73,13 @@ def _no_token(profile: str) -> StoredToken | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_authority(authority: str) -> tuple[str, int | None]:
+    """mitmproxy's strict parse of a Host header value (ValueError when malformed), remembered per value.
+
+    A pure function of the string, run for every signed request whose Host
+    header is not the plain ``host:port`` form: its host check is a regex
+    walk (the largest entry of a signed request's profile after the
+    signature). Bounded: 1024 values; a malformed one raises and is not kept.
+    """
     return url.parse_authority(authority, check=True)
