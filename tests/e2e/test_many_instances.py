@@ -47,12 +47,22 @@ class SharedStore:
     get: Callable[[str], StoredToken | None]
 
 
-@pytest.fixture(params=["file"])
+@pytest.fixture(params=["file", "redis"])
 def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SharedStore]:
-    """The shared token store; one param per backend (the file store here; a Redis one joins as a param)."""
+    """The shared token store, one param per backend: one file, or a real redis-server (SPEC §12)."""
     if request.param == "file":
         store = FileTokenStore(tmp_path / "shared" / "tokens.yaml")
         yield SharedStore(token_store=str(store.path), put=store.put, get=store.get)
+        return
+    from oauth1_proxy.stores.managed import open_token_store
+    from tests.redis_server import start_redis
+
+    with start_redis(tmp_path / "redis") as server:
+        redis_store = open_token_store(server.url)
+        try:
+            yield SharedStore(token_store=server.url, put=redis_store.put, get=redis_store.get)
+        finally:
+            redis_store.close()
 
 
 @dataclass
