@@ -39,7 +39,7 @@ CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]
 RUNTIME_MODULES = [m for m in ALL_MODULES if m != DEVTOOLS and not m.startswith(DEVTOOLS + ".")]
 DEVTOOLS_MODULES = [m for m in ALL_MODULES if m not in RUNTIME_MODULES]
 # Pure modules: no clock, no randomness, no I/O (their own docstrings state the rule).
-PURE_MODULES = ["signing", "token_exchange"]
+PURE_MODULES = ["signing", "token_exchange", "accounts", "limits"]
 IMPURE = {
     "time",
     "secrets",

@@ -24,6 +24,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
 
+from oauth1_proxy.accounts import ACCOUNT_HEADER, AccountRefusal, choose_account, login_hint_for
 from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, normalize_host
 from oauth1_proxy.errors import ProxyError, RequestRefused, SigningError, TokenMissingError
 from oauth1_proxy.signing import (
@@ -42,6 +43,12 @@ TokenLookup = Callable[[str], StoredToken | None]
 """A profile's stored token by profile name, or None (may raise TokenStoreError)."""
 LoginHelp = Callable[[Profile], tuple[str, str]]
 """Where to log a profile in: (login URL, the rest of the hint); asked only when a token is missing."""
+StoredAccounts = Callable[[str], tuple[str, ...]]
+"""The named accounts stored for a profile, by profile name (accounts.accounts_in over the store's keys)."""
+
+
+def _no_accounts(profile: str) -> tuple[str, ...]:
+    return ()
 
 
 # --- input --------------------------------------------------------------------------------
@@ -70,6 +77,7 @@ class RequestHeaders(NamedTuple):
     oauth_authorization: bool = False  # an Authorization header that starts with "OAuth "
     authorization_count: int = 0
     transfer_encoding: bool = False
+    account: str | None = None  # X-OAuth1-Account (SPEC §11)
 
     @classmethod
     def from_fields(cls, fields: Iterable[tuple[bytes, bytes]], *, authority: str | None = None) -> RequestHeaders:
@@ -80,6 +88,7 @@ class RequestHeaders(NamedTuple):
         encodings: list[bytes] = []
         authorizations: list[bytes] = []
         transfer_encoding = False
+        account: list[bytes] = []
         for name, value in fields:
             key = name.lower()
             if key == b"host":
@@ -94,6 +103,8 @@ class RequestHeaders(NamedTuple):
                 encodings.append(value)
             elif key == b"transfer-encoding":
                 transfer_encoding = True
+            elif key == b"x-oauth1-account":
+                account.append(value)
         host = authority or (_folded(hosts) if hosts else None)
         return RequestHeaders(
             profile=_folded(profile) if profile else None,
@@ -103,6 +114,7 @@ class RequestHeaders(NamedTuple):
             oauth_authorization=bool(authorizations) and _folded(authorizations)[:6].lower() == "oauth ",
             authorization_count=len(authorizations),
             transfer_encoding=transfer_encoding,
+            account=_folded(account) if account else None,
         )
 
 
@@ -176,6 +188,9 @@ class Sign(NamedTuple):
     may_retry: bool  # safe to send again with a corrected timestamp (idempotent, or no body, not streamed)
     method: str
     shown_host: str
+    account: str | None = None  # the account signing (SPEC §11); None: the profile's unnamed one
+    account_key: str = ""  # its token store key (accounts.token_key); "" when the store is not used
+    strip_account_header: bool = False  # remove X-OAuth1-Account
 
     @property
     def plaintext(self) -> bool:
@@ -237,9 +252,12 @@ def timestamp_for(profile: Profile, now: int, learned_skew: int = 0) -> str:
     return str(now + profile.clock_skew + learned_skew)
 
 
-def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp) -> TokenCredentials | None:
+def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp, *,
+                      key: str | None = None, account: str | None = None) -> TokenCredentials | None:
     """The token credentials a profile signs with: static ones win, then the store; None for consumer-only.
 
+    ``key``/``account``: the store key and name of the account chosen
+    (accounts.choose_account); by default the profile's unnamed account.
     Raise TokenMissingError when the profile has the dance configured but no token yet (SPEC §5).
     """
     if profile.token is not None:
@@ -249,12 +267,13 @@ def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp) -
         # leftover one (from when it had dance URLs) is not used. The store is
         # not read for every request either (issue 5).
         return None
-    stored = tokens(profile.name)
+    stored = tokens(key or profile.name)
     if stored is not None:
         return stored.credentials
-    login_url, hint = login(profile)
+    login_url, hint = login_hint_for(*login(profile), profile.name, account)
+    who = f'Account "{account}" of profile "{profile.name}"' if account else f'Profile "{profile.name}"'
     raise TokenMissingError(
-        f'Profile "{profile.name}" is not logged in yet. Open {login_url} to connect it{hint}.',
+        f"{who} is not logged in yet. Open {login_url} to connect it{hint}.",
         profile=profile.name,
         login_url=login_url,
     )
@@ -307,6 +326,7 @@ def decide(
     timestamp: str | None = None,
     chosen: str | None = None,
     candidates: tuple[Profile, ...] | None = None,
+    accounts: StoredAccounts = _no_accounts,
 ) -> Decision:
     """Decide what happens to one outgoing request (SPEC §5): Sign it, Refuse it, or Pass it unsigned.
 
@@ -316,7 +336,9 @@ def decide(
     given; ``chosen``: the profile picked on a first try (its
     X-OAuth1-Profile header may be gone); ``candidates``: what
     ``config.profiles_for`` gave for this request, when the caller has it
-    already. Raises only what ``tokens`` raises (TokenStoreError).
+    already; ``accounts``: the named accounts stored for a profile (asked
+    only when no header, default_account or unnamed token decides, SPEC §11).
+    Raises only what ``tokens`` raises (TokenStoreError).
     """
     scheme, host, port, path = request.scheme, request.host, request.port, request.target
     if candidates is None:
@@ -394,8 +416,23 @@ def decide(
         return Refuse(error=SigningError("the request body was streamed before it could be signed; it was not sent."))
     else:
         body = request.body
+    account: str | None = None
+    account_key = ""
+    if profile.has_dance and not profile.has_static_token:
+        choice = choose_account(profile.name, headers.account, getattr(profile, "default_account", None),
+                                has_key=lambda key: tokens(key) is not None, stored_accounts=accounts)
+        if isinstance(choice, AccountRefusal):
+            return _refused(choice.message)
+        account, account_key = choice
+    elif headers.account is not None:
+        kind = "a static token in the config" if profile.has_static_token else "no token (consumer-only)"
+        return _refused(
+            f'{ACCOUNT_HEADER}: {headers.account[:80]!r} names an account, but profile "{profile.name}" signs with '
+            f"{kind} and has no accounts; remove the header, or give the profile dance URLs and log the "
+            "account in."
+        )
     try:
-        token = token_credentials(profile, tokens, login)
+        token = token_credentials(profile, tokens, login, key=account_key or None, account=account)
     except TokenMissingError as e:
         return Refuse(error=e)
     if headers.content_encoding not in ("identity", "") and is_form_content_type(content_type):
@@ -435,4 +472,7 @@ def decide(
         may_retry=(method in ("GET", "HEAD", "OPTIONS") or not body) and not streamed,
         method=method,
         shown_host=request.shown_host,
+        account=account,
+        account_key=account_key,
+        strip_account_header=headers.account is not None,
     )
