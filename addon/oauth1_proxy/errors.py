@@ -85,3 +85,16 @@ class LoginError(ProxyError):
 
     Only ever ends the command; the inherited ``status_hint`` stands if it is ever answered over HTTP.
     """
+
+
+class RateLimited(ProxyError):
+    """A request over its profile's rate_limit or max_concurrency that waited queue_timeout (SPEC §11): 429.
+
+    ``retry_after``: whole seconds for the ``Retry-After`` header (RFC 9110 §10.2.3).
+    """
+
+    status_hint = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
