@@ -33,6 +33,11 @@ MITMPROXY_SHELL = {
     "shell.logs",
     "shell.helper",
     "shell.responses",
+    "shell.reverse",
+    "shell.refusals",
+    "shell.startup",
+    "shell.flow_input",
+    "shell.diagnosis",
 }
 CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]
 # The runtime: everything outside devtools/ (cli.py and the mitmproxy shell included).

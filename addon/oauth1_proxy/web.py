@@ -2,7 +2,9 @@
 
 A Flask app with no mitmproxy import. The addon serves it through the proxy
 (``http://oauth1.proxy/``, or ``/_oauth1/`` in reverse mode) and on a direct
-loopback URL; ``cli.py`` has its own small listener for ``login``.
+loopback URL; ``cli.py`` has its own small listener for ``login``. The
+building blocks (Host checks, pending logins, page data; no Flask) are in
+web_support.py, re-exported here.
 
 Rules:
 1. Loopback clients only, and only when the Host header names the helper
@@ -30,180 +32,39 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
-import ipaddress
 import logging
 import secrets
-import threading
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from .config import Profile, ProxyConfig
 from .errors import ProxyError, TokenStoreError
-from .policy import LoginState
-from .policy import login_state as policy_login_state
-from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_url, parse_callback_query
+from .token_exchange import ExchangeError, make_authorize_url, parse_callback_query
 from .tokens import StoredToken, TokenStore
 from .transport import obtain_access_token, obtain_request_token
-
-HELPER_HOST = "oauth1.proxy"  # the helper's pseudo-host through the proxy (option oauth1_helper_host)
-REVERSE_PREFIX = "/_oauth1"
-# WSGI environ keys set by the servers that host the app, never by a client:
-# the direct loopback listener marks its requests with its port; the addon
-# passes the origin it checked (the Host of a proxied request is checked there).
-DIRECT_ENV = "oauth1_proxy.direct"
-ORIGIN_ENV = "oauth1_proxy.origin"
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-PENDING_LIFETIME = 600.0  # seconds a request token waits for its callback
-CSRF_FIELD = "csrf"
-LOGIN_COOKIE = "oauth1_login_"  # + a digest of the profile name: one pending login per profile and browser
+from .web_support import CSRF_FIELD as CSRF_FIELD
+from .web_support import DIRECT_ENV as DIRECT_ENV
+from .web_support import HELPER_HOST as HELPER_HOST
+from .web_support import LOGIN_COOKIE as LOGIN_COOKIE
+from .web_support import LOOPBACK_NAMES as LOOPBACK_NAMES
+from .web_support import ORIGIN_ENV as ORIGIN_ENV
+from .web_support import PAGE as PAGE
+from .web_support import PENDING_LIFETIME as PENDING_LIFETIME
+from .web_support import REVERSE_PREFIX as REVERSE_PREFIX
+from .web_support import Pending as Pending
+from .web_support import PendingLogins as PendingLogins
+from .web_support import PrefixMiddleware as PrefixMiddleware
+from .web_support import direct_authorities as direct_authorities
+from .web_support import esc
+from .web_support import is_loopback as is_loopback
+from .web_support import login_state as login_state
+from .web_support import normalize_authority as normalize_authority
+from .web_support import split_helper_path as split_helper_path
 
 logger = logging.getLogger("oauth1_proxy.web")
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A request token this process obtained, waiting for its callback."""
-
-    profile: str
-    temporary: TemporaryCredentials
-    created: float
-    binding: str = ""  # sha256 of the cookie of the browser that started the login
-
-
-class PendingLogins:
-    """Request tokens by token; each is taken once, and expires."""
-
-    def __init__(self, lifetime: float = PENDING_LIFETIME, clock: Callable[[], float] = time.monotonic) -> None:
-        self._items: dict[str, Pending] = {}
-        self._lock = threading.Lock()
-        self.lifetime, self.clock = lifetime, clock
-
-    def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "") -> None:
-        with self._lock:
-            now = self.clock()
-            self._items = {k: v for k, v in self._items.items() if now - v.created < self.lifetime}
-            self._items[temporary.token] = Pending(profile, temporary, now, binding)
-
-    def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None:
-        """The pending login of ``token``, once; None when unknown, used, expired, or another browser's.
-
-        A wrong binding or profile does not use the login up: the browser that
-        started it can still complete it.
-        """
-        with self._lock:
-            item = self._items.get(token)
-            if item is None or not hmac.compare_digest(item.binding, binding) or \
-                    (profile is not None and item.profile != profile):
-                return None
-            del self._items[token]
-        if self.clock() - item.created >= self.lifetime:
-            return None
-        return item
-
-    def known(self, token: str) -> bool:
-        with self._lock:
-            return token in self._items
-
-
-def normalize_authority(value: str | None, default_port: int = 80) -> str | None:
-    """``host:port`` of a Host header, lower case, one trailing dot dropped, the default port filled in.
-
-    None when it is not an authority (RFC 9110 §7.2: ``uri-host [ ":" port ]``).
-    """
-    if value is None:
-        return None
-    text = value.strip().lower()
-    if not text or any(c in text for c in "/\\@?#, \t"):
-        return None
-    if text.startswith("["):
-        host, bracket, rest = text.partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            return None
-        host, port_text = host + "]", rest[1:]
-    else:
-        host, _, port_text = text.partition(":")
-        if ":" in port_text:
-            return None
-    if host.endswith("."):
-        host = host[:-1]
-    if not host or host.endswith("."):
-        return None
-    if not port_text:
-        port = default_port
-    elif port_text.isdigit() and 0 < int(port_text) < 65536:
-        port = int(port_text)
-    else:
-        return None
-    return f"{host}:{port}"
-
-
-def direct_authorities(port: int) -> frozenset[str]:
-    """The Host values the direct loopback listener on ``port`` answers to."""
-    return frozenset(f"{name}:{port}" for name in LOOPBACK_NAMES)
-
-
-def is_loopback(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
-
-
-def login_state(profile: Profile, stored: StoredToken | None) -> dict[str, Any]:
-    """What the status page says of one profile; never a secret."""
-    state: dict[str, Any] = {
-        "name": profile.name,
-        "hosts": [str(h) for h in profile.hosts],
-        "path_prefix": profile.path_prefix,
-        "signature_method": str(profile.signature_method),
-        "can_login": profile.has_dance,
-    }
-    login = policy_login_state(profile, stored)  # what the proxy signs with (policy.py)
-    if login is LoginState.STATIC_TOKEN:
-        state.update(logged_in=True, source="config")
-    elif login is LoginState.LOGGED_IN and stored is not None:
-        extra = dict(stored.extra)
-        state.update(logged_in=True, source="token store", since=stored.obtained_at,
-                     user_id=extra.get("user_id"), screen_name=extra.get("screen_name"))
-    else:
-        state.update(logged_in=False, source=None if login is LoginState.NOT_LOGGED_IN else "consumer-only")
-    return state
-
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title} · oauth1-proxy</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
-table {{ border-collapse: collapse; width: 100%; }} td, th {{ text-align: left; padding: .4rem .6rem;
-border-bottom: 1px solid #ddd; vertical-align: top; }}
-td:nth-child(3), td:last-child {{ white-space: nowrap; }}
-.ok {{ color: #176f2c; font-weight: 600; }} .no {{ color: #a33; font-weight: 600; }}
-.box {{ padding: 1rem; border-radius: .4rem; background: #f4f6f8; }} .err {{ background: #fdecea; }}
-button, a.button {{ font: inherit; padding: .25rem .8rem; border: 1px solid #888; border-radius: .3rem;
-background: #fff; color: #222; text-decoration: none; cursor: pointer; }}
-</style></head><body><h1>{title}</h1>
-{body}
-<p><small><a href="{base}/">All profiles</a> · <a href="{base}/status.json">status.json</a> · oauth1-proxy</small></p>
-</body></html>
-"""
-
-
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
 
 def make_web_app(
     get_config: Callable[[], ProxyConfig | None],
@@ -256,7 +117,7 @@ def make_web_app(
         return hashlib.sha256(value.encode()).hexdigest() if value else ""
 
     def page(title: str, body: str, status: int = 200) -> Response:
-        return Response(PAGE.format(title=_esc(title), body=body, base=_esc(base())), status=status,
+        return Response(PAGE.format(title=esc(title), body=body, base=esc(base())), status=status,
                         content_type="text/html; charset=utf-8",
                         # Referrer-Policy same-origin, not no-referrer: with no-referrer chromium
                         # sends "Origin: null" on the helper's own form POSTs (Fetch §3.1).
@@ -265,7 +126,7 @@ def make_web_app(
                                  "Referrer-Policy": "same-origin"})
 
     def error_page(title: str, message: str, status: int) -> Response:
-        return page(title, f'<p class="box err" id="error">{_esc(message)}</p>', status)
+        return page(title, f'<p class="box err" id="error">{esc(message)}</p>', status)
 
     def profiles() -> Iterable[Profile]:
         config = get_config()
@@ -339,21 +200,21 @@ def make_web_app(
                 if s["source"] == "config":
                     state += " (static token in the config)"
                 else:
-                    state += (f" as {_esc(who)}" if who else "") + f" since {_esc(s['since'])}"
+                    state += (f" as {esc(who)}" if who else "") + f" since {esc(s['since'])}"
             elif s["can_login"]:
                 state = '<span class="no">not logged in</span>'
             else:
                 state = "consumer-only (two-legged): no login needed"
             actions = ""
             if s["can_login"]:
-                actions += (f'<form method="post" action="{base()}/login/{_esc(p.name)}" style="display:inline">'
-                            f'{csrf_field()}<button id="login-{_esc(p.name)}" type="submit">'
+                actions += (f'<form method="post" action="{base()}/login/{esc(p.name)}" style="display:inline">'
+                            f'{csrf_field()}<button id="login-{esc(p.name)}" type="submit">'
                             f'{"Log in again" if s["logged_in"] else "Log in"}</button></form> ')
             if s["logged_in"] and s["source"] == "token store":
-                actions += (f'<form method="post" action="{base()}/logout/{_esc(p.name)}" style="display:inline">'
-                            f'{csrf_field()}<button id="logout-{_esc(p.name)}" type="submit">Log out</button></form>')
-            rows.append(f'<tr id="profile-{_esc(p.name)}"><td><b>{_esc(p.name)}</b></td>'
-                        f'<td>{_esc(", ".join(s["hosts"]))}</td><td>{_esc(s["signature_method"])}</td>'
+                actions += (f'<form method="post" action="{base()}/logout/{esc(p.name)}" style="display:inline">'
+                            f'{csrf_field()}<button id="logout-{esc(p.name)}" type="submit">Log out</button></form>')
+            rows.append(f'<tr id="profile-{esc(p.name)}"><td><b>{esc(p.name)}</b></td>'
+                        f'<td>{esc(", ".join(s["hosts"]))}</td><td>{esc(s["signature_method"])}</td>'
                         f'<td class="state">{state}</td><td>{actions}</td></tr>')
         body = ("<table><tr><th>Profile</th><th>Hosts</th><th>Method</th><th>State</th><th></th></tr>"
                 + "".join(rows) + "</table>") if rows else "<p>No profiles are configured.</p>"
@@ -381,8 +242,8 @@ def make_web_app(
         if isinstance(profile, Response):
             return profile
         return page(f"Log in: {name}",
-                    f'<form method="post" action="{base()}/login/{_esc(name)}">{csrf_field()}'
-                    f"<p>Log profile <b>{_esc(name)}</b> in at {_esc(', '.join(str(h) for h in profile.hosts))}: "
+                    f'<form method="post" action="{base()}/login/{esc(name)}">{csrf_field()}'
+                    f"<p>Log profile <b>{esc(name)}</b> in at {esc(', '.join(str(h) for h in profile.hosts))}: "
                     "the provider will ask you to approve access.</p>"
                     f'<button id="start-login" type="submit">Continue to the provider</button></form>')
 
@@ -407,10 +268,10 @@ def make_web_app(
         response: BaseResponse
         if callback == "oob":
             response = page("Authorize at the provider",
-                            f'<p>1. Open <a id="authorize" href="{_esc(url)}" target="_blank" rel="noopener '
+                            f'<p>1. Open <a id="authorize" href="{esc(url)}" target="_blank" rel="noopener '
                             "noreferrer\">the provider's page</a> and approve.</p>"
-                            f'<form method="post" action="{base()}/verify/{_esc(name)}">{csrf_field()}'
-                            f'<input type="hidden" name="oauth_token" value="{_esc(temporary.token)}">'
+                            f'<form method="post" action="{base()}/verify/{esc(name)}">{csrf_field()}'
+                            f'<input type="hidden" name="oauth_token" value="{esc(temporary.token)}">'
                             '<p>2. Enter the PIN (verification code) the provider shows: '
                             '<input id="pin" name="pin" autocomplete="off" required> '
                             '<button id="submit-pin" type="submit">Log in</button></p></form>')
@@ -451,13 +312,13 @@ def make_web_app(
             # The store keeps the token in memory for this run (tokens.py): the
             # login worked, but will not survive a restart. Say both.
             logger.error("oauth1-proxy helper: %s", e)
-            warning = f'<p class="box err" id="warning">{_esc(e)}</p>'
+            warning = f'<p class="box err" id="warning">{esc(e)}</p>'
         info = dict(stored.extra)
         who = info.get("screen_name") or info.get("user_id") or "the authorizing user"
         logger.info('oauth1-proxy helper: profile "%s" is now logged in as %s', name, who)
         response = page("Logged in",
-                        f'<p class="box" id="success">Profile <b>{_esc(name)}</b> is now logged in as '
-                        f"<b>{_esc(who)}</b>. Requests to {_esc(', '.join(str(h) for h in profile.hosts))} "
+                        f'<p class="box" id="success">Profile <b>{esc(name)}</b> is now logged in as '
+                        f"<b>{esc(who)}</b>. Requests to {esc(', '.join(str(h) for h in profile.hosts))} "
                         "are signed with this token from now on.</p>" + warning)
         response.delete_cookie(login_cookie(name), path=f"{base()}/", httponly=True, samesite="Lax")
         return response
@@ -497,22 +358,3 @@ def make_web_app(
     app.wsgi_app = PrefixMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
-
-class PrefixMiddleware:
-    """Serve the app under /_oauth1/ too (reverse mode), with links that keep the prefix."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        path = environ.get("PATH_INFO", "")
-        if path == REVERSE_PREFIX or path.startswith(REVERSE_PREFIX + "/"):
-            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + REVERSE_PREFIX
-            environ["PATH_INFO"] = path[len(REVERSE_PREFIX):] or "/"
-        return self.app(environ, start_response)
-
-
-def split_helper_path(path: str) -> bool:
-    """Tell whether a request path is for the helper in reverse mode (/_oauth1/...)."""
-    only = urlsplit(path).path
-    return only == REVERSE_PREFIX or only.startswith(REVERSE_PREFIX + "/")

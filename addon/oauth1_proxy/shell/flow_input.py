@@ -1,0 +1,66 @@
+"""What the signer gives the policy besides the request (SPEC §5): nonces, the token lookup, the login help.
+
+Each is cheap and never touches the disk: the signer calls them on
+mitmproxy's event loop, for each request it signs (shell/signer.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from mitmproxy import ctx, http
+from mitmproxy.net.http import url
+from mitmproxy.proxy.mode_specs import ReverseMode
+
+from oauth1_proxy.config import Profile, ProxyConfig, normalize_host
+from oauth1_proxy.policy import LoginHelp, TokenLookup, wire_host
+from oauth1_proxy.tokens import FileTokenStore, StoredToken, TokenStore
+from oauth1_proxy.web import REVERSE_PREFIX
+
+
+def make_nonce() -> str:
+    """A fresh nonce for one request: 128 bits from the CSPRNG, as hex (RFC 5849 §3.3)."""
+    return secrets.token_hex(16)
+
+
+def profiles_for(config: ProxyConfig, request: http.Request) -> tuple[Profile, ...]:
+    """The profiles that sign this request; for a target that is not a path (``*``) to a signed
+    destination, that destination's profiles: the policy refuses it."""
+    scheme, host, port, path = request.scheme, wire_host(request.host), request.port, request.path
+    found = config.profiles_for(scheme, host, port, path)
+    if not found and not path.startswith("/"):
+        return config.index.get((scheme.lower(), normalize_host(host), port), ())
+    return found
+
+
+def login_help(flow: http.HTTPFlow, config: ProxyConfig | None, helper_url: str | None) -> LoginHelp:
+    """Where to log a profile in, for the message of a missing token (built only when one is missing)."""
+
+    def login(profile: Profile) -> tuple[str, str]:
+        source = config.source if config else "FILE"
+        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+            host, port = flow.client_conn.sockname[:2]
+            login_url = f"http://{host}:{port}{REVERSE_PREFIX}/login/{profile.name}"
+        else:
+            login_url = f"http://{ctx.options.oauth1_helper_host}/login/{profile.name}"
+        direct = f" (or {helper_url}login/{profile.name} in a browser)" if helper_url else ""
+        return login_url, f"{direct}, or run: oauth1-proxy login {profile.name} --config {source}"
+
+    return login
+
+
+def token_lookup(store: TokenStore | None) -> TokenLookup:
+    """The store's snapshot (never the disk: this runs on the event loop)."""
+    if store is None:
+        return _no_token
+    if isinstance(store, FileTokenStore):
+        return store.cached
+    return store.get
+
+
+def _no_token(profile: str) -> StoredToken | None:
+    return None
+
+
+def _parse_authority(authority: str) -> tuple[str, int | None]:
+    return url.parse_authority(authority, check=True)

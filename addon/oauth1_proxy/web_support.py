@@ -1,0 +1,194 @@
+"""The helper's building blocks (SPEC §6, §10), no Flask: pending logins, Host and client checks, page data.
+
+web.py's make_web_app builds the routes from these; shell/ and login.py use
+the Host checks (normalize_authority, direct_authorities, is_loopback).
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import ipaddress
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .config import Profile
+from .policy import LoginState
+from .policy import login_state as policy_login_state
+from .token_exchange import TemporaryCredentials
+from .tokens import StoredToken
+
+HELPER_HOST = "oauth1.proxy"  # the helper's pseudo-host through the proxy (option oauth1_helper_host)
+REVERSE_PREFIX = "/_oauth1"
+# WSGI environ keys set by the servers that host the app, never by a client:
+# the direct loopback listener marks its requests with its port; the addon
+# passes the origin it checked (the Host of a proxied request is checked there).
+DIRECT_ENV = "oauth1_proxy.direct"
+ORIGIN_ENV = "oauth1_proxy.origin"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+PENDING_LIFETIME = 600.0  # seconds a request token waits for its callback
+CSRF_FIELD = "csrf"
+LOGIN_COOKIE = "oauth1_login_"  # + a digest of the profile name: one pending login per profile and browser
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A request token this process obtained, waiting for its callback."""
+
+    profile: str
+    temporary: TemporaryCredentials
+    created: float
+    binding: str = ""  # sha256 of the cookie of the browser that started the login
+
+
+class PendingLogins:
+    """Request tokens by token; each is taken once, and expires."""
+
+    def __init__(self, lifetime: float = PENDING_LIFETIME, clock: Callable[[], float] = time.monotonic) -> None:
+        self._items: dict[str, Pending] = {}
+        self._lock = threading.Lock()
+        self.lifetime, self.clock = lifetime, clock
+
+    def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "") -> None:
+        with self._lock:
+            now = self.clock()
+            self._items = {k: v for k, v in self._items.items() if now - v.created < self.lifetime}
+            self._items[temporary.token] = Pending(profile, temporary, now, binding)
+
+    def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None:
+        """The pending login of ``token``, once; None when unknown, used, expired, or another browser's.
+
+        A wrong binding or profile does not use the login up: the browser that
+        started it can still complete it.
+        """
+        with self._lock:
+            item = self._items.get(token)
+            if item is None or not hmac.compare_digest(item.binding, binding) or \
+                    (profile is not None and item.profile != profile):
+                return None
+            del self._items[token]
+        if self.clock() - item.created >= self.lifetime:
+            return None
+        return item
+
+    def known(self, token: str) -> bool:
+        with self._lock:
+            return token in self._items
+
+
+def normalize_authority(value: str | None, default_port: int = 80) -> str | None:
+    """``host:port`` of a Host header, lower case, one trailing dot dropped, the default port filled in.
+
+    None when it is not an authority (RFC 9110 §7.2: ``uri-host [ ":" port ]``).
+    """
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if not text or any(c in text for c in "/\\@?#, \t"):
+        return None
+    if text.startswith("["):
+        host, bracket, rest = text.partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            return None
+        host, port_text = host + "]", rest[1:]
+    else:
+        host, _, port_text = text.partition(":")
+        if ":" in port_text:
+            return None
+    if host.endswith("."):
+        host = host[:-1]
+    if not host or host.endswith("."):
+        return None
+    if not port_text:
+        port = default_port
+    elif port_text.isdigit() and 0 < int(port_text) < 65536:
+        port = int(port_text)
+    else:
+        return None
+    return f"{host}:{port}"
+
+
+def direct_authorities(port: int) -> frozenset[str]:
+    """The Host values the direct loopback listener on ``port`` answers to."""
+    return frozenset(f"{name}:{port}" for name in LOOPBACK_NAMES)
+
+
+def is_loopback(address: str | None) -> bool:
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def login_state(profile: Profile, stored: StoredToken | None) -> dict[str, Any]:
+    """What the status page says of one profile; never a secret."""
+    state: dict[str, Any] = {
+        "name": profile.name,
+        "hosts": [str(h) for h in profile.hosts],
+        "path_prefix": profile.path_prefix,
+        "signature_method": str(profile.signature_method),
+        "can_login": profile.has_dance,
+    }
+    login = policy_login_state(profile, stored)  # what the proxy signs with (policy.py)
+    if login is LoginState.STATIC_TOKEN:
+        state.update(logged_in=True, source="config")
+    elif login is LoginState.LOGGED_IN and stored is not None:
+        extra = dict(stored.extra)
+        state.update(logged_in=True, source="token store", since=stored.obtained_at,
+                     user_id=extra.get("user_id"), screen_name=extra.get("screen_name"))
+    else:
+        state.update(logged_in=False, source=None if login is LoginState.NOT_LOGGED_IN else "consumer-only")
+    return state
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · oauth1-proxy</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }} td, th {{ text-align: left; padding: .4rem .6rem;
+border-bottom: 1px solid #ddd; vertical-align: top; }}
+td:nth-child(3), td:last-child {{ white-space: nowrap; }}
+.ok {{ color: #176f2c; font-weight: 600; }} .no {{ color: #a33; font-weight: 600; }}
+.box {{ padding: 1rem; border-radius: .4rem; background: #f4f6f8; }} .err {{ background: #fdecea; }}
+button, a.button {{ font: inherit; padding: .25rem .8rem; border: 1px solid #888; border-radius: .3rem;
+background: #fff; color: #222; text-decoration: none; cursor: pointer; }}
+</style></head><body><h1>{title}</h1>
+{body}
+<p><small><a href="{base}/">All profiles</a> · <a href="{base}/status.json">status.json</a> · oauth1-proxy</small></p>
+</body></html>
+"""
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+
+class PrefixMiddleware:
+    """Serve the app under /_oauth1/ too (reverse mode), with links that keep the prefix."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == REVERSE_PREFIX or path.startswith(REVERSE_PREFIX + "/"):
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + REVERSE_PREFIX
+            environ["PATH_INFO"] = path[len(REVERSE_PREFIX):] or "/"
+        return self.app(environ, start_response)
+
+
+def split_helper_path(path: str) -> bool:
+    """Tell whether a request path is for the helper in reverse mode (/_oauth1/...)."""
+    only = urlsplit(path).path
+    return only == REVERSE_PREFIX or only.startswith(REVERSE_PREFIX + "/")
