@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from .config_limits import ACCOUNT_AND_LIMIT_KEYS, check_accounts_and_limits
 from .config_model import HostPattern, Profile, normalize_host
 from .config_yaml import Located, NotARegularFile, Path_, dotted
 from .presets import PRESETS, apply_preset
@@ -53,6 +54,7 @@ PROFILE_KEYS = (
     "realm_from_host",
     "key_ampersand",
     "private_key_password",
+    *ACCOUNT_AND_LIMIT_KEYS,
 )
 SECRET_KEYS = frozenset({"consumer_secret", "token_secret", "private_key_password"})
 
@@ -365,6 +367,7 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
     allow_insecure = c.boolean(data, "allow_insecure", path, False)
 
 
+    accounts_and_limits = check_accounts_and_limits(c, data, path)
     if len(c.problems) > before or consumer_key is None:
         return None
     return Profile(
@@ -393,4 +396,5 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
         realm_from_host=realm_from,
         key_ampersand=key_ampersand,
         preset=preset,
+        **accounts_and_limits,
     )

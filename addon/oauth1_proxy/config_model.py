@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .limits import NO_LIMITS, ProfileLimits
 from .presets import realm_from_host
 from .signing import ClientCredentials, Placement, RSASigner, SignatureMethod
 
@@ -63,6 +64,8 @@ class Profile:
     authorize_params: tuple[tuple[str, str], ...] = ()
     allow_insecure: bool = False
     clock_skew: int = 0  # seconds added to our clock for this provider's timestamps
+    default_account: str | None = None  # the account a request without X-OAuth1-Account signs with (SPEC §11)
+    limits: ProfileLimits = NO_LIMITS  # rate_limit, max_concurrency, queue_timeout, limit_scope (SPEC §11)
     # Derived once, here, instead of for every request (issue 5).
     _client: ClientCredentials = field(init=False, repr=False, compare=False)
     _options: dict[str, Any] = field(init=False, repr=False, compare=False)

@@ -419,7 +419,7 @@ def decide(
     account: str | None = None
     account_key = ""
     if profile.has_dance and not profile.has_static_token:
-        choice = choose_account(profile.name, headers.account, getattr(profile, "default_account", None),
+        choice = choose_account(profile.name, headers.account, profile.default_account,
                                 has_key=lambda key: tokens(key) is not None, stored_accounts=accounts)
         if isinstance(choice, AccountRefusal):
             return _refused(choice.message)
