@@ -93,3 +93,20 @@ def test_decide_account_header_on_an_unmatched_request_passes_it_untouched() -> 
     decision = decide(make_request(host="other.example.com", headers={"X-OAuth1-Account": "alice"}), config,
                       tokens=lambda k: None, login=lambda p: ("u", ""), now=NOW, nonce=lambda: "n")
     assert isinstance(decision, policy.Pass) and not decision.strip_profile_header
+
+
+def test_decide_without_account_header_uses_default_account_over_the_unnamed_token() -> None:
+    store = {"api": UNNAMED, "api@alice": ALICE, "api@bob": BOB}
+    decision = signed(run_with(store, profile={"default_account": "bob"}))
+    assert token_of(decision) == "tok-bob" and decision.account == "bob"
+
+
+def test_decide_default_account_not_logged_in_is_401_naming_its_login_url() -> None:
+    refused = refusal(run_with({"api@alice": ALICE}, profile={"default_account": "bob"}))
+    assert refused.status == 401 and refused.login_url == "http://oauth1.proxy/login/api?account=bob"
+
+
+def test_decide_account_header_wins_over_default_account() -> None:
+    store = {"api@alice": ALICE, "api@bob": BOB}
+    decision = run_with(store, headers={"X-OAuth1-Account": "alice"}, profile={"default_account": "bob"})
+    assert token_of(decision) == "tok-alice"

@@ -34,7 +34,7 @@ async def admit(limiter: Limiter, flow: Flow, d: Any) -> None:
     try:
         limiter.enter(flow, flow.id, d)
     except MustQueue as e:
-        await limiter.wait(flow, flow.id, e, d.account)
+        await limiter.wait(flow, flow.id, e)
 
 
 async def test_limiter_max_concurrency_admits_that_many_and_queues_the_rest_in_order() -> None:

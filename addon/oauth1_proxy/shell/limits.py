@@ -25,10 +25,19 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 from oauth1_proxy.errors import ProxyError, RateLimited
 from oauth1_proxy.limits import Admitted, ProfileLimits, SlidingWindow, retry_after
 from oauth1_proxy.policy import Sign
+
+
+class _Flow(Protocol):
+    """What this module needs of a flow: its id (and a weak reference to it)."""
+
+    @property
+    def id(self) -> str: ...
+
 
 CONCURRENCY_RETRY_AFTER = 1  # seconds: when a slot frees is unknown; ask the client to come back soon
 
@@ -42,9 +51,9 @@ class MustQueue(ProxyError):
 
     status_hint = 429
 
-    def __init__(self, message: str, *, profile: str, key: str, limits: ProfileLimits) -> None:
+    def __init__(self, message: str, *, profile: str, account: str | None, key: str, limits: ProfileLimits) -> None:
         super().__init__(message)
-        self.profile, self.key, self.limits = profile, key, limits
+        self.profile, self.account, self.key, self.limits = profile, account, key, limits
         self.retry_after = CONCURRENCY_RETRY_AFTER
 
 
@@ -122,15 +131,15 @@ class Limiter:
             f"{_describe(decision.profile.name, decision.account)} is at its limit "
             f"({self._limit_text(limits)}); the request could not wait for a slot here and was not sent. "
             "Retry later, or raise the limit in the profile.",
-            profile=decision.profile.name, key=key, limits=limits,
+            profile=decision.profile.name, account=decision.account, key=key, limits=limits,
         )
 
-    async def wait(self, flow: object, flow_id: str, queued: MustQueue, account: str | None = None) -> None:
+    async def wait(self, flow: object, flow_id: str, queued: MustQueue) -> None:
         """Wait for a slot of ``queued``'s budget up to its queue_timeout (rules 1, 4); raise RateLimited."""
         limits = queued.limits
         budget = self.budget(queued.key, limits)
         deadline = self.clock() + limits.queue_timeout
-        who = _describe(queued.profile, account)
+        who = _describe(queued.profile, queued.account)
         if not budget.slot_free():
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             budget.waiters.append(waiter)
@@ -166,6 +175,19 @@ class Limiter:
             budget.give_back()
             raise
         self._hold(flow, flow_id, budget)
+
+    async def admitted[F: _Flow](self, flow: F, queued: MustQueue, refuse: Callable[[F, ProxyError], None],
+                                 refuse_internal: Callable[[F, Exception], None]) -> bool:
+        """Wait (``wait``) and tell whether the flow was admitted; else it has the proxy's refusal (429)."""
+        try:
+            await self.wait(flow, flow.id, queued)
+        except ProxyError as e:  # RateLimited: 429 with Retry-After, never sent
+            refuse(flow, e)
+            return False
+        except Exception as e:  # fail closed: never forward unsigned
+            refuse_internal(flow, e)
+            return False
+        return True
 
     def release(self, flow_id: str) -> None:
         """Give back the slot a flow holds (its response or error is done); nothing when it holds none."""

@@ -26,6 +26,7 @@ from mitmproxy import ctx, exceptions, http, tcp
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import server_hooks
 
+from oauth1_proxy.accounts import ACCOUNT_HEADER
 from oauth1_proxy.config import Profile, ProxyConfig
 from oauth1_proxy.errors import ProxyError, TokenMissingError
 from oauth1_proxy.policy import (
@@ -42,8 +43,16 @@ from oauth1_proxy.shell import startup
 from oauth1_proxy.shell.capture import CaptureGuard
 from oauth1_proxy.shell.diagnosis import learn_from_refusal
 from oauth1_proxy.shell.flow_input import _no_token as _no_token
-from oauth1_proxy.shell.flow_input import _parse_authority, login_help, make_nonce, profiles_for, token_lookup
+from oauth1_proxy.shell.flow_input import (
+    _parse_authority,
+    login_help,
+    make_nonce,
+    profiles_for,
+    stored_accounts,
+    token_lookup,
+)
 from oauth1_proxy.shell.helper import OAuth1Helper
+from oauth1_proxy.shell.limits import Limiter, MustQueue
 from oauth1_proxy.shell.logs import _signed_line_record, install_log_filter, logger
 from oauth1_proxy.shell.refusals import REFUSED_HOST as REFUSED_HOST
 from oauth1_proxy.shell.refusals import StreamedRefusals, refuse, refuse_internal, refuse_raw_tcp
@@ -93,6 +102,7 @@ class OAuth1Signer:
         self.helper_host = HELPER_HOST
         self._streams_large_bodies = False
         self.reverse = ReverseHosts()  # reverse mode (SPEC §10): the client's Host, checked
+        self.limits = Limiter()  # SPEC §11: rate_limit and max_concurrency slots, held by flow id (shell/limits.py)
 
     @property
     def _holds_keep_host(self) -> bool:
@@ -246,9 +256,11 @@ class OAuth1Signer:
                 asyncio.get_running_loop()
             except RuntimeError:  # called outside an event loop (unit tests): nothing to block
                 store.refresh()
-                self._sign_or_refuse(flow, e.profile)
+                self._sign_or_refuse(flow, e.profile, can_wait=False)
                 return None
             return self._sign_after_refresh(flow, store, e.profile)
+        except MustQueue as e:  # over a limit: only this flow waits (shell/limits.py)
+            return self._queued(flow, e)
         except ProxyError as e:
             refuse(flow, e)
         except Exception as e:  # fail closed: never forward unsigned
@@ -261,21 +273,40 @@ class OAuth1Signer:
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
             return
-        self._sign_or_refuse(flow, profile)
+        queued = self._sign_or_refuse(flow, profile)
+        if queued is not None:
+            await queued
 
-    def _sign_or_refuse(self, flow: http.HTTPFlow, profile: str | None) -> None:
-        """Sign (as ``profile``, once chosen) or answer with the proxy's refusal; never raise."""
+    def _sign_or_refuse(self, flow: http.HTTPFlow, profile: str | None, *,
+                        can_wait: bool = True) -> Coroutine[Any, Any, None] | None:
+        """Sign (as ``profile``, once chosen) or answer with the proxy's refusal; never raise.
+
+        Over a limit: a coroutine waiting for a slot (``can_wait``), else the proxy's 429.
+        """
         try:
             self.sign_flow(flow, chosen=profile)
+        except MustQueue as e:
+            if can_wait:
+                return self._queued(flow, e)
+            refuse(flow, e)
         except ProxyError as e:
             refuse(flow, e)
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
+        return None
+
+    async def _queued(self, flow: http.HTTPFlow, queued: MustQueue) -> None:
+        """Wait for a slot of the profile's limits (SPEC §11), then sign as admitted; else the proxy's 429."""
+        if await self.limits.admitted(flow, queued, refuse, refuse_internal):
+            again = self._sign_or_refuse(flow, queued.profile)  # admitted: it cannot queue again
+            if again is not None:
+                await again
 
     def response(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         """Wake a waiting retry; for a signed flow refused 400/401, a coroutine diagnosing (and maybe retrying) it."""
         # A plain function: mitmproxy awaits what a hook returns, so only a
         # refused signed flow pays for a coroutine (issue 5).
+        self.limits.release(flow.id)  # its concurrency slot, if it holds one (SPEC §11)
         waiter = self._retries.get(flow.id)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -295,7 +326,8 @@ class OAuth1Signer:
         self.helper.done()
 
     def error(self, flow: http.HTTPFlow) -> None:
-        """Forget a failed flow and wake a retry waiting on it."""
+        """Forget a failed flow (and give back its concurrency slot) and wake a retry waiting on it."""
+        self.limits.release(flow.id)
         self._signed.pop(flow.id, None)
         self._signed_early.discard(flow.id)
         waiter = self._retries.get(flow.id)
@@ -368,6 +400,7 @@ class OAuth1Signer:
             config,
             tokens=token_lookup(self.store), login=login_help(flow, self.config, self.helper_url),
             now=int(time.time()), nonce=make_nonce, learned_skew=self._skew, chosen=chosen, candidates=candidates,
+            accounts=stored_accounts(self.store),
         )
         if isinstance(decision, Pass):
             if decision.strip_profile_header:
@@ -375,6 +408,7 @@ class OAuth1Signer:
             return
         if isinstance(decision, Refuse):
             raise decision.error
+        self.limits.enter(flow, flow.id, decision)  # SPEC §11: admitted now, or raise MustQueue (nothing changed yet)
         if decision.plaintext:
             self.guard.watch_request(flow)
         self._signed[flow.id] = SignedFlow(
@@ -384,6 +418,8 @@ class OAuth1Signer:
         )
         if decision.strip_profile_header:
             del request.headers[PROFILE_HEADER]
+        if decision.strip_account_header:
+            del request.headers[ACCOUNT_HEADER]
         # One new tuple of fields.
         if decision.strip_authorization or decision.authorization is not None:
             fields = tuple(f for f in request.headers.fields if f[0].lower() != b"authorization") \
