@@ -24,7 +24,7 @@ accounts existed sign exactly as before.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
 ACCOUNT_HEADER = "X-OAuth1-Account"
@@ -130,3 +130,10 @@ def choose_account(
         f"with the header {ACCOUNT_HEADER}: NAME (e.g. {ACCOUNT_HEADER}: {named[0]}), or set default_account "
         "in the profile. The request was not sent."
     )
+
+
+def default_key(profile: str, default_account: str | None, keys: Collection[str]) -> str | None:
+    """The store key a request without the header signs with (``choose_account``); None: several, no default."""
+    choice = choose_account(profile, None, default_account, has_key=keys.__contains__,
+                            stored_accounts=lambda name: accounts_in(keys, name))
+    return choice.key if isinstance(choice, AccountChoice) else None
