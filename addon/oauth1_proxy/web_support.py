@@ -43,6 +43,7 @@ class Pending:
     temporary: TemporaryCredentials
     created: float
     binding: str = ""  # sha256 of the cookie of the browser that started the login
+    account: str | None = None  # the account being logged in (SPEC §11); None: the profile's unnamed one
 
 
 class PendingLogins:
@@ -53,11 +54,11 @@ class PendingLogins:
         self._lock = threading.Lock()
         self.lifetime, self.clock = lifetime, clock
 
-    def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "") -> None:
+    def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "", account: str | None = None) -> None:
         with self._lock:
             now = self.clock()
             self._items = {k: v for k, v in self._items.items() if now - v.created < self.lifetime}
-            self._items[temporary.token] = Pending(profile, temporary, now, binding)
+            self._items[temporary.token] = Pending(profile, temporary, now, binding, account)
 
     def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None:
         """The pending login of ``token``, once; None when unknown, used, expired, or another browser's.
