@@ -8,7 +8,11 @@ from flask.testing import FlaskClient
 from oauth1_proxy.config import ProxyConfig
 from oauth1_proxy.tokens import MemoryTokenStore, StoredToken
 from oauth1_proxy.web import make_web_app
-from tests.test_web import LOCAL, SECRET, TOKEN_SECRET, FakeProvider, config, csrf_of, provider  # noqa: F401
+from tests import test_web
+from tests.test_web import LOCAL, SECRET, TOKEN_SECRET, FakeProvider, csrf_of
+
+config = test_web.config  # the fixtures of tests/test_web.py: a dance profile, a stand-in provider
+provider = test_web.provider
 
 ALICE = StoredToken(token="tok-a", token_secret=TOKEN_SECRET, obtained_at="2026-12-01T00:00:00+00:00",
                     extra=(("screen_name", "alice"),))
