@@ -280,7 +280,7 @@ def make_web_app(
         profile = dance_profile(name)
         if isinstance(profile, Response):
             return profile
-        account = account_arg(request.form.get("account"))
+        account = account_arg(request.form.get("account") or request.args.get("account"))
         if isinstance(account, Response):
             return account
         callback = profile.callback
