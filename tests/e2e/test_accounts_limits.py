@@ -26,8 +26,8 @@ USERS = [("1001", "alice"), ("1002", "bob")]
 @pytest.fixture
 def users_provider() -> Any:
     """A plain-http provider with two resource owners, alice and bob, and a concurrency cap of 2 (NetSuite)."""
-    with Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)], access_tokens={TOKEN: TOKEN_SECRET},
-                  users=USERS, concurrency_limit=2) as p:
+    with Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)],
+                  access_tokens={TOKEN: TOKEN_SECRET}, users=USERS, concurrency_limit=2) as p:
         yield p
 
 
