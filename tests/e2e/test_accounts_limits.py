@@ -212,3 +212,31 @@ def test_limits_no_slot_leaks_on_client_disconnects_and_upstream_errors(
     # (The provider may have seen 2 at once: the slot of a client that hung up is given back then, while the
     # provider, like a real one, finishes the abandoned request. See notes/acct14.md.)
     assert "internal error" not in proxy.text()
+
+
+def test_accounts_cli_login_account_then_a_running_proxy_signs_as_that_user(
+    tmp_path: Path, users_provider: Provider, run_proxy: Any
+) -> None:
+    from .test_token_dance import read_authorize_url, run_login
+
+    config = write_config(tmp_path / "proxy.yaml", {"p": dance_profile(users_provider)})
+    proxy = run_proxy(config)
+    s = session_through(proxy)
+    process = run_login(config, "--oob", "--account", "carol")
+    url = read_authorize_url(process, users_provider)
+    page = requests.get(url, timeout=10)
+    token = re.search(r'name="oauth_token" value="([^"]+)"', page.text)
+    assert token is not None
+    pin_page = requests.post(urljoin(url, "/oauth/authorize"), data={"oauth_token": token.group(1), "user": "1002"},
+                             timeout=10)
+    pin = re.search(r'id="pin">([^<]+)<', pin_page.text)
+    assert pin, pin_page.text
+    out, _ = process.communicate(pin.group(1) + "\n", timeout=30)
+    assert process.returncode == 0, out
+    assert 'Account "carol" of profile "p" is logged in as bob' in out and "X-OAuth1-Account: carol" in out
+    # The only account: used with or without the header.
+    for headers in ({"X-OAuth1-Account": "carol"}, {}):
+        me = s.get(f"{users_provider.base_url}/api/me", headers=headers, timeout=10)
+        assert me.status_code == 200 and me.json()["screen_name"] == "bob"
+    for secret in (*SECRETS, CONSUMER_SECRET):
+        assert secret not in out
