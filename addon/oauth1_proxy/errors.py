@@ -11,6 +11,11 @@ Two attributes, two meanings, everywhere:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .limits import ProfileLimits
+
 
 class ProxyError(Exception):
     """Base of every error the proxy reports to a user; the message names the value, where, and the fix."""
@@ -98,3 +103,18 @@ class RateLimited(ProxyError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class MustQueue(ProxyError):
+    """A signed request must wait for its budget (SPEC §11; shell/limits.py's ``Limiter.enter`` raises it).
+
+    The signer awaits ``Limiter.wait`` then. A ProxyError so that a path that cannot wait (a streamed body, no event
+    loop) refuses it with this message: 429, nothing sent.
+    """
+
+    status_hint = 429
+
+    def __init__(self, message: str, *, profile: str, account: str | None, key: str, limits: ProfileLimits) -> None:
+        super().__init__(message)
+        self.profile, self.account, self.key, self.limits = profile, account, key, limits
+        self.retry_after = 1  # seconds: when a slot frees is unknown

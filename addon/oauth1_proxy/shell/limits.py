@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from oauth1_proxy.errors import ProxyError, RateLimited
+from oauth1_proxy.errors import MustQueue, ProxyError, RateLimited
 from oauth1_proxy.limits import Admitted, ProfileLimits, SlidingWindow, retry_after
 from oauth1_proxy.policy import Sign
 
@@ -40,21 +40,6 @@ class _Flow(Protocol):
 
 
 CONCURRENCY_RETRY_AFTER = 1  # seconds: when a slot frees is unknown; ask the client to come back soon
-
-
-class MustQueue(ProxyError):
-    """A signed request must wait for its budget (raised by ``Limiter.enter``; the signer awaits ``wait``).
-
-    A ProxyError so that a path that cannot wait (a streamed body, no event
-    loop) refuses it with this message: 429, nothing sent.
-    """
-
-    status_hint = 429
-
-    def __init__(self, message: str, *, profile: str, account: str | None, key: str, limits: ProfileLimits) -> None:
-        super().__init__(message)
-        self.profile, self.account, self.key, self.limits = profile, account, key, limits
-        self.retry_after = CONCURRENCY_RETRY_AFTER
 
 
 class Budget:
