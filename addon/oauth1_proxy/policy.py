@@ -12,8 +12,9 @@ Rules:
 3. Every refusal carries the message a user reads: what failed, the value,
    where, and the fix; never a secret.
 
-A little over 400 lines: every refusal's message lives here, next to its
-check, so that the proxy and ``sign`` cannot word them differently.
+Over 400 lines: every refusal's message lives here, next to its check
+(the account choice's too, SPEC §11), so that the proxy and ``sign``
+cannot word them differently.
 """
 
 from __future__ import annotations
@@ -419,11 +420,14 @@ def decide(
     account: str | None = None
     account_key = ""
     if profile.has_dance and not profile.has_static_token:
-        choice = choose_account(profile.name, headers.account, profile.default_account,
-                                has_key=lambda key: tokens(key) is not None, stored_accounts=accounts)
-        if isinstance(choice, AccountRefusal):
-            return _refused(choice.message)
-        account, account_key = choice
+        if headers.account is None and profile.default_account is None and tokens(profile.name) is not None:
+            account_key = profile.name  # the usual case, the unnamed account: what choose_account picks, ~1 µs less
+        else:
+            choice = choose_account(profile.name, headers.account, profile.default_account,
+                                    has_key=lambda key: tokens(key) is not None, stored_accounts=accounts)
+            if isinstance(choice, AccountRefusal):
+                return _refused(choice.message)
+            account, account_key = choice
     elif headers.account is not None:
         kind = "a static token in the config" if profile.has_static_token else "no token (consumer-only)"
         return _refused(
