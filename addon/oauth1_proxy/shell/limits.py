@@ -25,7 +25,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from oauth1_proxy.errors import MustQueue, ProxyError, RateLimited
 from oauth1_proxy.limits import Admitted, ProfileLimits, SlidingWindow, retry_after
@@ -82,14 +82,21 @@ class Limiter:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._budgets: dict[tuple[str, ProfileLimits], Budget] = {}
-        self._held: dict[str, Budget] = {}  # flow id -> the budget whose slot it holds (admitted flows)
+        self._fast: dict[tuple[str, int], tuple[ProfileLimits, Budget]] = {}  # by the limits object's id
+        # flow id -> the budget whose slot it holds (admitted flows), and a weak reference to the flow
+        # whose callback gives the slot back if the flow is dropped without a hook (rule 3).
+        self._held: dict[str, tuple[Budget, weakref.ref[Any] | None]] = {}
 
     def budget(self, key: str, limits: ProfileLimits) -> Budget:
         # Keyed by the limits too: a reloaded config with new limits starts new budgets, and
         # flows admitted before give their slots back to the old one.
+        fast = self._fast.get((key, id(limits)))
+        if fast is not None and fast[0] is limits:  # the same limits object: no hashing of its fields (~0.7 µs)
+            return fast[1]
         found = self._budgets.get((key, limits))
         if found is None:
             found = self._budgets[(key, limits)] = Budget(limits)
+        self._fast[(key, id(limits))] = (limits, found)
         return found
 
     def held(self, flow_id: str) -> bool:
@@ -106,10 +113,8 @@ class Limiter:
         key = limits.budget_key(decision.profile.name, decision.account_key or decision.profile.name)
         budget = self.budget(key, limits)
         window = budget.window
-        if budget.slot_free() and (window is None or window.delay(self.clock()) == 0):
-            budget.take()
-            if window is not None:
-                window.reserve(self.clock(), 0)
+        if budget.slot_free() and (window is None or isinstance(window.reserve(self.clock(), 0), Admitted)):
+            budget.take()  # the rate slot, if any, is booked for now
             self._hold(flow, flow_id, budget)
             return
         raise MustQueue(
@@ -176,16 +181,16 @@ class Limiter:
 
     def release(self, flow_id: str) -> None:
         """Give back the slot a flow holds (its response or error is done); nothing when it holds none."""
-        budget = self._held.pop(flow_id, None)
-        if budget is not None:
-            budget.give_back()
+        held = self._held.pop(flow_id, None)
+        if held is not None:
+            held[0].give_back()
 
     def _hold(self, flow: object, flow_id: str, budget: Budget) -> None:
-        self._held[flow_id] = budget
         try:
-            weakref.finalize(flow, self.release, flow_id)  # rule 3: a flow dropped without a hook
+            ref: weakref.ref[Any] | None = weakref.ref(flow, lambda _: self.release(flow_id))
         except TypeError:  # not weak-referenceable (a test double): the hooks release it
-            pass
+            ref = None
+        self._held[flow_id] = (budget, ref)
 
     @staticmethod
     def _drop_waiter(budget: Budget, waiter: asyncio.Future[None]) -> None:
