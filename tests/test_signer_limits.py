@@ -75,3 +75,16 @@ def test_signer_account_header_on_a_static_token_profile_is_refused_400_not_sent
         signer.request(flow)
     assert flow.response is not None and flow.response.status_code == 400
     assert "Authorization" not in flow.request.headers
+
+
+def test_signer_start_up_line_lists_the_accounts_of_a_profile(tmp_path: Path) -> None:
+    from oauth1_proxy.shell.startup import login_state_text
+    from oauth1_proxy.tokens import StoredToken, dump_token_store
+    from tests.test_mitmproxy_addon import NOT_LOGGED_IN
+
+    (tmp_path / "tokens.yaml").write_text(dump_token_store({
+        "api@alice": StoredToken(token="a", token_secret="sa"), "api@bob": StoredToken(token="b", token_secret="sb")}))
+    with signer_for(tmp_path, NOT_LOGGED_IN) as signer:
+        assert signer.config is not None
+        line = login_state_text(signer.config.profiles[0], signer.store)
+    assert line == "2 accounts, each request names one with X-OAuth1-Account; accounts alice, bob"

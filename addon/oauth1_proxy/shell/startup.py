@@ -13,6 +13,7 @@ from mitmproxy import ctx, exceptions
 from mitmproxy.addonmanager import Loader
 from mitmproxy.tools.dump import DumpMaster
 
+from oauth1_proxy.accounts import ACCOUNT_HEADER, accounts_in, default_key
 from oauth1_proxy.config import Profile, ProxyConfig, load_config
 from oauth1_proxy.errors import ConfigError, TokenStoreError
 from oauth1_proxy.permissions import check_permissions, secret_files
@@ -162,12 +163,19 @@ def describe(config: ProxyConfig, store: TokenStore | None) -> list[str]:
 def login_state_text(p: Profile, store: TokenStore | None) -> str:
     """The profile's login state, in policy.login_state's words (as check and the helper say it)."""
     stored = None
+    accounts = ""
     if store is not None and p.has_dance and not p.has_static_token:
         try:
-            stored = store.get(p.name)
+            tokens = store.all()
         except TokenStoreError:
             return "token store unreadable"
-    return str(login_state(p, stored))
+        named = accounts_in(tokens, p.name)  # SPEC §11: the accounts, by name (never a secret)
+        accounts = f"; accounts {', '.join(named)}" if named else ""
+        key = default_key(p.name, p.default_account, tokens)
+        if key is None:
+            return f"{len(named)} accounts, each request names one with {ACCOUNT_HEADER}{accounts}"
+        stored = tokens.get(key)
+    return str(login_state(p, stored)) + accounts
 
 
 def warn_of_permissions(config: ProxyConfig) -> None:
