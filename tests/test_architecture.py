@@ -30,6 +30,7 @@ MITMPROXY_SHELL = {
     "shell.dispatch",
     "shell.signer",
     "shell.capture",
+    "shell.frontends",
     "shell.logs",
     "shell.helper",
     "shell.responses",
@@ -92,9 +93,22 @@ def imported_modules(module: str) -> list[tuple[str, int]]:
 def test_core_modules_list_covers_the_package() -> None:
     # Guards the parametrization below against finding nothing.
     assert {"config", "signing", "tokens", "token_exchange", "errors"} <= set(CORE_MODULES)
+    assert {"config_model", "config_yaml", "config_check", "web_support"} <= set(CORE_MODULES)
     assert {"cli", "mitmproxy_addon", "config", "web"} <= set(RUNTIME_MODULES)
     assert {"devtools.demo", "devtools.bench", "devtools.bench.signer", "devtools.provider", "devtools.provider.app",
             "devtools.provider.validator", "devtools.provider.wire", "devtools.provider.tls"} <= set(DEVTOOLS_MODULES)
+
+
+def test_shell_list_names_exactly_the_modules_of_the_shell() -> None:
+    # Every module under shell/ may import mitmproxy, and the list names no module that is gone.
+    shell = {m for m in ALL_MODULES if m.startswith("shell.")}
+    assert shell == {m for m in MITMPROXY_SHELL if m.startswith("shell.")}
+    assert MITMPROXY_SHELL <= set(ALL_MODULES)
+
+
+def test_web_support_imports_without_flask() -> None:
+    # The helper's building blocks (Host checks, pending logins) serve shell/ and login.py without Flask.
+    assert loaded_after_import("web_support", "flask") == []
 
 
 @pytest.mark.parametrize("module", CORE_MODULES, ids=CORE_MODULES)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
@@ -88,6 +89,38 @@ def test_bench_quick_json_is_one_object_with_every_figure() -> None:
     assert proxy["throughput_ratio"] > 0 and proxy["signing_throughput_ratio"] > 0
     # Every request oauth1-proxy forwarded in the measured rounds arrived signed.
     assert proxy["upstream_saw"]["signed"] >= proxy["oauth1_proxy_requests_measured"] > 0
+
+
+def test_bench_against_a_commit_runs_that_commits_tree_with_this_install(tmp_path: Path) -> None:
+    from oauth1_proxy.devtools.bench.proxy import against_name, bench_commands
+
+    commands = bench_commands(tmp_path, 9, against="HEAD")
+    command = commands[against_name("HEAD")]
+    tree = tmp_path / "against" / "addon"
+    shipped = subprocess.run(["git", "show", "HEAD:addon/oauth1_proxy/signing.py"], capture_output=True,
+                             check=True, cwd=Path(__file__).parent).stdout
+    assert (tree / "oauth1_proxy" / "signing.py").read_bytes() == shipped
+    assert command[0] == sys.executable and repr(str(tree)) in command[2]
+    # The same run arguments as ours, with a confdir of its own.
+    ours = commands["oauth1-proxy"]
+    assert command[3:] == [a if not a.startswith("confdir=") else command[3:][i] for i, a in enumerate(ours[1:])]
+    assert any(a == f"confdir={tmp_path / 'confdir-against'}" for a in command)
+
+
+@pytest.mark.e2e
+def test_bench_against_reports_the_same_run_ratio_and_the_old_commit_signs_every_request() -> None:
+    from oauth1_proxy.devtools.bench.proxy import against_name
+
+    done = subprocess.run(
+        [*BENCH_COMMAND, "--quick", "--json", "--load", "builtin", "--connections", "4", "--against", "HEAD"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    proxy = json.loads(done.stdout)["proxy"]
+    old = proxy[against_name("HEAD")]
+    assert proxy["against"] == "HEAD" and proxy["against_throughput_ratio"] > 0 and old["load"]["rps"] > 0
+    old_served = old["load"]["requests"] + old["one_connection"]["requests"]
+    assert proxy["upstream_saw"]["signed"] >= proxy["oauth1_proxy_requests_measured"] + old_served
 
 
 @pytest.mark.e2e

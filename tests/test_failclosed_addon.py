@@ -16,6 +16,7 @@ import pytest
 from mitmproxy import tcp
 from mitmproxy.test import tflow
 
+from oauth1_proxy.stores.managed import ManagedTokenStore
 from oauth1_proxy.tokens import FileTokenStore, StoredToken
 from tests.test_mitmproxy_addon import (
     NOT_LOGGED_IN,
@@ -126,7 +127,7 @@ async def test_request_not_logged_in_rereads_the_store_off_the_event_loop_then_s
     # The snapshot has no token yet (another process just stored it): the request waits for a re-read done in a
     # worker thread, never on the loop, and is signed.
     with signer_for(tmp_path, NOT_LOGGED_IN) as signer:
-        assert isinstance(signer.store, FileTokenStore)
+        assert isinstance(signer.store, ManagedTokenStore) and isinstance(signer.store.backend, FileTokenStore)
         signer.store.unwatch()  # no watcher: only the miss path can see the new token
         FileTokenStore(tmp_path / "tokens.yaml").put("api", STORED)
         loop_thread = threading.get_ident()
@@ -160,7 +161,7 @@ async def test_request_not_logged_in_after_the_reread_is_answered_401(tmp_path: 
 
 def test_request_sees_a_token_another_writer_stored_within_the_watch_interval(tmp_path: Path) -> None:
     with signer_for(tmp_path, NOT_LOGGED_IN) as signer:
-        assert isinstance(signer.store, FileTokenStore)
+        assert isinstance(signer.store, ManagedTokenStore) and isinstance(signer.store.backend, FileTokenStore)
         FileTokenStore(tmp_path / "tokens.yaml").put("api", STORED)
         deadline = time.monotonic() + 2.0
         while signer.store.cached("api") is None and time.monotonic() < deadline:
@@ -173,7 +174,7 @@ def test_request_sees_a_token_another_writer_stored_within_the_watch_interval(tm
 def test_request_uses_no_token_another_writer_deleted_within_the_watch_interval(tmp_path: Path) -> None:
     FileTokenStore(tmp_path / "tokens.yaml").put("api", STORED)
     with signer_for(tmp_path, NOT_LOGGED_IN) as signer:
-        assert isinstance(signer.store, FileTokenStore)
+        assert isinstance(signer.store, ManagedTokenStore) and isinstance(signer.store.backend, FileTokenStore)
         assert signer.store.cached("api") == STORED
         FileTokenStore(tmp_path / "tokens.yaml").delete("api")
         time.sleep(1.0)

@@ -34,7 +34,7 @@ from oauth1_proxy.policy import (
     login_state,
     wire_host,
 )
-from oauth1_proxy.tokens import FileTokenStore
+from oauth1_proxy.stores.managed import open_config_store
 from oauth1_proxy.web import HELPER_HOST
 
 
@@ -92,8 +92,8 @@ def _load(path: str) -> ProxyConfig:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    store = FileTokenStore(config.token_store)
-    tokens = store.all()  # raises TokenStoreError on a corrupt store
+    store = open_config_store(config)
+    tokens = store.all()  # raises TokenStoreError on a corrupt store, an unreachable Redis, a wrong key
     print(f"{args.config}: OK, {len(config.profiles)} profile(s); token store {config.token_store}")
     # Secrets at rest, like ssh: a warning on stderr, not a failure. (`run` logs the same from the addon.)
     for warning in check_permissions(secret_files(config)):
@@ -161,7 +161,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
         (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape")) for k, v in headers)
     scheme, shown_host = parts.scheme, parts.hostname
     host = wire_host(shown_host)
-    store = FileTokenStore(config.token_store)
+    store = open_config_store(config)
     decision = decide(
         OutgoingRequest(
             method=method, scheme=scheme, host=host, shown_host=shown_host, port=port, target=path, headers=facts,

@@ -47,8 +47,10 @@ from .config_yaml import read_regular_file as read_regular_file
 from .config_yaml import yaml_error_line as yaml_error_line
 from .config_yaml import yaml_problem as yaml_problem
 from .errors import ConfigError
+from .stores.crypto import BadStoreKey, parse_store_key
+from .stores.location import BadRedisURL, RedisLocation, is_redis_url, parse_redis_url
 
-TOP_LEVEL_KEYS = ("token_store", "profiles")
+TOP_LEVEL_KEYS = ("token_store", "profiles", "token_store_key")
 
 
 def parse_config(
@@ -69,7 +71,18 @@ def parse_config(
         if key not in TOP_LEVEL_KEYS:
             c.problem((key,), f"unknown key; the top level takes {', '.join(TOP_LEVEL_KEYS)}.")
     store_text = c.string(data, "token_store", (), allow_empty=False) or DEFAULT_TOKEN_STORE
-    token_store = c.path(store_text)
+    token_store: Path | RedisLocation = c.path(store_text)
+    if is_redis_url(store_text):
+        try:
+            token_store = parse_redis_url(store_text)
+        except BadRedisURL as e:  # the message never holds the password
+            c.problem(("token_store",), f"{e}.")
+    store_key = c.string(data, "token_store_key", (), allow_empty=False)
+    if store_key is not None:
+        try:
+            parse_store_key(store_key)
+        except BadStoreKey as e:  # the message never quotes the key
+            c.problem(("token_store_key",), f"{e}.")
     profiles: list[Profile] = []
     raw_profiles = data.get("profiles")
     if not isinstance(raw_profiles, Mapping) or not raw_profiles:
@@ -94,7 +107,8 @@ def parse_config(
                     )
     if c.problems:
         raise ConfigError(c.problems)
-    return ProxyConfig(source=Path(source), token_store=token_store, profiles=tuple(profiles), index=index)
+    return ProxyConfig(source=Path(source), token_store=token_store, profiles=tuple(profiles), index=index,
+                       token_store_key=store_key)
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> ProxyConfig:

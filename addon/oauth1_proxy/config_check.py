@@ -56,7 +56,7 @@ PROFILE_KEYS = (
     "private_key_password",
     *ACCOUNT_AND_LIMIT_KEYS,
 )
-SECRET_KEYS = frozenset({"consumer_secret", "token_secret", "private_key_password"})
+SECRET_KEYS = frozenset({"consumer_secret", "token_secret", "private_key_password", "token_store", "token_store_key"})
 
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,

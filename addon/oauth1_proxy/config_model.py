@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from .limits import NO_LIMITS, ProfileLimits
 from .presets import realm_from_host
 from .signing import ClientCredentials, Placement, RSASigner, SignatureMethod
+from .stores.location import RedisLocation
 
 DEFAULT_TOKEN_STORE = "~/.config/oauth1-proxy/tokens.yaml"
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -137,10 +138,11 @@ class ProxyConfig:
     """The whole config: where tokens live and the profiles, indexed by destination."""
 
     source: Path
-    token_store: Path
+    token_store: Path | RedisLocation  # a YAML file, or a Redis database (stores/location.py; str() redacts)
     profiles: tuple[Profile, ...]
     # (scheme, host, port) -> profiles, longest path_prefix first.
     index: Mapping[tuple[str, str, int], tuple[Profile, ...]] = field(repr=False)
+    token_store_key: str | None = field(default=None, repr=False)  # a Fernet key: token secrets sealed at rest
 
     def profile_named(self, name: str) -> Profile | None:
         for p in self.profiles:

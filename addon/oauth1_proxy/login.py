@@ -23,8 +23,8 @@ from typing import Any
 from .accounts import bad_account_message, is_account_name, token_key
 from .config import load_config
 from .errors import LoginError, TokenStoreError
+from .stores.managed import open_config_store
 from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_url, parse_callback_query
-from .tokens import FileTokenStore
 from .transport import obtain_access_token, obtain_request_token
 from .web import direct_authorities, normalize_authority
 
@@ -117,7 +117,7 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
     if not profile.has_dance:
         raise LoginError(f'profile "{name}" in {config_path} has no request_token_url, authorize_url and '
                          "access_token_url; add them to log in.")
-    store = FileTokenStore(config.token_store)
+    store = open_config_store(config)
     store.all()  # a corrupt store is reported before the dance, never overwritten after it
 
     server: _CallbackServer | None = None

@@ -27,7 +27,6 @@ from oauth1_proxy.errors import (
     TokenStoreError,
 )
 from oauth1_proxy.shell.capture import (
-    READING_COMMANDS,
     CaptureGuard,
     CaptureRestorer,
     _copy_message,
@@ -38,12 +37,15 @@ from oauth1_proxy.shell.capture import (
     _redact_headers,
     _redact_request_message,
     _says_plaintext,
+)
+from oauth1_proxy.shell.dispatch import SparseDispatch, plan_for, use_sparse_dispatch
+from oauth1_proxy.shell.frontends import (
+    READING_COMMANDS,
     _shown,
     install_command_redaction,
     install_web_redaction,
     install_wire_substitution,
 )
-from oauth1_proxy.shell.dispatch import SparseDispatch, plan_for, use_sparse_dispatch
 from oauth1_proxy.shell.helper import HELPER_THREADS, REVERSE_PREFIX_BYTES, OAuth1Helper, run_wsgi
 from oauth1_proxy.shell.logs import (
     LOG_FILTER,

@@ -51,5 +51,6 @@ def secret_files(config: ProxyConfig) -> list[tuple[Path, str]]:
     """The files of a config that hold secrets: the config itself, RSA private keys, the token store."""
     files: list[tuple[Path, str]] = [(config.source, "config file")]
     files += [(p.private_key_file, "private key file") for p in config.profiles if p.private_key_file is not None]
-    files.append((config.token_store, "token store"))
+    if isinstance(config.token_store, Path):  # a Redis store has no file here
+        files.append((config.token_store, "token store"))
     return files

@@ -67,8 +67,8 @@ class RequestHeaders(NamedTuple):
 
     The two inputs and Sign are NamedTuples, immutable like frozen
     dataclasses: the proxy makes them for every signed request, and a frozen
-    dataclass's ``__init__`` (``object.__setattr__`` per field) cost ~4 µs
-    more a request, measured (the reason signing.SignedRequest is one too).
+    dataclass's ``__init__`` (``object.__setattr__`` per field) costs
+    measurably more per request (the reason signing.SignedRequest is one too).
     """
 
     profile: str | None = None  # X-OAuth1-Profile

@@ -384,7 +384,7 @@ def token_for(
 ) -> TokenCredentials | None:
     """The token credentials a profile signs with: policy.token_credentials over a store (SPEC §5).
 
-    ``cached``: read a FileTokenStore's snapshot, never the disk (the proxy's event loop).
+    ``cached``: read the store's snapshot, never the disk or Redis (the proxy's event loop).
     Raise TokenMissingError when the profile has the dance configured but no token yet.
     """
     from oauth1_proxy.policy import token_credentials  # policy imports this module
@@ -392,8 +392,8 @@ def token_for(
     lookup: Callable[[str], StoredToken | None]
     if store is None:
         lookup = _no_stored_token
-    elif cached and isinstance(store, FileTokenStore):
-        lookup = store.cached
+    elif cached and callable(getattr(store, "cached", None)):  # FileTokenStore, stores.managed's (Snapshotting)
+        lookup = store.cached  # type: ignore[attr-defined]
     else:
         lookup = store.get
     return token_credentials(profile, lookup, lambda p: (login_url, login_hint))

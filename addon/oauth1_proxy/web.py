@@ -12,10 +12,12 @@ Rules:
    own name). Anything else is 421; the callback URL is built only from a
    Host that passed this check.
 2. No page, JSON answer or log line ever carries a secret; the temporary
-   credentials stay in this process.
+   credentials stay in this process, or in the shared Redis store (sealed
+   with token_store_key when set), never in a page or cookie.
 3. Every state change (start a login, enter a PIN, log out) is a POST from
    the helper's own page: it carries a same-origin token (an HMAC of a
-   per-process key and the helper's origin, embedded in the helper's forms)
+   per-process key, or the key a shared Redis store holds for every
+   instance, and the helper's origin, embedded in the helper's forms)
    and any ``Origin`` it sends is the helper's own (``null`` is refused).
    A GET never talks to the provider.
    Routes: ``GET /`` and ``/status.json``; ``GET /login/P`` (a page with one
@@ -43,6 +45,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .accounts import bad_account_message, is_account_name, token_key
 from .config import Profile, ProxyConfig
 from .errors import ProxyError, TokenStoreError
+from .stores.managed import ManagedTokenStore
 from .token_exchange import ExchangeError, make_authorize_url, parse_callback_query
 from .tokens import StoredToken, TokenStore
 from .transport import obtain_access_token, obtain_request_token
@@ -58,9 +61,9 @@ from .web_support import PENDING_LIFETIME as PENDING_LIFETIME
 from .web_support import REVERSE_PREFIX as REVERSE_PREFIX
 from .web_support import Pending as Pending
 from .web_support import PendingLogins as PendingLogins
+from .web_support import PendingStore, esc
 from .web_support import PrefixMiddleware as PrefixMiddleware
 from .web_support import direct_authorities as direct_authorities
-from .web_support import esc
 from .web_support import is_loopback as is_loopback
 from .web_support import login_state as login_state
 from .web_support import normalize_authority as normalize_authority
@@ -74,11 +77,17 @@ def make_web_app(
     *,
     cafile: Callable[[], str | None] = lambda: None,
     upstream_proxy: Callable[[], str | None] = lambda: None,
-    pending: PendingLogins | None = None,
+    pending: PendingStore | None = None,
 ) -> Flask:
     """Build the helper app over the current config and token store."""
     app = Flask("oauth1_proxy.web")
-    logins = pending or PendingLogins()
+    own_logins = pending or PendingLogins()
+
+    def pending_logins() -> PendingStore:
+        """The store's shared pending logins (Redis: any instance completes the login), else this process's."""
+        store = get_store()
+        shared = store.pending_logins() if isinstance(store, ManagedTokenStore) else None
+        return shared if shared is not None else own_logins
     csrf_key = secrets.token_bytes(32)  # per process: a restart invalidates open pages, never a login
 
     def base() -> str:
@@ -107,7 +116,9 @@ def make_web_app(
         return checked
 
     def csrf_token() -> str:
-        return hmac.new(csrf_key, b"csrf\0" + origin().encode(), hashlib.sha256).hexdigest()
+        store = get_store()
+        shared = store.helper_key() if isinstance(store, ManagedTokenStore) else None  # behind a balancer
+        return hmac.new(shared or csrf_key, b"csrf\0" + origin().encode(), hashlib.sha256).hexdigest()
 
     def csrf_field() -> str:
         return f'<input type="hidden" name="{CSRF_FIELD}" value="{csrf_token()}">'
@@ -292,6 +303,7 @@ def make_web_app(
             logger.error('oauth1-proxy helper: login "%s" failed at %s', name, e)
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
         browser = secrets.token_urlsafe(32)
+        logins = pending_logins()
         logins.add(name, temporary, binding_of(browser), account)
         logger.info('oauth1-proxy helper: login "%s": request token obtained, sending the browser to the provider',
                     name)
@@ -313,6 +325,7 @@ def make_web_app(
         return response
 
     def complete(name: str, token: str, verifier: str, extra: dict[str, str]) -> Response:
+        logins = pending_logins()
         pending_login = logins.take(token, binding_of(request.cookies.get(login_cookie(name))), profile=name)
         if pending_login is None:
             if logins.known(token):

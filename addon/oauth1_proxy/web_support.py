@@ -6,20 +6,19 @@ the Host checks (normalize_authority, direct_authorities, is_loopback).
 
 from __future__ import annotations
 
-import hmac
 import html
 import ipaddress
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from .config import Profile
 from .policy import LoginState
 from .policy import login_state as policy_login_state
-from .token_exchange import TemporaryCredentials
+from .stores.pending import PENDING_LIFETIME as PENDING_LIFETIME  # seconds a login waits for its callback
+from .stores.pending import Pending as Pending
+from .stores.pending import PendingLogins as PendingLogins  # in this process; Redis: shared
+from .stores.pending import PendingStore as PendingStore
 from .tokens import StoredToken
 
 HELPER_HOST = "oauth1.proxy"  # the helper's pseudo-host through the proxy (option oauth1_helper_host)
@@ -30,55 +29,8 @@ REVERSE_PREFIX = "/_oauth1"
 DIRECT_ENV = "oauth1_proxy.direct"
 ORIGIN_ENV = "oauth1_proxy.origin"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-PENDING_LIFETIME = 600.0  # seconds a request token waits for its callback
 CSRF_FIELD = "csrf"
 LOGIN_COOKIE = "oauth1_login_"  # + a digest of the profile name: one pending login per profile and browser
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A request token this process obtained, waiting for its callback."""
-
-    profile: str
-    temporary: TemporaryCredentials
-    created: float
-    binding: str = ""  # sha256 of the cookie of the browser that started the login
-    account: str | None = None  # the account being logged in (SPEC §11); None: the profile's unnamed one
-
-
-class PendingLogins:
-    """Request tokens by token; each is taken once, and expires."""
-
-    def __init__(self, lifetime: float = PENDING_LIFETIME, clock: Callable[[], float] = time.monotonic) -> None:
-        self._items: dict[str, Pending] = {}
-        self._lock = threading.Lock()
-        self.lifetime, self.clock = lifetime, clock
-
-    def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "", account: str | None = None) -> None:
-        with self._lock:
-            now = self.clock()
-            self._items = {k: v for k, v in self._items.items() if now - v.created < self.lifetime}
-            self._items[temporary.token] = Pending(profile, temporary, now, binding, account)
-
-    def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None:
-        """The pending login of ``token``, once; None when unknown, used, expired, or another browser's.
-
-        A wrong binding or profile does not use the login up: the browser that
-        started it can still complete it.
-        """
-        with self._lock:
-            item = self._items.get(token)
-            if item is None or not hmac.compare_digest(item.binding, binding) or \
-                    (profile is not None and item.profile != profile):
-                return None
-            del self._items[token]
-        if self.clock() - item.created >= self.lifetime:
-            return None
-        return item
-
-    def known(self, token: str) -> bool:
-        with self._lock:
-            return token in self._items
 
 
 def normalize_authority(value: str | None, default_port: int = 80) -> str | None:

@@ -16,8 +16,8 @@ from oauth1_proxy.redaction import Redactor, summarise_bytes_literals
 SIGNED_LINE = "oauth1-proxy: signed profile=%s %s %s %s %s"  # SPEC §8: profile, method, host, path, method
 
 logger = logging.getLogger("oauth1_proxy")
-# mitmdump sets the root logger to DEBUG; records nobody reads still cost
-# ~150 µs each through its log hook. Ours start at INFO, oauthlib's at WARNING
+# mitmdump sets the root logger to DEBUG; records nobody reads still pass,
+# each, through its log hook on the event loop. Ours start at INFO, oauthlib's at WARNING
 # (it logs base strings and tokens at DEBUG).
 logger.setLevel(logging.INFO)
 logging.getLogger("oauthlib").setLevel(logging.WARNING)

@@ -60,6 +60,7 @@ from oauth1_proxy.shell.refusals import may_stream_later as _may_stream_later
 from oauth1_proxy.shell.reverse import ReverseHosts
 from oauth1_proxy.shell.startup import THIS_SCRIPT as THIS_SCRIPT
 from oauth1_proxy.shell.startup import is_this_script as _is_this_script
+from oauth1_proxy.stores.managed import ManagedTokenStore
 from oauth1_proxy.tokens import FileTokenStore, TokenStore
 from oauth1_proxy.web import HELPER_HOST
 
@@ -98,7 +99,7 @@ class OAuth1Signer:
         self._retries: dict[str, asyncio.Future[None]] = {}  # our timestamp retries, by flow id
         self._signed_early: set[str] = set()  # flows signed in requestheaders (streamed bodies), by id
         self.refusals = StreamedRefusals()  # refused streamed requests, sent nowhere
-        # Options read for every request, copied here in configure (an option lookup costs µs).
+        # Options read for every request, copied here in configure (an option lookup is far slower than an attribute).
         self.helper_host = HELPER_HOST
         self._streams_large_bodies = False
         self.reverse = ReverseHosts()  # reverse mode (SPEC §10): the client's Host, checked
@@ -249,7 +250,7 @@ class OAuth1Signer:
             # may not be in it yet. Re-read the store off the event loop, then
             # sign or refuse (only this flow waits).
             store = self.store
-            if not isinstance(store, FileTokenStore):
+            if not isinstance(store, ManagedTokenStore | FileTokenStore):
                 refuse(flow, e)
                 return None
             try:
@@ -267,7 +268,8 @@ class OAuth1Signer:
             refuse_internal(flow, e)
         return None
 
-    async def _sign_after_refresh(self, flow: http.HTTPFlow, store: FileTokenStore, profile: str) -> None:
+    async def _sign_after_refresh(self, flow: http.HTTPFlow, store: ManagedTokenStore | FileTokenStore,
+                                  profile: str) -> None:
         try:
             await asyncio.to_thread(store.refresh)
         except Exception as e:  # fail closed: never forward unsigned

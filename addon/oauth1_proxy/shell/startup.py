@@ -20,6 +20,7 @@ from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.policy import login_state
 from oauth1_proxy.shell.logs import logger
 from oauth1_proxy.signing import SignatureMethod
+from oauth1_proxy.stores.managed import ManagedTokenStore, Snapshotting, open_config_store
 from oauth1_proxy.tokens import FileTokenStore, TokenStore
 from oauth1_proxy.web import HELPER_HOST
 
@@ -131,13 +132,15 @@ def read_config(path: str, first: bool) -> ProxyConfig | None:
         raise exceptions.OptionsError(message) from None
 
 
-def open_store(config: ProxyConfig, old_store: TokenStore | None) -> FileTokenStore:
-    """The config's token store, watched; the one it replaces stops being watched."""
-    if isinstance(old_store, FileTokenStore):
+def open_store(config: ProxyConfig, old_store: TokenStore | None) -> ManagedTokenStore:
+    """The config's token store (a file or Redis: stores/managed.py), watched; the one it replaces is closed."""
+    if isinstance(old_store, ManagedTokenStore):
+        old_store.close()
+    elif isinstance(old_store, FileTokenStore):
         old_store.unwatch()
-    store = FileTokenStore(config.token_store)
+    store = open_config_store(config)
     # The signer reads a snapshot on the event loop; a daemon thread keeps
-    # it fresh (tokens.WATCH_INTERVAL), so no request stats the store.
+    # it fresh (tokens.WATCH_INTERVAL), so no request stats the store or asks Redis.
     store.watch()
     return store
 
@@ -165,16 +168,17 @@ def login_state_text(p: Profile, store: TokenStore | None) -> str:
     stored = None
     accounts = ""
     if store is not None and p.has_dance and not p.has_static_token:
-        try:
-            tokens = store.all()
+        try:  # the snapshot open_store just read: no second trip to Redis per profile
+            snapshot = isinstance(store, Snapshotting)
+            keys = store.cached_keys() if snapshot else tuple(store.all())  # type: ignore[attr-defined]
+            named = accounts_in(keys, p.name)  # SPEC §11: the accounts, by name (never a secret)
+            accounts = f"; accounts {', '.join(named)}" if named else ""
+            key = default_key(p.name, p.default_account, keys)
+            if key is None:
+                return f"{len(named)} accounts, each request names one with {ACCOUNT_HEADER}{accounts}"
+            stored = store.cached(key) if isinstance(store, Snapshotting) else store.get(key)
         except TokenStoreError:
             return "token store unreadable"
-        named = accounts_in(tokens, p.name)  # SPEC §11: the accounts, by name (never a secret)
-        accounts = f"; accounts {', '.join(named)}" if named else ""
-        key = default_key(p.name, p.default_account, tokens)
-        if key is None:
-            return f"{len(named)} accounts, each request names one with {ACCOUNT_HEADER}{accounts}"
-        stored = tokens.get(key)
     return str(login_state(p, stored)) + accounts
 
 

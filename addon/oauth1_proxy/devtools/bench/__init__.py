@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-proxy", action="store_true", help="time the signer only")
     parser.add_argument("--memory", type=int, metavar="N", default=0,
                         help="also: the RSS of one oauth1-proxy run over N signed requests (100000 takes ~5 min)")
+    parser.add_argument("--against", metavar="REV",
+                        help="also run oauth1-proxy run of an older commit of this clone (git archive), signing "
+                             "the same requests, in the same alternating rounds: the same-run ratio against it")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
 
     out = sys.stdout
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(file=out, flush=True)
     if not args.skip_proxy:
         try:
-            results["proxy"] = bench_proxy(args.quick, args.load, args.connections, progress)
+            results["proxy"] = bench_proxy(args.quick, args.load, args.connections, progress, args.against)
         except (RuntimeError, OSError, subprocess.SubprocessError) as e:
             print(f"oauth1-proxy bench: the proxy part failed: {e}", file=sys.stderr)
             return 1

@@ -44,6 +44,32 @@ def proxy_commands(
 ) -> dict[str, list[str]]:
     """The command lines, with the same mitmdump options: bare mitmdump, oauth1-proxy run, and
     oauth1-proxy run with nothing to sign."""
+    return _proxy_commands(upstream_port, configs, confdirs)
+
+
+def against_name(rev: str) -> str:
+    """The contender's name for ``--against REV``: the same ``oauth1-proxy run`` from an older commit."""
+    return f"oauth1-proxy @{rev}"
+
+
+def old_tree(rev: str, directory: Path) -> Path:
+    """The package of commit ``rev`` (``git archive`` of its ``addon/``), for ``--against``: its
+    ``oauth1-proxy run`` starts from that tree, with this install's mitmproxy and libraries."""
+    root = Path(__file__).resolve().parents[4]
+    target = directory / "against"
+    target.mkdir()
+    try:
+        archive = subprocess.run(["git", "-C", str(root), "archive", rev, "addon"], check=True,
+                                 capture_output=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise RuntimeError(f"--against {rev}: git archive of {root} failed; give a commit of this clone ({e})") from e
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True, timeout=60)
+    return target / "addon"
+
+
+def _proxy_commands(
+    upstream_port: int, configs: tuple[Path, Path], confdirs: tuple[Path, ...]
+) -> dict[str, list[str]]:
 
     def common(confdir: Path) -> list[str]:
         return [
@@ -57,7 +83,7 @@ def proxy_commands(
     mitmdump = _script("mitmdump") or [
         sys.executable, "-c", "import sys; from mitmproxy.tools.main import mitmdump; sys.exit(mitmdump())",
     ]
-    ours = _script("oauth1-proxy") or [sys.executable, "-m", "oauth1_proxy.cli"]
+    ours = _ours()
     return {
         "mitmdump": [*mitmdump, *common(confdirs[0])],
         "oauth1-proxy": [*ours, "run", "--config", str(configs[0]), *common(confdirs[1])],
@@ -175,15 +201,29 @@ def load_tool(load: str) -> str:
     return wrk or "builtin"
 
 
-def bench_commands(directory: Path, upstream_port: int) -> dict[str, list[str]]:
-    """Write our two configs in directory; the three proxies' command lines (see proxy_commands)."""
+def bench_commands(directory: Path, upstream_port: int, against: str | None = None) -> dict[str, list[str]]:
+    """Write our two configs in directory; the three proxies' command lines (see proxy_commands), and with
+    ``against`` a fourth: ``oauth1-proxy run`` of that commit, signing like the second."""
     configs = write_config(directory, upstream_port), write_config(directory, upstream_port, matching=False)
     confdirs = (directory / "confdir-mitmdump", directory / "confdir-ours", directory / "confdir-no-match")
-    return proxy_commands(upstream_port, configs, confdirs)
+    commands = proxy_commands(upstream_port, configs, confdirs)
+    if against:
+        tree = old_tree(against, directory)
+        old = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tree)!r}); sys.argv[0] = 'oauth1-proxy'; "
+               "from oauth1_proxy.cli import main; sys.exit(main())"]
+        commands[against_name(against)] = [*old, *commands["oauth1-proxy"][len(_ours()):]]
+        commands[against_name(against)][commands[against_name(against)].index(f"confdir={confdirs[1]}")] = (
+            f"confdir={directory / 'confdir-against'}")
+    return commands
 
 
-def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[str], None]) -> dict[str, Any]:
-    """The three proxies, alternating rounds of the same load; medians and ratios."""
+def _ours() -> list[str]:
+    return _script("oauth1-proxy") or [sys.executable, "-m", "oauth1_proxy.cli"]
+
+
+def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[str], None],
+                against: str | None = None) -> dict[str, Any]:
+    """The three proxies (four with ``against``), alternating rounds of the same load; medians and ratios."""
     tool = load_tool(load)
     # Many short rounds, taking turns (ABC, CBA): on a shared machine the
     # speed drifts within seconds, and each round of ours is compared with
@@ -199,7 +239,7 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
     }
     with tempfile.TemporaryDirectory(prefix="oauth1-proxy-bench-") as tmp, running_upstream() as upstream_port:
         directory = Path(tmp)
-        commands = bench_commands(directory, upstream_port)
+        commands = bench_commands(directory, upstream_port, against)
         out["commands"] = {name: " ".join(cmd) for name, cmd in commands.items()}
         proxies = [start_proxy(name, cmd, directory / f"proxy-{i}.log")
                    for i, (name, cmd) in enumerate(commands.items())]
@@ -260,6 +300,13 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
     out["signing_added_one_connection_p50_ms"] = statistics.median(
         paired(latency["oauth1-proxy"], latency[NOTHING_TO_SIGN], lambda o, b: o.p50_ms - b.p50_ms))
     out["signing_added_cpu_us_per_request"] = _median_cpu_difference(ours_load, idle_load)
+    if against:
+        # This tree against the older commit, both signing every request: no throughput loss means ~100%.
+        old_load = throughput[against_name(against)]
+        out["against"] = against
+        out["against_paired_throughput_ratios"] = paired(ours_load, old_load, lambda o, b: o.rps / b.rps)
+        out["against_throughput_ratio"] = statistics.median(out["against_paired_throughput_ratios"])
+        out["against_added_cpu_us_per_request"] = _median_cpu_difference(ours_load, old_load)
     served = sum(r.requests for r in throughput["oauth1-proxy"] + latency["oauth1-proxy"])
     out["upstream_saw"] = {k: after.get(k, 0) - before.get(k, 0) for k in ("signed", "unsigned")}
     out["oauth1_proxy_requests_measured"] = served

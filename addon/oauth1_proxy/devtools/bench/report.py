@@ -80,7 +80,9 @@ def print_proxy(proxy: dict[str, Any], out: TextIO) -> None:
           "medians", file=out)
     print(f"  {'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'1 conn p50':>10} {'p99 ms':>8} {'errors':>7}",
           file=out)
-    for name in ("mitmdump", "oauth1-proxy", NOTHING_TO_SIGN):
+    names = ["mitmdump", "oauth1-proxy", NOTHING_TO_SIGN] + ([f"oauth1-proxy @{proxy['against']}"]
+                                                              if "against" in proxy else [])
+    for name in names:
         load, one = proxy[name]["load"], proxy[name]["one_connection"]
         print(f"  {name:22} {load['rps']:9.1f} {load['p50_ms']:8.2f} {load['p99_ms']:8.2f}   "
               f"{one['p50_ms']:10.2f} {one['p99_ms']:8.2f} {load['errors'] + one['errors']:7d}", file=out)
@@ -101,6 +103,12 @@ def print_proxy(proxy: dict[str, Any], out: TextIO) -> None:
           + (f", CPU {idle_cpu:+.0f} µs per request" if idle_cpu is not None else "")
           + f", 1-connection p50 {proxy['signing_added_one_connection_p50_ms']:+.2f} ms (medians of round-by-round "
           f"figures; rounds: {rounds})", file=out)
+    if "against" in proxy:
+        old_cpu = proxy["against_added_cpu_us_per_request"]
+        rounds = ", ".join(f"{r:.0%}" for r in proxy["against_paired_throughput_ratios"])
+        print(f"  this tree / {proxy['against']} (both signing): throughput {proxy['against_throughput_ratio']:.1%}"
+              + (f", CPU {old_cpu:+.0f} µs per request" if old_cpu is not None else "")
+              + f" (medians of round-by-round figures; rounds: {rounds})", file=out)
     saw = proxy["upstream_saw"]
     print(f"  the upstream saw {saw['signed']} signed and {saw['unsigned']} unsigned requests "
           f"(oauth1-proxy forwarded {proxy['oauth1_proxy_requests_measured']} in the measured rounds)", file=out)

@@ -1,4 +1,14 @@
-"""oauthlib's RequestValidator for the provider: storage (clients, tokens, nonces) and policy hooks."""
+"""oauthlib's RequestValidator for the provider: storage (clients, tokens, nonces) and policy hooks.
+
+About 400 lines, on purpose: ProviderValidator is one oauthlib interface
+(RequestValidator, some forty methods oauthlib calls by name), and every one
+of them reads or changes the same state (clients, request and access tokens,
+the nonces seen, this thread's diagnosis) under one lock. Split across
+modules, the class would still be one object with one lock; the pieces would
+only hide which method touches which state. The helpers that need none of it
+(problem_for_error, make_token) are plain functions here; the provider's
+model, wire checks and TLS are modules of their own.
+"""
 
 from __future__ import annotations
 
