@@ -39,6 +39,7 @@ MITMPROXY_SHELL = {
     "shell.startup",
     "shell.flow_input",
     "shell.diagnosis",
+    "shell.limits",
 }
 CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]
 # The runtime: everything outside devtools/ (cli.py and the mitmproxy shell included).
