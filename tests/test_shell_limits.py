@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -201,3 +202,25 @@ def test_limiter_enter_at_the_limit_raises_must_queue_a_429_naming_the_profile_a
             as info:
         limiter.enter(Flow("b"), "b", d)
     assert info.value.status_hint == 429
+
+
+async def test_limiter_flow_collected_in_another_thread_gives_its_slot_back_on_the_loop() -> None:
+    limiter = Limiter()
+    d = decision(ProfileLimits(max_concurrency=1))
+    holder = [Flow("a")]
+    await admit(limiter, holder[0], d)
+    Flow.alive.remove(holder[0])
+    budget = limiter.budget("shop", d.profile.limits)
+    released_in: list[str] = []
+    release = limiter.release
+
+    def recording_release(flow_id: str) -> None:
+        released_in.append(threading.current_thread().name)
+        release(flow_id)
+
+    limiter.release = recording_release  # type: ignore[method-assign]
+    # The last reference goes in a worker thread: the weak reference's callback runs there.
+    await asyncio.to_thread(holder.clear)
+    await asyncio.sleep(0.01)
+    assert budget.in_flight == 0
+    assert released_in == [threading.current_thread().name]  # given back on the loop's thread only

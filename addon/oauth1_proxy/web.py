@@ -28,6 +28,10 @@ Rules:
    SameSite=Lax cookie set by the POST, its hash kept with the request
    token): the callback or PIN of another browser completes nothing. Each
    request token is taken once, and expires.
+
+A little over 400 lines: the routes close over one app's state (its CSRF
+key, the pending logins, the store); what needs none of it lives in
+web_support.py and web_accounts.py (accounts, SPEC §11).
 """
 
 from __future__ import annotations

@@ -83,6 +83,7 @@ class Limiter:
         self.clock = clock
         self._budgets: dict[tuple[str, ProfileLimits], Budget] = {}
         self._fast: dict[tuple[str, int], tuple[ProfileLimits, Budget]] = {}  # by the limits object's id
+        self._loop: asyncio.AbstractEventLoop | None = None  # where slots are held and given back
         # flow id -> the budget whose slot it holds (admitted flows), and a weak reference to the flow
         # whose callback gives the slot back if the flow is dropped without a hook (rule 3).
         self._held: dict[str, tuple[Budget, weakref.ref[Any] | None]] = {}
@@ -187,10 +188,29 @@ class Limiter:
 
     def _hold(self, flow: object, flow_id: str, budget: Budget) -> None:
         try:
-            ref: weakref.ref[Any] | None = weakref.ref(flow, lambda _: self.release(flow_id))
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (unit tests): releases run where they are called
+            pass
+        try:
+            ref: weakref.ref[Any] | None = weakref.ref(flow, lambda _: self._dropped(flow_id))
         except TypeError:  # not weak-referenceable (a test double): the hooks release it
             ref = None
         self._held[flow_id] = (budget, ref)
+
+    def _dropped(self, flow_id: str) -> None:
+        """A held flow was garbage-collected: release on the event loop (the cyclic GC may run in any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self.release(flow_id)
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self.release(flow_id)
+        else:
+            loop.call_soon_threadsafe(self.release, flow_id)
 
     @staticmethod
     def _drop_waiter(budget: Budget, waiter: asyncio.Future[None]) -> None:

@@ -11,7 +11,11 @@ Rules:
 Its helpers, one job each: startup.py (options, config, start-up lines),
 reverse.py (reverse mode's Host check), refusals.py (how a request is
 refused), flow_input.py (nonce, token lookup, login help for the policy),
-diagnosis.py (reading a provider's refusal).
+diagnosis.py (reading a provider's refusal), limits.py (SPEC §11's
+slots and queue).
+
+A little over 400 lines: the hooks share one flow's state (signed, retried,
+admitted), and each hook reads top to bottom; the work is in the modules above.
 """
 
 from __future__ import annotations
