@@ -1,5 +1,6 @@
-"""STYLE.md's dependency rules: only the shell imports mitmproxy; signing.py is standard library only;
-the runtime never imports the dev tools (``oauth1_proxy.devtools``), which only cli.py loads, lazily."""
+"""STYLE.md's dependency rules: only the shell imports mitmproxy; signing.py (with its shortcuts, signing_fast.py)
+is standard library only; the runtime never imports the dev tools (``oauth1_proxy.devtools``), which only cli.py
+loads, lazily."""
 
 from __future__ import annotations
 
@@ -40,13 +41,14 @@ MITMPROXY_SHELL = {
     "shell.flow_input",
     "shell.diagnosis",
     "shell.limits",
+    "shell.renewer",
 }
 CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]
 # The runtime: everything outside devtools/ (cli.py and the mitmproxy shell included).
 RUNTIME_MODULES = [m for m in ALL_MODULES if m != DEVTOOLS and not m.startswith(DEVTOOLS + ".")]
 DEVTOOLS_MODULES = [m for m in ALL_MODULES if m not in RUNTIME_MODULES]
 # Pure modules: no clock, no randomness, no I/O (their own docstrings state the rule).
-PURE_MODULES = ["signing", "token_exchange", "accounts", "limits"]
+PURE_MODULES = ["signing", "signing_fast", "token_exchange", "accounts", "limits"]
 IMPURE = {
     "time",
     "secrets",
@@ -179,10 +181,26 @@ def test_devtools_module_never_imports_the_mitmproxy_addon(module: str) -> None:
 
 
 def test_signing_imports_only_the_standard_library() -> None:
+    # signing.py's one import of ours is its shortcuts (issue 13), which import only the standard library
+    # themselves (the next test): the signer as a whole stays standard library only.
     assert ("hmac", 0) in imported_modules("signing")  # the parse sees its imports at all
     outside = [
         (name, level)
         for name, level in imported_modules("signing")
+        if (level > 0 or name.partition(".")[0] not in sys.stdlib_module_names) and (name, level) != ("", 1)
+    ]
+    assert outside == []
+    assert ("", 1) in imported_modules("signing")  # "from . import signing_fast as shortcuts", and nothing else:
+    assert "from . import signing_fast as shortcuts" in module_path("signing").read_text(encoding="utf-8")
+    assert loaded_after_import("signing", "oauth1_proxy") == ["oauth1_proxy", "oauth1_proxy.signing",
+                                                              "oauth1_proxy.signing_fast"]
+
+
+def test_signing_fast_imports_only_the_standard_library() -> None:
+    assert ("re", 0) in imported_modules("signing_fast")  # the parse sees its imports at all
+    outside = [
+        (name, level)
+        for name, level in imported_modules("signing_fast")
         if level > 0 or name.partition(".")[0] not in sys.stdlib_module_names
     ]
     assert outside == []
@@ -205,3 +223,4 @@ def test_provider_check_covers_its_modules() -> None:
 def test_provider_module_never_loads_our_signer(module: str) -> None:
     # The provider is the independent oracle (its docstring, SPEC §9): a bug in signing.py cannot hide itself.
     assert loaded_after_import(module, "oauth1_proxy.signing") == []
+    assert loaded_after_import(module, "oauth1_proxy.signing_fast") == []

@@ -21,6 +21,7 @@ from oauth1_proxy.accounts import ACCOUNT_HEADER, accounts_in, default_key, toke
 from oauth1_proxy.config import ProxyConfig, load_config
 from oauth1_proxy.errors import ProxyError
 from oauth1_proxy.errors import UsageError as UsageError  # defined with every other error (issue 13)
+from oauth1_proxy.lifetimes import describe_life
 from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.policy import (
     PASS_AUTHORIZE_PAGE,
@@ -101,14 +102,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     for p in config.profiles:
         hosts = ", ".join(str(h) for h in p.hosts)
         key = default_key(p.name, p.default_account, tokens)  # the account a request without the header uses
-        state = login_state(p, tokens.get(key or p.name))  # what the proxy signs with (policy.py)
+        stored = tokens.get(key or p.name)
+        state = login_state(p, stored, time.time())  # what the proxy signs with (policy.py)
         shown = str(state)
+        refreshable = stored is not None and bool(stored.session_handle) and p.access_token_url is not None
+        flag = f" --account {p.default_account}" if p.default_account else ""
         if key is None:
             shown = (f"{len(accounts_in(tokens, p.name))} accounts and no default_account: each request names "
                      f"one with {ACCOUNT_HEADER}: NAME")
-        elif state is LoginState.NOT_LOGGED_IN:
-            flag = f" --account {p.default_account}" if p.default_account else ""
+        elif state is LoginState.EXPIRED and refreshable:
+            shown = f"{state} (the proxy refreshes it with its session handle at the next request)"
+        elif state in (LoginState.NOT_LOGGED_IN, LoginState.EXPIRED):
             shown = f"{state} (oauth1-proxy login {p.name}{flag} --config {args.config})"
+        if stored is not None and state in (LoginState.LOGGED_IN, LoginState.EXPIRED):  # SPEC §11
+            shown += f"; {describe_life(stored, p.expires_daily, time.time())}"
         preset = f" (preset {p.preset})" if p.preset else ""
         print(f"  {p.name}{preset}: {hosts} {p.path_prefix} {p.signature_method} {p.placement}: {shown}")
         if p.has_dance and not p.has_static_token:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from .config_lifetimes import LIFETIME_KEYS, check_lifetime_keys
 from .config_limits import ACCOUNT_AND_LIMIT_KEYS, check_accounts_and_limits
 from .config_model import HostPattern, Profile, normalize_host
 from .config_yaml import Located, NotARegularFile, Path_, dotted
@@ -55,6 +56,7 @@ PROFILE_KEYS = (
     "key_ampersand",
     "private_key_password",
     *ACCOUNT_AND_LIMIT_KEYS,
+    *LIFETIME_KEYS,
 )
 SECRET_KEYS = frozenset({"consumer_secret", "token_secret", "private_key_password", "token_store", "token_store_key"})
 
@@ -365,6 +367,7 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
             if len(excluded) != len(raw_excluded):
                 c.problem((*path, "exclude_params"), "oauth_* parameters are always signed; remove them.")
     allow_insecure = c.boolean(data, "allow_insecure", path, False)
+    lifetimes = check_lifetime_keys(c, data, path)
 
 
     accounts_and_limits = check_accounts_and_limits(c, data, path)
@@ -397,4 +400,5 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
         key_ampersand=key_ampersand,
         preset=preset,
         **accounts_and_limits,
+        **lifetimes,
     )

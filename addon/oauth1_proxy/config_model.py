@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .lifetimes import DailyExpiry
 from .limits import NO_LIMITS, ProfileLimits
 from .presets import realm_from_host
 from .signing import ClientCredentials, Placement, RSASigner, SignatureMethod
@@ -67,6 +68,11 @@ class Profile:
     clock_skew: int = 0  # seconds added to our clock for this provider's timestamps
     default_account: str | None = None  # the account a request without X-OAuth1-Account signs with (SPEC §11)
     limits: ProfileLimits = NO_LIMITS  # rate_limit, max_concurrency, queue_timeout, limit_scope (SPEC §11)
+    # Token lives (SPEC §11; config_lifetimes.py, lifetimes.py).
+    renew_url: str | None = None  # a signed call that revives an idle-inactivated token (E*TRADE)
+    renew_method: str = "GET"
+    idle_timeout: int | None = None  # seconds after which the provider inactivates an unused token
+    expires_daily: DailyExpiry | None = None  # every token dies at this wall-clock time and zone
     # Derived once, here, instead of for every request (issue 5).
     _client: ClientCredentials = field(init=False, repr=False, compare=False)
     _options: dict[str, Any] = field(init=False, repr=False, compare=False)

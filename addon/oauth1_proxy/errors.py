@@ -49,6 +49,17 @@ class TokenMissingError(ProxyError):
         self.login_url = login_url
 
 
+class TokenExpiredError(TokenMissingError):
+    """The stored token has expired (SPEC §11): it counts as missing; ``refreshable`` when its session
+    handle can buy a new one (the shell refreshes, then signs again)."""
+
+    def __init__(self, message: str, *, profile: str, login_url: str, refreshable: bool = False,
+                 key: str | None = None) -> None:
+        super().__init__(message, profile=profile, login_url=login_url)
+        self.refreshable = refreshable
+        self.key = key or profile  # the token store key of the expired token (an account's, SPEC §11)
+
+
 class SigningError(ProxyError):
     """A request to a configured host cannot be signed as configured (SPEC §5: it is refused)."""
 

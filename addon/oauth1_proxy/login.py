@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import webbrowser
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from .accounts import bad_account_message, is_account_name, token_key
 from .config import load_config
 from .errors import LoginError, TokenStoreError
+from .lifetimes import describe_expiry
 from .stores.managed import open_config_store
 from .token_exchange import ExchangeError, TemporaryCredentials, make_authorize_url, parse_callback_query
 from .transport import obtain_access_token, obtain_request_token
@@ -162,4 +164,6 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
     of = f'Account "{account}" of profile "{name}"' if account else f'Profile "{name}"'
     use = f" Requests pick it with the header X-OAuth1-Account: {account}." if account else ""
     print(f"{of} is logged in as {who}; token stored in {config.token_store}.{use}")
+    if stored.expires_at or profile.expires_daily is not None:  # SPEC §11: say when a new login is needed
+        print(f"The token {describe_expiry(stored, profile.expires_daily, time.time())}.")
     return 0

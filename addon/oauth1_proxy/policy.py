@@ -27,7 +27,8 @@ from typing import NamedTuple
 
 from oauth1_proxy.accounts import ACCOUNT_HEADER, AccountRefusal, choose_account, login_hint_for
 from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, normalize_host
-from oauth1_proxy.errors import ProxyError, RequestRefused, SigningError, TokenMissingError
+from oauth1_proxy.errors import ProxyError, RequestRefused, SigningError, TokenExpiredError, TokenMissingError
+from oauth1_proxy.lifetimes import expiry_of, format_instant
 from oauth1_proxy.signing import (
     RequestToSign,
     SignatureMethod,
@@ -253,13 +254,15 @@ def timestamp_for(profile: Profile, now: int, learned_skew: int = 0) -> str:
     return str(now + profile.clock_skew + learned_skew)
 
 
-def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp, *,
-                      key: str | None = None, account: str | None = None) -> TokenCredentials | None:
+def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp,
+                      now: float | None = None, *, key: str | None = None,
+                      account: str | None = None) -> TokenCredentials | None:
     """The token credentials a profile signs with: static ones win, then the store; None for consumer-only.
 
     ``key``/``account``: the store key and name of the account chosen
     (accounts.choose_account); by default the profile's unnamed account.
-    Raise TokenMissingError when the profile has the dance configured but no token yet (SPEC §5).
+    Raise TokenMissingError when the profile has the dance configured but no token yet (SPEC §5), and
+    TokenExpiredError when the stored one has expired at ``now`` (SPEC §11: it counts as missing).
     """
     if profile.token is not None:
         return TokenCredentials(token=profile.token, secret=profile.token_secret or "")
@@ -270,7 +273,20 @@ def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp, *
         return None
     stored = tokens(key or profile.name)
     if stored is not None:
-        return stored.credentials
+        if now is None or not (stored.expires_at or profile.expires_daily):  # the usual token: no expiry known
+            return stored.credentials
+        expiry = expiry_of(stored, profile.expires_daily)
+        if expiry is None or now < expiry:
+            return stored.credentials
+        login_url, hint = login_hint_for(*login(profile), profile.name, account)
+        # The Session extension's handle buys a new token: the shell refreshes, then signs again.
+        refreshable = bool(stored.session_handle) and profile.access_token_url is not None
+        of = f'account "{account}" of profile "{profile.name}"' if account else f'profile "{profile.name}"'
+        raise TokenExpiredError(
+            f"The token of {of} expired at {format_instant(expiry)}; nothing was sent. "
+            f"Log in again: open {login_url}{hint}.",
+            profile=profile.name, login_url=login_url, refreshable=refreshable, key=key,
+        )
     login_url, hint = login_hint_for(*login(profile), profile.name, account)
     who = f'Account "{account}" of profile "{profile.name}"' if account else f'Profile "{profile.name}"'
     raise TokenMissingError(
@@ -287,20 +303,30 @@ class LoginState(StrEnum):
     LOGGED_IN = "logged in"
     NOT_LOGGED_IN = "not logged in"
     CONSUMER_ONLY = "consumer-only (two-legged)"
+    EXPIRED = "expired"  # a stored token past its expiry (SPEC §11): refused like a missing one
 
     @property
     def signs(self) -> bool:
-        """Tell whether requests are signed now (not refused for a missing token)."""
-        return self is not LoginState.NOT_LOGGED_IN
+        """Tell whether requests are signed now (not refused for a missing or expired token)."""
+        return self not in (LoginState.NOT_LOGGED_IN, LoginState.EXPIRED)
 
 
-def login_state(profile: Profile, stored: StoredToken | None) -> LoginState:
-    """The login state of one profile given its stored token, exactly as ``token_credentials`` signs."""
+def login_state(profile: Profile, stored: StoredToken | None, now: float | None = None) -> LoginState:
+    """The login state of one profile given its stored token, exactly as ``token_credentials`` signs.
+
+    ``now``: the time to judge expiry at (SPEC §11); without it expiry is not judged.
+    """
     if profile.has_static_token:
         return LoginState.STATIC_TOKEN
     if not profile.has_dance:
         return LoginState.CONSUMER_ONLY  # a leftover stored token is not used (token_credentials)
-    return LoginState.LOGGED_IN if stored is not None else LoginState.NOT_LOGGED_IN
+    if stored is None:
+        return LoginState.NOT_LOGGED_IN
+    if now is not None:
+        expiry = expiry_of(stored, profile.expires_daily)
+        if expiry is not None and now >= expiry:
+            return LoginState.EXPIRED
+    return LoginState.LOGGED_IN
 
 
 # --- the decision -------------------------------------------------------------------------
@@ -436,7 +462,7 @@ def decide(
             "account in."
         )
     try:
-        token = token_credentials(profile, tokens, login, key=account_key or None, account=account)
+        token = token_credentials(profile, tokens, login, now, key=account_key or None, account=account)
     except TokenMissingError as e:
         return Refuse(error=e)
     if headers.content_encoding not in ("identity", "") and is_form_content_type(content_type):

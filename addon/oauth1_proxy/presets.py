@@ -104,7 +104,7 @@ def apply_preset(preset: Mapping[str, Any], profile: Mapping[str, Any]) -> dict[
             merged[key] = value
     hosts = merged.get("hosts")
     first = hosts[0] if isinstance(hosts, list) and hosts and isinstance(hosts[0], str) else None
-    for key in ("request_token_url", "authorize_url", "access_token_url"):
+    for key in ("request_token_url", "authorize_url", "access_token_url", "renew_url"):
         url = merged.get(key)
         if isinstance(url, str) and "{host}" in url and key not in profile:
             if first is None:

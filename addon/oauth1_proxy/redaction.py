@@ -36,10 +36,11 @@ MIN_KNOWN_LENGTH = 6
 _SIGNATURE_TEXT = re.compile(r'(oauth_signature=)("[^"]*"|[^&\s",]*)')
 _SIGNATURE_BYTES = re.compile(rb"(oauth_signature=)([^&\s]*)")
 _SIGNATURE_JSON = re.compile(r'("oauth_signature"\s*:\s*")((?:[^"\\]|\\.)*)(")')
-_TOKEN_SECRET_FORM = re.compile(rb"(oauth_token_secret=)([^&\s]*)")
-_TOKEN_SECRET_TEXT = re.compile(r'(oauth_token_secret=)("[^"]*"|[^&\s",]*)')
-_TOKEN_SECRET_JSON = re.compile(rb'("oauth_token_secret"\s*:\s*")((?:[^"\\]|\\.)*)(")')
-_TOKEN_SECRET_JSON_TEXT = re.compile(r'("oauth_token_secret"\s*:\s*")((?:[^"\\]|\\.)*)(")')
+# The OAuth Session extension's oauth_session_handle buys new tokens: redacted like the token secret (SPEC §11).
+_TOKEN_SECRET_FORM = re.compile(rb"((?:oauth_token_secret|oauth_session_handle)=)([^&\s]*)")
+_TOKEN_SECRET_TEXT = re.compile(r'((?:oauth_token_secret|oauth_session_handle)=)("[^"]*"|[^&\s",]*)')
+_TOKEN_SECRET_JSON = re.compile(rb'("(?:oauth_token_secret|oauth_session_handle)"\s*:\s*")((?:[^"\\]|\\.)*)(")')
+_TOKEN_SECRET_JSON_TEXT = re.compile(r'("(?:oauth_token_secret|oauth_session_handle)"\s*:\s*")((?:[^"\\]|\\.)*)(")')
 _PLAINTEXT_MARK = re.compile(r"oauth_signature_method\s*=\s*(?:\"|%22)?PLAINTEXT")
 # Python's repr of bytes, as mitmproxy's proxy_debug prints them (maybe cut short with "…").
 _BYTES_LITERAL = re.compile(r"""(?<![\w'"])b'(?:[^'\\]|\\.)*(?:'|\Z)|(?<![\w'"])b"(?:[^"\\]|\\.)*(?:"|\Z)""", re.S)
@@ -67,7 +68,7 @@ def redact_signature_bytes(data: bytes) -> bytes:
 
 
 def has_token_secret(data: bytes) -> bool:
-    return b"oauth_token_secret" in data
+    return b"oauth_token_secret" in data or b"oauth_session_handle" in data
 
 
 def redact_token_secret(data: bytes) -> bytes:
@@ -78,7 +79,7 @@ def redact_token_secret(data: bytes) -> bytes:
 
 def redact_token_secret_text(text: str) -> str:
     """Replace every oauth_token_secret value in a header, a log line or JSON text (quoted or not)."""
-    if "oauth_token_secret" not in text:
+    if "oauth_token_secret" not in text and "oauth_session_handle" not in text:
         return text
     text = _TOKEN_SECRET_JSON_TEXT.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
     return _TOKEN_SECRET_TEXT.sub(lambda m: m.group(1) + (f'"{REDACTED}"' if m.group(2).startswith('"')

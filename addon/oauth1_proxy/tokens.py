@@ -46,6 +46,13 @@ class StoredToken:
     token_secret: str = field(repr=False)
     obtained_at: str = ""
     extra: tuple[tuple[str, str], ...] = ()
+    # Token lives (SPEC §11; lifetimes.py reads them). Times are ISO 8601 in
+    # UTC ("2026-12-01T05:00:00+00:00"), as obtained_at; "" when unknown.
+    expires_at: str = ""  # when the provider stops accepting it (oauth_expires_in, expires_daily)
+    renewed_at: str = ""  # the last renewal (renew_url) or session refresh
+    # The OAuth Session extension's oauth_session_handle: it buys a new token,
+    # so it is kept like token_secret (never logged, shown or repr'd).
+    session_handle: str = field(default="", repr=False)
 
     @property
     def credentials(self) -> TokenCredentials:
@@ -53,8 +60,16 @@ class StoredToken:
 
     def to_yaml(self) -> dict[str, str]:
         out = {"token": self.token, "token_secret": self.token_secret, "obtained_at": self.obtained_at}
+        for key in LIFETIME_KEYS:  # only when set: a store without them stays as it was
+            value = getattr(self, key)
+            if value:
+                out[key] = value
         out.update(self.extra)
         return out
+
+
+LIFETIME_KEYS = ("expires_at", "renewed_at", "session_handle")
+"""The token-life fields of a store entry, beside token, token_secret and obtained_at (optional)."""
 
 
 class TokenStore(Protocol):
@@ -94,13 +109,17 @@ def parse_token_store(text: str, source: str) -> dict[str, StoredToken]:
                 "left untouched. Fix or remove that entry, then log in again."
             )
         extra = tuple(
-            (str(k), str(v)) for k, v in entry.items() if k not in ("token", "token_secret", "obtained_at")
+            (str(k), str(v)) for k, v in entry.items()
+            if k not in ("token", "token_secret", "obtained_at", *LIFETIME_KEYS)
         )
         out[str(name)] = StoredToken(
             token=entry["token"],
             token_secret=entry["token_secret"],
             obtained_at=str(entry.get("obtained_at", "")),
             extra=extra,
+            expires_at=str(entry.get("expires_at") or ""),
+            renewed_at=str(entry.get("renewed_at") or ""),
+            session_handle=str(entry.get("session_handle") or ""),
         )
     return out
 

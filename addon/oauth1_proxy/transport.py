@@ -34,6 +34,7 @@ from .token_exchange import (
     parse_access_token_response,
     parse_request_token_response,
 )
+from .token_renewal import with_lives
 from .tokens import StoredToken
 
 DEFAULT_TIMEOUT = 15.0
@@ -206,5 +207,8 @@ def obtain_access_token(profile: Profile, temporary: TemporaryCredentials, verif
     request = make_access_token_request(profile, temporary, verifier, **_nonce_and_timestamp(profile))
     reply = fetch("access token", request, cafile=cafile, proxy=proxy)
     check_status("access token", reply.status, reply.body)
-    obtained_at = datetime.now(UTC).isoformat(timespec="seconds")
-    return parse_access_token_response(reply.body, obtained_at=obtained_at, extra=extra)
+    now = int(time.time())
+    obtained_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+    token = parse_access_token_response(reply.body, obtained_at=obtained_at, extra=extra)
+    # SPEC §11: its expiry (oauth_expires_in, expires_daily) and session handle, kept in their own fields.
+    return with_lives(token, now=now, daily=profile.expires_daily)

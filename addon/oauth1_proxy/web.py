@@ -219,6 +219,12 @@ def make_web_app(
                     state += " (static token in the config)"
                 else:
                     state += (f" as {esc(who)}" if who else "") + f" since {esc(s['since'])}"
+                    state += f"; expires {esc(s['expires_at'])}" if s.get("expires_at") else ""
+                    state += f"; renewed {esc(s['renewed_at'])}" if s.get("renewed_at") else ""
+            elif s.get("expired"):  # SPEC §11: counts as missing
+                state = f'<span class="no">expired</span> at {esc(s["expires_at"])}: ' + (
+                    "refreshed with its session handle at the next request" if s.get("refreshable")
+                    else "log in again")
             elif s["can_login"]:
                 state = ('<span class="no">not logged in</span>' if key else
                          "several accounts: each request names one with X-OAuth1-Account")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 import ipaddress
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from .config import Profile
+from .lifetimes import expiry_of, format_instant
 from .policy import LoginState
 from .policy import login_state as policy_login_state
 from .stores.pending import PENDING_LIFETIME as PENDING_LIFETIME  # seconds a login waits for its callback
@@ -82,8 +84,12 @@ def is_loopback(address: str | None) -> bool:
     return ip.is_loopback
 
 
-def login_state(profile: Profile, stored: StoredToken | None) -> dict[str, Any]:
-    """What the status page says of one profile; never a secret."""
+def login_state(profile: Profile, stored: StoredToken | None, now: float | None = None) -> dict[str, Any]:
+    """What the status page says of one profile; never a secret (a session handle is never shown either).
+
+    ``now``: when to judge the token's expiry (SPEC §11); the clock when not given.
+    """
+    now = time.time() if now is None else now
     state: dict[str, Any] = {
         "name": profile.name,
         "hosts": [str(h) for h in profile.hosts],
@@ -91,13 +97,21 @@ def login_state(profile: Profile, stored: StoredToken | None) -> dict[str, Any]:
         "signature_method": str(profile.signature_method),
         "can_login": profile.has_dance,
     }
-    login = policy_login_state(profile, stored)  # what the proxy signs with (policy.py)
+    login = policy_login_state(profile, stored, now)  # what the proxy signs with (policy.py)
+    if stored is not None and login in (LoginState.LOGGED_IN, LoginState.EXPIRED):  # SPEC §11
+        expiry = expiry_of(stored, profile.expires_daily)
+        state.update(expires_at=format_instant(expiry) if expiry is not None else None,
+                     renewed_at=stored.renewed_at or None, expired=login is LoginState.EXPIRED,
+                     # The OAuth Session extension: the proxy buys the next token itself (never the handle shown).
+                     refreshable=bool(stored.session_handle) and profile.access_token_url is not None)
     if login is LoginState.STATIC_TOKEN:
         state.update(logged_in=True, source="config")
     elif login is LoginState.LOGGED_IN and stored is not None:
         extra = dict(stored.extra)
         state.update(logged_in=True, source="token store", since=stored.obtained_at,
                      user_id=extra.get("user_id"), screen_name=extra.get("screen_name"))
+    elif login is LoginState.EXPIRED and stored is not None:
+        state.update(logged_in=False, source="token store", since=stored.obtained_at)
     else:
         state.update(logged_in=False, source=None if login is LoginState.NOT_LOGGED_IN else "consumer-only")
     return state

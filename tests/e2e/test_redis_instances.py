@@ -237,3 +237,41 @@ def test_cli_login_stores_into_redis_and_a_running_instance_signs_with_it(
     no_password_in(out)
     assert set(raw_tokens(redis_server)) == {b"p"}
     assert through(proxy).get(api, timeout=10).status_code == 200
+
+
+def test_two_instances_past_the_idle_margin_make_one_renew_call_and_both_use_the_renewed_token(
+    tmp_path: Path, run_proxy: Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # SPEC §12: "a renewal made by one is used by all". 50 requests, split between two instances sharing one
+    # Redis, arrive past the renewal point: the store's renewal lease lets one instance call the provider.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from oauth1_proxy.devtools.provider import TokenLives
+    from oauth1_proxy.lifetimes import format_instant
+
+    token, secret = "tok-idle", "sec-idle-Very-Secret"
+    with Provider(clients=[ProviderClient(key=CONSUMER_KEY, secret=CONSUMER_SECRET)], access_tokens={token: secret},
+                  lives=TokenLives(idle_timeout=3, renew_delay=1.0)) as p:
+        monkeypatch.setenv(PASSWORD_ENV, ENCODED_PASSWORD)
+        profile = {**dance_profile(p), "renew_url": f"{p.base_url}/oauth/renew_access_token", "idle_timeout": 3}
+        config = write_config(tmp_path / "proxy.yaml", {"p": profile},
+                              token_store=f"redis://:${{{PASSWORD_ENV}}}@127.0.0.1:{redis_server.port}/0")
+        a, b = run_proxy(config), run_proxy(config)
+        # Logged in now (after the start-ups, which take longer than the renewal margin); seen within 0.25 s.
+        open_token_store(redis_server.url).put("p", StoredToken(token=token, token_secret=secret,
+                                                                obtained_at=format_instant(time.time())))
+        time.sleep(0.6)
+        sessions = [through(a), through(b)]
+        for s in sessions:
+            assert s.get(f"{p.base_url}/api/me", timeout=10).status_code == 200
+        time.sleep(2.3)  # past the proxies' renewal point (3 s - 1 s margin), before the provider's limit
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            answers = list(pool.map(lambda i: sessions[i % 2].get(f"{p.base_url}/api/me", timeout=30).status_code,
+                                    range(50)))
+        assert answers == [200] * 50
+        assert p.lives is not None and p.lives.renewals == 1, a.text() + "\n-----\n" + b.text()
+        assert all(r.valid for r in resource_records(p))
+        renewed = open_token_store(redis_server.url).get("p")
+        assert renewed is not None and renewed.renewed_at
+        for proxy in (a, b):
+            assert secret not in proxy.text()

@@ -32,7 +32,7 @@ from mitmproxy.proxy import server_hooks
 
 from oauth1_proxy.accounts import ACCOUNT_HEADER
 from oauth1_proxy.config import Profile, ProxyConfig
-from oauth1_proxy.errors import ProxyError, TokenMissingError
+from oauth1_proxy.errors import ProxyError, TokenExpiredError, TokenMissingError
 from oauth1_proxy.policy import (
     PROFILE_HEADER,
     OutgoingRequest,
@@ -61,6 +61,7 @@ from oauth1_proxy.shell.logs import _signed_line_record, install_log_filter, log
 from oauth1_proxy.shell.refusals import REFUSED_HOST as REFUSED_HOST
 from oauth1_proxy.shell.refusals import StreamedRefusals, refuse, refuse_internal, refuse_raw_tcp
 from oauth1_proxy.shell.refusals import may_stream_later as _may_stream_later
+from oauth1_proxy.shell.renewer import Renewer
 from oauth1_proxy.shell.reverse import ReverseHosts
 from oauth1_proxy.shell.startup import THIS_SCRIPT as THIS_SCRIPT
 from oauth1_proxy.shell.startup import is_this_script as _is_this_script
@@ -82,6 +83,7 @@ class SignedFlow(NamedTuple):
     profile: str
     base_string: str
     may_retry: bool
+    account_key: str = ""  # the token store key it was signed with (an account's, SPEC §11); "": none
 
 
 class OAuth1Signer:
@@ -108,6 +110,8 @@ class OAuth1Signer:
         self._streams_large_bodies = False
         self.reverse = ReverseHosts()  # reverse mode (SPEC §10): the client's Host, checked
         self.limits = Limiter()  # SPEC §11: rate_limit and max_concurrency slots, held by flow id (shell/limits.py)
+        # Token lives (SPEC §11): renewals and session refreshes, one call per token at a time.
+        self.lives = Renewer(lambda: self.store, OAuth1Helper._cafile, OAuth1Helper._upstream_proxy)
 
     @property
     def _holds_keep_host(self) -> bool:
@@ -249,7 +253,14 @@ class OAuth1Signer:
             return None
         try:
             self.sign_flow(flow)
+            signed = self._signed.get(flow.id)
+            if signed is not None and self.config is not None:  # renew first when the idle limit is near
+                return self.lives.before_send(self.config, signed.profile, token_lookup(self.store),
+                                              key=signed.account_key)
         except TokenMissingError as e:
+            if isinstance(e, TokenExpiredError) and e.refreshable:  # the session handle buys a new token first
+                name = e.profile
+                return self.lives.refresh_then(self.config, name, lambda: self._sign_now(flow, name), key=e.key)
             # The snapshot has no token: a login another process just stored
             # may not be in it yet. Re-read the store off the event loop, then
             # sign or refuse (only this flow waits).
@@ -301,6 +312,10 @@ class OAuth1Signer:
             refuse_internal(flow, e)
         return None
 
+    def _sign_now(self, flow: http.HTTPFlow, profile: str) -> None:
+        """``_sign_or_refuse`` that never waits: over a limit, the proxy's 429 (after a session refresh)."""
+        self._sign_or_refuse(flow, profile, can_wait=False)
+
     async def _queued(self, flow: http.HTTPFlow, queued: MustQueue) -> None:
         """Wait for a slot of the profile's limits (SPEC §11), then sign as admitted; else the proxy's 429."""
         if await self.limits.admitted(flow, queued, refuse, refuse_internal):
@@ -344,6 +359,10 @@ class OAuth1Signer:
         """Say why the provider refused (diagnosis.py); retry once a refused timestamp has its correction."""
         if learn_from_refusal(flow, signed.profile, signed.base_string, self.config, self._skew) and signed.may_retry:
             await self._retry(flow)
+        elif await self.lives.after_refusal(flow, self.config, signed.profile, token_lookup(self.store),
+                                            key=signed.account_key,
+                                            is_retry=flow.id in self._retries) and signed.may_retry:
+            await self._retry(flow)  # the token was renewed or refreshed: once more, re-signed (SPEC §11)
 
     async def _retry(self, flow: http.HTTPFlow) -> None:
         """Send a refused request once more, re-signed with the corrected timestamp, and answer with that."""
@@ -362,7 +381,7 @@ class OAuth1Signer:
         finally:
             self._retries.pop(retry.id, None)
         if retry.response is not None:
-            logger.info("oauth1-proxy: retried %s %s%s with the corrected timestamp: %s", flow.request.method,
+            logger.info("oauth1-proxy: retried %s %s%s once, re-signed: %s", flow.request.method,
                         flow.request.host, flow.request.path.partition("?")[0], retry.response.status_code)
             flow.response = retry.response.copy()
 
@@ -421,6 +440,7 @@ class OAuth1Signer:
             profile=decision.profile.name,
             base_string=decision.base_string,
             may_retry=decision.may_retry and flow.id not in self._retries,
+            account_key=decision.account_key,
         )
         if decision.strip_profile_header:
             del request.headers[PROFILE_HEADER]

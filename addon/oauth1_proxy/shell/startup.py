@@ -7,6 +7,7 @@ never per request.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 
 from mitmproxy import ctx, exceptions
@@ -16,6 +17,7 @@ from mitmproxy.tools.dump import DumpMaster
 from oauth1_proxy.accounts import ACCOUNT_HEADER, accounts_in, default_key
 from oauth1_proxy.config import Profile, ProxyConfig, load_config
 from oauth1_proxy.errors import ConfigError, TokenStoreError
+from oauth1_proxy.lifetimes import describe_life
 from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.policy import login_state
 from oauth1_proxy.shell.logs import logger
@@ -179,7 +181,10 @@ def login_state_text(p: Profile, store: TokenStore | None) -> str:
             stored = store.cached(key) if isinstance(store, Snapshotting) else store.get(key)
         except TokenStoreError:
             return "token store unreadable"
-    return str(login_state(p, stored)) + accounts
+    now = time.time()
+    state = str(login_state(p, stored, now)) + accounts
+    # SPEC §11: when the token expires and when it was renewed.
+    return state if stored is None else f"{state} ({describe_life(stored, p.expires_daily, now)})"
 
 
 def warn_of_permissions(config: ProxyConfig) -> None:

@@ -25,7 +25,8 @@ Routes::
     POST /oauth/request_token       RFC 5849 §2.1 (GET is accepted too)
     GET  /oauth/authorize           RFC 5849 §2.2: the "Authorize <app>?" page
     POST /oauth/authorize           approve: 302 to the callback, or the PIN page for "oob"
-    POST /oauth/access_token        RFC 5849 §2.3 (GET is accepted too)
+    POST /oauth/access_token        RFC 5849 §2.3 (GET is accepted too); with lives, the Session extension's refresh
+    GET  /oauth/renew_access_token  with lives (lives.py): revives an idle-inactivated token (E*TRADE)
     GET  /api/me                    {"user_id", "screen_name"}; needs token credentials
     ANY  /api/echo[/<path>]         JSON echo of the request; token or consumer-only
 
@@ -36,7 +37,8 @@ Reporting extension, and a ``WWW-Authenticate: OAuth realm="..."`` header.
 
 
 from oauth1_proxy.devtools.provider.app import Provider
+from oauth1_proxy.devtools.provider.lives import TokenLives
 from oauth1_proxy.devtools.provider.model import ProviderClient, VerifiedRequest
 from oauth1_proxy.devtools.provider.tls import write_tls_files
 
-__all__ = ["Provider", "ProviderClient", "VerifiedRequest", "write_tls_files"]
+__all__ = ["Provider", "ProviderClient", "TokenLives", "VerifiedRequest", "write_tls_files"]

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType, SimpleNamespace, TracebackType
 from typing import Any, Final, Self
 from urllib.parse import urlencode
 
@@ -41,6 +41,7 @@ from oauth1_proxy.devtools.provider.endpoints import (
     DiagnosingResourceEndpoint,
     DiagnosingSignatureOnlyEndpoint,
 )
+from oauth1_proxy.devtools.provider.lives import TokenLives
 from oauth1_proxy.devtools.provider.model import (
     FORM_MEDIA_TYPE,
     PRINTABLE_ASCII,
@@ -129,6 +130,7 @@ class Provider:
         dance_paths: tuple[str, str, str] = ("/oauth/request_token", "/oauth/authorize", "/oauth/access_token"),
         users: Sequence[tuple[str, str]] = (),
         concurrency_limit: int | None = None,
+        lives: TokenLives | None = None,
     ) -> None:
         by_key: dict[str, ProviderClient] = {}
         for client in clients:
@@ -156,6 +158,8 @@ class Provider:
         self._form_body_hash = form_body_hash
         self._trust_forwarded_proto = trust_forwarded_proto
         self._dance_paths = dance_paths
+        # Token lives (issue 14; lives.py): idle inactivation and renewal, a daily expiry, session handles.
+        self.lives = lives
         self._request_token_endpoint = DiagnosingRequestTokenEndpoint(self._validator, token_generator=make_token)
         self._authorization_endpoint = AuthorizationEndpoint(self._validator, token_generator=make_token)
         self._access_token_endpoint = DiagnosingAccessTokenEndpoint(self._validator, token_generator=make_token)
@@ -449,6 +453,28 @@ class Provider:
             return None
         return "Authlib's verifier (authlib.oauth1.rfc5849) refuses the signature that oauthlib accepts"
 
+    def _session_refresh(self, incoming: Incoming, lives: TokenLives) -> Response:
+        """The OAuth Session extension: a new access token for the expired one and its session handle."""
+
+        def verify() -> Response | None:
+            token = incoming.params.get("oauth_token") or ""
+            valid, _ = self._resource_endpoint.validate_protected_resource_request(
+                incoming.oauth_uri, incoming.method, incoming.oauth_body, incoming.headers)
+            if not valid or not token:
+                return None
+            refused = lives.refresh(token, incoming.params["oauth_session_handle"])
+            if refused is not None:
+                self._validator.note(*refused)
+                return None
+            new = {"oauth_token": make_token(), "oauth_token_secret": make_token()}
+            owner = SimpleNamespace(client_key=incoming.params.get("oauth_consumer_key"), realms=())
+            self._validator.save_access_token(new, owner)
+            fields = [*new.items(), ("user_id", self._user_id), ("screen_name", self._screen_name),
+                      *lives.issued(new["oauth_token"])]
+            return Response(urlencode(fields), 200, content_type=FORM_MEDIA_TYPE)
+
+        return self._handle("session_refresh", incoming, verify)
+
     def _verify_resource(self, incoming: Incoming, *, require_token: bool) -> bool:
         """Verify a protected-resource request: with token credentials, or consumer-only (RFC 5849 §3.2)."""
         token = incoming.params.get("oauth_token")
@@ -468,6 +494,11 @@ class Provider:
         if valid and not self._validator.is_realm_allowed(incoming.params.get("realm")):
             self._validator.note("permission_denied", f"realms allowed: {' '.join(self._realms)}")
             return False
+        if valid and token and self.lives is not None:
+            refused = self.lives.refusal(token)
+            if refused is not None:
+                self._validator.note(*refused)
+                return False
         return bool(valid)
 
     # -- the web application -------------------------------------------------------------------
@@ -521,17 +552,44 @@ class Provider:
         @app.route(self._dance_paths[2], methods=["GET", "POST"])
         def access_token() -> Response:
             incoming = self._incoming()
+            if self.lives is not None and "oauth_session_handle" in incoming.params:
+                return self._session_refresh(incoming, self.lives)
 
             def verify() -> Response | None:
                 _, body, status = self._access_token_endpoint.create_access_token_response(
                     incoming.oauth_uri, incoming.method, incoming.oauth_body, incoming.headers,
                     credentials=self.users.credentials_for(incoming.params.get("oauth_token")),
                 )
-                if status == 200:
-                    self.users.issued(incoming.params.get("oauth_token"), body)
-                return Response(body, 200, content_type=FORM_MEDIA_TYPE) if status == 200 else None
+                if status != 200:
+                    return None
+                self.users.issued(incoming.params.get("oauth_token"), body)
+                if self.lives is not None:
+                    body += "&" + urlencode(self.lives.issued(dict(urldecode(body))["oauth_token"]))
+                return Response(body, 200, content_type=FORM_MEDIA_TYPE)
 
             return self._handle("access_token", incoming, verify)
+
+        @app.get("/oauth/renew_access_token")
+        def renew_access_token() -> Response:
+            incoming = self._incoming()
+            lives = self.lives
+
+            def verify() -> Response | None:
+                token = incoming.params.get("oauth_token") or ""
+                if lives is None or not token:
+                    self._validator.note("parameter_absent", "renewal needs token credentials", "oauth_token")
+                    return None
+                valid, _ = self._resource_endpoint.validate_protected_resource_request(
+                    incoming.oauth_uri, incoming.method, incoming.oauth_body, incoming.headers)
+                if not valid:
+                    return None
+                refused = lives.renew(token)
+                if refused is not None:
+                    self._validator.note(*refused)
+                    return None
+                return Response("Access Token has been renewed\n", 200, mimetype="text/plain")
+
+            return self._handle("renew", incoming, verify)
 
         @app.get(self._dance_paths[1])
         def authorize_page() -> Response:
