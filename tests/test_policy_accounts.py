@@ -110,3 +110,16 @@ def test_decide_account_header_wins_over_default_account() -> None:
     store = {"api@alice": ALICE, "api@bob": BOB}
     decision = run_with(store, headers={"X-OAuth1-Account": "alice"}, profile={"default_account": "bob"})
     assert token_of(decision) == "tok-alice"
+
+
+def test_decide_expired_token_of_an_account_names_that_accounts_login_and_key() -> None:
+    from oauth1_proxy.errors import TokenExpiredError
+    from oauth1_proxy.lifetimes import format_instant
+
+    expired = StoredToken(token="tok-old", token_secret="sec-old", expires_at=format_instant(NOW - 60),
+                          session_handle="handle")
+    refused = refusal(run_with({"api@alice": expired, "api@bob": BOB}, headers={"X-OAuth1-Account": "alice"}))
+    assert isinstance(refused.error, TokenExpiredError)
+    assert refused.error.key == "api@alice" and refused.error.refreshable
+    assert refused.login_url == "http://oauth1.proxy/login/api?account=alice"
+    assert 'account "alice" of profile "api" expired' in refused.message
