@@ -42,6 +42,8 @@ MITMPROXY_SHELL = {
     "shell.diagnosis",
     "shell.limits",
     "shell.renewer",
+    "shell.ops",
+    "shell.web_ui",
 }
 CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]
 # The runtime: everything outside devtools/ (cli.py and the mitmproxy shell included).

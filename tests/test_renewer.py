@@ -39,7 +39,7 @@ async def test_renewer_fifty_waiting_requests_make_one_call() -> None:
     calls: list[str] = []
     gate = threading.Event()
 
-    def slow(profile: Any, key: str) -> bool:
+    def slow(profile: Any, key: str, **_: Any) -> bool:
         calls.append(key)
         gate.wait(2)
         return True
@@ -57,7 +57,7 @@ async def test_renewer_failed_call_is_logged_and_every_waiter_hears_false(caplog
     renewer = make_renewer(MemoryTokenStore({"p": token()}))
     profile = make_config(renew_url="https://api.example.com/renew").profiles[0]
 
-    def fails(profile: Any, key: str) -> bool:
+    def fails(profile: Any, key: str, **_: Any) -> bool:
         raise OSError("boom")
 
     renewer._renew_blocking = fails  # type: ignore[method-assign]
@@ -109,7 +109,7 @@ async def test_renewer_after_refusal_renews_or_refreshes_only_for_a_dead_token(
     store = MemoryTokenStore({"p": token(**stored)})
     renewer = make_renewer(store)
     done: list[str] = []
-    renewer._renew_blocking = lambda p, k: done.append("renew") or True  # type: ignore[method-assign,func-returns-value]
+    renewer._renew_blocking = lambda p, k, **_: done.append("renew") or True  # type: ignore[method-assign,func-returns-value]
     renewer._refresh_blocking = lambda p, k, seen=None: done.append("refresh") or True  # type: ignore[method-assign,func-returns-value]
     again = await renewer.after_refusal(refused(status, body), make_config(**settings), "p", store.get,
                                         is_retry=False)
@@ -119,7 +119,7 @@ async def test_renewer_after_refusal_renews_or_refreshes_only_for_a_dead_token(
 async def test_renewer_after_refusal_of_a_request_sent_before_a_renewal_only_retries() -> None:
     store = MemoryTokenStore({"p": token()})
     renewer = make_renewer(store)
-    renewer._renew_blocking = lambda p, k: True  # type: ignore[method-assign]
+    renewer._renew_blocking = lambda p, k, **_: True  # type: ignore[method-assign]
     config = make_config(renew_url="https://api.example.com/renew")
     sent_at = time.time()
     await renewer.renew(config.profiles[0], "p")

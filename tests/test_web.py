@@ -394,3 +394,43 @@ def test_login_state_consumer_only_with_a_leftover_token_is_consumer_only_as_pol
     shown = web.login_state(twoleg, leftover)
     assert (shown["logged_in"], shown["source"]) == (False, "consumer-only")
     assert TOKEN_SECRET not in repr(shown)
+
+
+def test_pending_logins_profile_lifetime_shorter_than_the_helpers_wins_and_is_told() -> None:
+    from oauth1_proxy.token_exchange import TemporaryCredentials
+
+    now = [0.0]
+    pending = PendingLogins(lifetime=600, clock=lambda: now[0])
+    pending.add("etrade", TemporaryCredentials(token="t1", secret="s"), "b", lifetime=300)
+    pending.add("other", TemporaryCredentials(token="t2", secret="s"), "b")
+    now[0] = 301.0
+    assert pending.take("t1", "b") is None  # E*TRADE's 5 minutes are over
+    assert pending.expired_life("t1") == 300 and pending.expired_life("t1") is None  # told once
+    assert pending.take("t2", "b") is not None  # the helper's own 600 s
+    assert pending.expired_life("t2") is None
+
+
+def test_web_oob_pin_after_the_request_token_lifetime_is_refused_unsent(
+    tmp_path: Path, provider: FakeProvider
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("""\
+profiles:
+  dance:
+    preset: etrade
+    consumer_key: ck
+    consumer_secret: cs
+""")
+    now = [0.0]
+    app = make_web_app(lambda: load_config(path), lambda: MemoryTokenStore({}),
+                       pending=PendingLogins(clock=lambda: now[0]))
+    user = app.test_client()
+    text = start_login(user, LOCAL).get_data(as_text=True)
+    assert "https://us.etrade.com/e/t/etws/authorize?key=ck&amp;token=rt1" in text  # the placeholders, filled in
+    now[0] = 300.0  # E*TRADE's request token lives 5 minutes
+    response = user.post("/verify/dance", data={"csrf": csrf_of(text), "oauth_token": "rt1", "pin": "424242"},
+                         headers={"Origin": "http://localhost"}, environ_base=LOCAL)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and "Request token expired" in body
+    assert "lived 300 s" in body and "request_token_lifetime of profile" in body
+    assert provider.access_token_calls == []

@@ -13,12 +13,15 @@ import secrets
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from oauth1_proxy import __version__
+from oauth1_proxy import __version__, cli_status
 from oauth1_proxy.accounts import ACCOUNT_HEADER, accounts_in, default_key, token_key
+from oauth1_proxy.cli_status import status_parser
 from oauth1_proxy.config import ProxyConfig, load_config
+from oauth1_proxy.discovery import discover
 from oauth1_proxy.errors import ProxyError
 from oauth1_proxy.errors import UsageError as UsageError  # defined with every other error (issue 13)
 from oauth1_proxy.lifetimes import describe_life
@@ -35,8 +38,12 @@ from oauth1_proxy.policy import (
     login_state,
     wire_host,
 )
+from oauth1_proxy.presets import preset_notice
 from oauth1_proxy.stores.managed import open_config_store
 from oauth1_proxy.web import HELPER_HOST
+
+CONFIG_HELP = ("the YAML config file (default: $OAUTH1_PROXY_CONFIG, ./oauth1-proxy.yaml, "
+               "~/.config/oauth1-proxy/config.yaml, the first that exists)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,17 +56,21 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run", allow_abbrev=False, help="run the signing proxy (mitmdump options pass through)",
+        usage="oauth1-proxy run [-h] [--config FILE] [mitmdump options]",
         description="Run mitmdump with the signer; every mitmdump option after --config passes through.",
     )
-    run.add_argument("--config", required=True, help="the YAML config file")
+    run.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
 
-    check = sub.add_parser("check", help="validate the config and the token store")
-    check.add_argument("--config", required=True, help="the YAML config file")
+    check = sub.add_parser("check", help="validate the config and the token store",
+                           description="Validate the config and the token store; print every problem; exit 0 or 1. "
+                                       "Secrets are never printed.")
+    check.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
 
     sign = sub.add_parser("sign", help="sign one request as the proxy would and print it")
-    sign.add_argument("--config", required=True, help="the YAML config file")
+    sign.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
     sign.add_argument("-X", "--request", dest="method", default=None, help="the method (default GET, or POST with -d)")
-    sign.add_argument("-H", "--header", dest="headers", action="append", default=[], help="'Name: value'")
+    sign.add_argument("-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'",
+                      help="a request header (repeatable)")
     sign.add_argument("-d", "--data", dest="data", default=None,
                       help="the body, as sent (with no Content-Type given, a form body, as curl does)")
     sign.add_argument("--nonce", default=None, help="fix oauth_nonce (to reproduce a published example)")
@@ -70,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
     login = sub.add_parser("login", help="run the token dance from a terminal and store the token")
     login.add_argument("profile", help="the profile to log in")
-    login.add_argument("--config", required=True, help="the YAML config file")
+    login.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
     login.add_argument("--oob", action="store_true",
                        help="send oauth_callback=oob and read the PIN (or the callback URL) from stdin")
     login.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the callback")
@@ -81,7 +92,22 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("bench", add_help=False,
                    help="signer cost against oauthlib, proxy overhead against bare mitmdump (--quick, --json)")
 
-    demo = sub.add_parser("demo", help="a walk-through against an embedded provider")
+    # Verbs with parsers of their own (SPEC §13), listed here for the help.
+    sub.add_parser("exec", add_help=False, help="run a command with the proxy in front of it: exec [--config FILE] "
+                   "[mitmdump options] -- CMD [ARGS]")
+    status_parser(sub)
+    web = sub.add_parser(
+        "web", allow_abbrev=False, help="the proxy under mitmweb's UI (mitmweb options pass through)",
+        usage="oauth1-proxy web [-h] [--config FILE] [mitmweb options]",
+        description="Run mitmweb with the signer; every mitmweb option after --config passes through. "
+                    "No view of mitmweb shows a secret.",
+    )
+    web.add_argument("--config", default=None, metavar="FILE", help=CONFIG_HELP)
+    sub.add_parser("init", add_help=False, help="write a first config: init [--preset NAME] [FILE]")
+
+    demo = sub.add_parser("demo", help="a walk-through against an embedded provider",
+                          description="Start an embedded OAuth 1.0a provider and the proxy on loopback, log in, "
+                                      "make a signed call, print curl lines to try, serve until Ctrl-C.")
     demo.add_argument("--once", action="store_true", help="run the walk-through, then exit (0 on success)")
     demo.add_argument("--port", type=int, default=0, help="the proxy's port (default: a free one)")
     return parser
@@ -118,6 +144,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             shown += f"; {describe_life(stored, p.expires_daily, time.time())}"
         preset = f" (preset {p.preset})" if p.preset else ""
         print(f"  {p.name}{preset}: {hosts} {p.path_prefix} {p.signature_method} {p.placement}: {shown}")
+        notice = preset_notice(p.preset, datetime.now(UTC).date()) if p.preset else None
+        if notice:  # a provider retiring OAuth 1.0a or an API (presets.NOTICES)
+            print(f"    note: {notice}")
         if p.has_dance and not p.has_static_token:
             for account in accounts_in(tokens, p.name):  # SPEC §11: each account, never a secret
                 who = dict(tokens[token_key(p.name, account)].extra)
@@ -290,11 +319,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             from oauth1_proxy.devtools.bench import main as bench_main
 
             return bench_main(argv[1:])
-        if argv and argv[0] == "run":
+        if argv and argv[0] == "init":
+            from oauth1_proxy.cli_init import main as init_main
+
+            return init_main(argv[1:])
+        if argv and argv[0] == "exec":
+            from oauth1_proxy.cli_exec import main as exec_main
+
+            return exec_main(argv[1:])
+        if argv and argv[0] in ("run", "web"):
             args, rest = parser.parse_known_args(argv)
-            # Only the arguments after "run" that are not ours go to mitmdump.
+            args.config = discover(args.config)
+            # Only the arguments after "run" (or "web") that are not ours go to mitmdump (mitmweb).
+            if args.command == "web":
+                _load(args.config)  # fail fast, with our own message, before mitmproxy starts
+                from oauth1_proxy.shell.web_ui import cmd_web
+
+                return cmd_web(mitmdump_arguments(args.config, rest))
             return cmd_run(args, rest)
         args = parser.parse_args(argv)
+        if getattr(args, "config", False) is not False:  # every verb with --config (SPEC §13: discovery)
+            args.config = discover(args.config)
         if args.command == "check":
             return cmd_check(args)
         if args.command == "sign":
@@ -305,6 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_login(args.profile, args.config, oob=args.oob, timeout=args.timeout,
                              open_browser=not args.no_browser,
                              account=args.account)
+        if args.command in ("status", "logout"):
+            return cli_status.run(args, argv)
         if args.command == "demo":
             return cmd_demo(args)
     except ProxyError as e:

@@ -47,6 +47,7 @@ from .config_yaml import read_regular_file as read_regular_file
 from .config_yaml import yaml_error_line as yaml_error_line
 from .config_yaml import yaml_problem as yaml_problem
 from .errors import ConfigError
+from .secret_refs import read_secret_file
 from .stores.crypto import BadStoreKey, parse_store_key
 from .stores.location import BadRedisURL, RedisLocation, is_redis_url, parse_redis_url
 
@@ -61,10 +62,15 @@ def parse_config(
     env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
     read_file: Callable[[Path], bytes] | None = None,
+    read_secret: Callable[[Path], str] | None = None,
 ) -> ProxyConfig:
-    """Validate plain config values into a ProxyConfig; raise ConfigError listing every problem."""
+    """Validate plain config values into a ProxyConfig; raise ConfigError listing every problem.
+
+    ``read_secret`` reads ``${file:PATH}`` secrets (secret_refs.read_secret_file); without it they are a problem.
+    """
     c = Checker(lines or {}, source, os.environ if env is None else env,
                  base_dir or Path(source).parent, read_file)
+    c.read_secret = read_secret
     if not isinstance(data, Mapping):
         raise ConfigError([f"{source}: the config must be a mapping with a 'profiles' key; see config/example.yaml."])
     for key in data:
@@ -130,7 +136,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     data, lines, problems = parse_yaml(text, source)
     try:
         config = parse_config(data, source, lines=lines, env=env, base_dir=p.resolve().parent,
-                              read_file=lambda f: read_regular_file(f)[0])
+                              read_file=lambda f: read_regular_file(f)[0], read_secret=read_secret_file)
     except ConfigError as e:
         raise ConfigError(problems + e.problems) from None
     if problems:

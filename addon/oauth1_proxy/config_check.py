@@ -17,11 +17,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from .config_dance import check_dance_variants
 from .config_lifetimes import LIFETIME_KEYS, check_lifetime_keys
 from .config_limits import ACCOUNT_AND_LIMIT_KEYS, check_accounts_and_limits
 from .config_model import HostPattern, Profile, normalize_host
 from .config_yaml import Located, NotARegularFile, Path_, dotted
 from .presets import PRESETS, apply_preset
+from .secret_refs import FILE_PREFIX, SecretFileError, secret_path
 from .signing import Placement, RSASigner, SignatureMethod
 
 PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
@@ -57,6 +59,10 @@ PROFILE_KEYS = (
     "private_key_password",
     *ACCOUNT_AND_LIMIT_KEYS,
     *LIFETIME_KEYS,
+    "token_method",  # the dance variants and request rules of config_dance.py (issue 14)
+    "require_callback_confirmed",
+    "request_token_lifetime",
+    "require_headers",
 )
 SECRET_KEYS = frozenset({"consumer_secret", "token_secret", "private_key_password", "token_store", "token_store_key"})
 
@@ -68,6 +74,9 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
 
 
 class Checker:
+    # ${file:PATH} reader (secret_refs.read_secret_file); None: files are not read (parse_config's pure use).
+    read_secret: Callable[[Path], str] | None = None
+
     def __init__(
         self,
         lines: Mapping[Path_, int],
@@ -87,12 +96,16 @@ class Checker:
         self.problems.append(f"{self.loc.where(path)}: {dotted(path)}: {message}")
 
     def expand(self, value: str, path: Path_) -> str | None:
-        """Replace ``${VAR}`` with the environment's value; report unset variables."""
+        """Replace ``${VAR}`` with the environment's value and ``${file:PATH}`` with a file's; report problems."""
         ok = True
 
         def sub(m: re.Match[str]) -> str:
             nonlocal ok
             name = m.group(1)
+            if name.startswith(FILE_PREFIX):
+                secret = self.file_secret(name, path)
+                ok = ok and secret is not None
+                return secret or ""
             if not ENV_NAME.match(name):
                 ok = False
                 self.problem(path, f"'${{{name}}}' is not a valid variable reference; write ${{NAME}}.")
@@ -109,6 +122,18 @@ class Checker:
 
         result = ENV_REF.sub(sub, value)
         return result if ok else None
+
+    def file_secret(self, reference: str, path: Path_) -> str | None:
+        """The secret a ``${file:PATH}`` names (secret_refs.py), or None with the problem reported."""
+        try:
+            file = secret_path(reference, self.base_dir)
+            if self.read_secret is None:
+                raise SecretFileError(f"${{file:{file}}}: files are not read here; load the config with "
+                                      "load_config (oauth1-proxy check --config FILE).")
+            return self.read_secret(file)
+        except SecretFileError as e:
+            self.problem(path, str(e))
+            return None
 
     def string(self, data: Mapping[str, Any], key: str, path: Path_, *, required: bool = False,
                allow_empty: bool = True) -> str | None:
@@ -368,6 +393,7 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
                 c.problem((*path, "exclude_params"), "oauth_* parameters are always signed; remove them.")
     allow_insecure = c.boolean(data, "allow_insecure", path, False)
     lifetimes = check_lifetime_keys(c, data, path)
+    variants = check_dance_variants(c, data, path, urls["authorize_url"])
 
 
     accounts_and_limits = check_accounts_and_limits(c, data, path)
@@ -401,4 +427,5 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
         preset=preset,
         **accounts_and_limits,
         **lifetimes,
+        **variants,
     )

@@ -73,6 +73,11 @@ class Profile:
     renew_method: str = "GET"
     idle_timeout: int | None = None  # seconds after which the provider inactivates an unused token
     expires_daily: DailyExpiry | None = None  # every token dies at this wall-clock time and zone
+    # Dance variants and request rules (SPEC §11, config_dance.py).
+    token_method: str = "POST"  # or "GET" (E*TRADE) for the request-token and access-token calls
+    require_callback_confirmed: bool = True
+    request_token_lifetime: int | None = None  # seconds the provider keeps a request token
+    require_headers: tuple[str, ...] = ()  # refused before signing without them (Discogs: User-Agent)
     # Derived once, here, instead of for every request (issue 5).
     _client: ClientCredentials = field(init=False, repr=False, compare=False)
     _options: dict[str, Any] = field(init=False, repr=False, compare=False)

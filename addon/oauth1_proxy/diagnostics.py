@@ -8,6 +8,21 @@ Providers say it in different ways:
   ``oauth_signature_base_string=``, Flickr's ``debug_sbs=``, or a message
   that quotes "base string: GET&http...";
 - Twitter's JSON error codes (32 "Could not authenticate you", 89, 135).
+
+Some refusals are not about the signature at all, and re-signing cannot fix
+them; ``known_refusal`` names them in one line, what it is and what to do
+(issue 14; the sources are in the README's presets section):
+- NetSuite's concurrency governance: RESTlets answer 400 with the SuiteScript
+  error ``SSS_REQUEST_LIMIT_EXCEEDED``, SOAP web services fault with
+  ``ExceededConcurrentRequestLimitFault``/``WS_CONCUR_SESSION_DISALLOWED``,
+  and an excess of token-based logins can come back as the generic
+  ``INVALID_LOGIN_ATTEMPT`` ("Invalid login attempt.");
+- X's 403 ``"reason": "client-not-enrolled"`` ("Client Forbidden"): the app's
+  keys are not from a developer App attached to a Project with the access
+  level the endpoint needs;
+- E*TRADE's ``oauth_problem=consumer_key_rejected`` from api.etrade.com or
+  apisb.etrade.com: E*TRADE consumer keys expire (two years after issue),
+  and a sandbox key does not work on the production host nor the reverse.
 """
 
 from __future__ import annotations
@@ -63,10 +78,65 @@ class Diagnosis:
     provider_base_string: str | None = None
     acceptable_timestamps: tuple[int, int] | None = None
     provider_time: float | None = None  # from the Date header, seconds since the epoch
+    known: str | None = None  # a refusal that is not about the signature (known_refusal)
 
     def summary(self) -> str:
         said = f"oauth_problem={self.problem}" if self.problem else "no oauth_problem given"
+        if self.known:
+            return f"{self.status} ({said}): {self.known}"
         return f"{self.status} ({said})" + (f": {self.advice}" if self.advice else "")
+
+
+NETSUITE_CONCURRENCY = (
+    "NetSuite refused the request because the account has more concurrent web services and RESTlet "
+    "requests than its concurrency limit allows (concurrency governance); it is not a signature problem. "
+    "Set max_concurrency on the profile to the account's limit (Setup > Integration > Integration "
+    "Management > Integration Governance shows it), or send fewer requests at once."
+)
+NETSUITE_INVALID_LOGIN = (
+    "NetSuite's \"Invalid login attempt\" covers a wrong signature or realm (the account id), a revoked or "
+    "inactive token, and requests over the account's concurrency limit. NetSuite's Login Audit Trail names "
+    "the cause; if it happens only under load, set max_concurrency on the profile to the account's limit."
+)
+X_CLIENT_NOT_ENROLLED = (
+    "X refused the app, not the signature (client-not-enrolled): its consumer key is not from a developer "
+    "App attached to a Project with the access level this endpoint needs. In the X developer portal, attach "
+    "the App to a Project (or upgrade the access level), then use that App's keys and tokens."
+)
+ETRADE_KEY_REJECTED = (
+    "E*TRADE rejects the consumer key: E*TRADE consumer keys expire two years after they are issued, and "
+    "a sandbox key works only on apisb.etrade.com, a production key only on api.etrade.com. Check the "
+    "key's host, or request a new key on developer.etrade.com (it can take a few business days) and "
+    "log in again."
+)
+_NETSUITE_CONCURRENCY_CODES = (
+    "SSS_REQUEST_LIMIT_EXCEEDED", "ExceededConcurrentRequestLimitFault", "WS_CONCUR_SESSION_DISALLOWED",
+    "CONCURRENCY_LIMIT_EXCEEDED",
+)
+
+
+def _is_under(host: str, domain: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host == domain or host.endswith("." + domain)
+
+
+def known_refusal(status: int, text: str, *, host: str = "", problem: str | None = None) -> str | None:
+    """One line for a provider refusal that re-signing cannot fix: what it is and what to do, or None."""
+    if any(code in text for code in _NETSUITE_CONCURRENCY_CODES):
+        return NETSUITE_CONCURRENCY
+    if _is_under(host, "netsuite.com") and status == 401 and (
+            "INVALID_LOGIN_ATTEMPT" in text or "Invalid login attempt" in text):
+        return NETSUITE_INVALID_LOGIN
+    if status == 403 and "client-not-enrolled" in text and text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("reason") == "client-not-enrolled":
+            return X_CLIENT_NOT_ENROLLED
+    if problem in ("consumer_key_rejected", "consumer_key_refused") and _is_under(host, "etrade.com"):
+        return ETRADE_KEY_REJECTED
+    return None
 
 
 def _form(body: str) -> dict[str, str]:
@@ -76,8 +146,8 @@ def _form(body: str) -> dict[str, str]:
         return {}
 
 
-def parse_refusal(status: int, headers: Mapping[str, str], body: bytes) -> Diagnosis:
-    """Read what a provider says in a 400/401 answer to a signed request."""
+def parse_refusal(status: int, headers: Mapping[str, str], body: bytes, *, host: str = "") -> Diagnosis:
+    """Read what a provider says in a 4xx answer to a signed request (``host``: whom it was sent to)."""
     text = body[:65536].decode("utf-8", "replace")
     form = _form(text) if "=" in text and "<" not in text[:1] else {}
     problem = form.get("oauth_problem")
@@ -133,6 +203,7 @@ def parse_refusal(status: int, headers: Mapping[str, str], body: bytes) -> Diagn
         provider_base_string=base_string,
         acceptable_timestamps=acceptable,
         provider_time=provider_time,
+        known=known_refusal(status, text, host=host, problem=problem),
     )
 
 

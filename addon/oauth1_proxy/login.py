@@ -133,8 +133,12 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
         server.expected_path = f"/callback/{name}"
         server.done = threading.Event()
         callback = f"http://127.0.0.1:{server.server_port}/callback/{name}"
+    lifetime = profile.request_token_lifetime
     try:
         temporary = obtain_request_token(profile, callback)
+        obtained = time.monotonic()
+        if lifetime is not None:
+            timeout = min(timeout, float(lifetime))
         if server is not None:
             server.expected_token = temporary.token
         url = make_authorize_url(profile, temporary.token)
@@ -148,7 +152,14 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
             if token != temporary.token:
                 raise LoginError("the callback carried another request token; run oauth1-proxy login again.")
         else:
+            if lifetime is not None:
+                print(f"The request token lives {lifetime} s at this provider (request_token_lifetime).", flush=True)
             verifier, extra = _read_oob(temporary)
+        if lifetime is not None and time.monotonic() - obtained >= lifetime:
+            # The provider would refuse it (E*TRADE: 5 minutes): say so instead of sending it.
+            raise LoginError(f"the request token expired before the verifier arrived (it lives {lifetime} s at "
+                             f'this provider: request_token_lifetime of profile "{name}"); nothing was sent. Run '
+                             "oauth1-proxy login again and approve within that time.")
         stored = obtain_access_token(profile, temporary, verifier, extra=extra)
     finally:
         if server is not None:

@@ -79,11 +79,14 @@ class RequestHeaders(NamedTuple):
     oauth_authorization: bool = False  # an Authorization header that starts with "OAuth "
     authorization_count: int = 0
     transfer_encoding: bool = False
+    fields: tuple[tuple[bytes, bytes], ...] = ()  # every field as received, for a profile's require_headers
     account: str | None = None  # X-OAuth1-Account (SPEC §11)
 
     @classmethod
     def from_fields(cls, fields: Iterable[tuple[bytes, bytes]], *, authority: str | None = None) -> RequestHeaders:
         """Read the raw header fields once (issue 5); ``authority``: HTTP/2's :authority, which wins over Host."""
+        if not isinstance(fields, tuple):
+            fields = tuple(fields)  # kept for has(): a profile's require_headers
         profile: list[bytes] = []
         hosts: list[bytes] = []
         content_types: list[bytes] = []
@@ -116,8 +119,14 @@ class RequestHeaders(NamedTuple):
             oauth_authorization=bool(authorizations) and _folded(authorizations)[:6].lower() == "oauth ",
             authorization_count=len(authorizations),
             transfer_encoding=transfer_encoding,
+            fields=fields,
             account=_folded(account) if account else None,
         )
+
+    def has(self, name: str) -> bool:
+        """Tell whether a header (any case) is there with a non-empty value."""
+        wanted = name.lower().encode("ascii")
+        return any(key.lower() == wanted and value.strip() for key, value in self.fields)
 
 
 class OutgoingRequest(NamedTuple):
@@ -337,6 +346,9 @@ def _authority(scheme: str, host: str, port: int) -> str:
     return shown if DEFAULT_PORTS.get(scheme) == port else f"{shown}:{port}"
 
 
+_EXAMPLE_VALUES = {"user-agent": "my-app/1.0 +https://example.com/contact"}
+
+
 def _refused(message: str) -> Refuse:
     return Refuse(error=RequestRefused(message))
 
@@ -417,6 +429,15 @@ def decide(
             f'Profile "{profile.name}" uses PLAINTEXT, which would send the secrets in clear over http '
             "(RFC 5849 §3.4.4). Use https, or set allow_insecure: true on the profile."
         ))
+    missing = [name for name in profile.require_headers if not headers.has(name)]
+    if missing:
+        # A policy rule of the profile (the discogs preset: Discogs refuses requests without a
+        # User-Agent); refused before signing, so nothing the provider would refuse is sent.
+        return _refused(
+            f'profile "{profile.name}" requires the header {", ".join(missing)} (require_headers), and the '
+            f"request has none; it was not sent. Send it from the client, e.g. "
+            f"{missing[0]}: {_EXAMPLE_VALUES.get(missing[0].lower(), 'a value')}."
+        )
     content_types = headers.content_types
     if len(content_types) > 1:
         return _refused(

@@ -1,21 +1,61 @@
-"""Known quirks of real OAuth 1.0a providers, as profile defaults (issue 7). Pure data.
+"""Known quirks of real OAuth 1.0a providers, as profile defaults (issues 7 and 14). Pure data.
 
 A profile that names ``preset: NAME`` starts from these values; every key it
 sets itself wins (``authorize_params`` are merged, the profile's winning).
-``{host}`` in a URL stands for the profile's first host.
+``{host}`` in a URL stands for the profile's first host; ``{oauth_token}``
+and ``{consumer_key}`` in an authorize_url are filled in at login
+(dance_variants.py).
+
+``NOTICES`` are what ``check`` says about a profile using a preset: a
+provider retiring OAuth 1.0a, or part of its API, on a date (the caller
+passes today: nothing here reads the clock). The sources of every quirk are
+listed in the README's presets table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+# E*TRADE, production (api.etrade.com): HMAC-SHA1 only; the callback is
+# always "oob" (a callback URL needs E*TRADE to register it), and the
+# request-token answer then says oauth_callback_confirmed=false; the token
+# endpoints are documented as GET; the authorize page takes key= and
+# token=; a request token lives 5 minutes. The access token is
+# inactivated after 2 hours idle and expires at midnight US Eastern (the
+# renewal keys come with the token-life settings, SPEC §11).
+_ETRADE: Mapping[str, Any] = {
+    "hosts": ["api.etrade.com"],
+    "signature_method": "HMAC-SHA1",
+    "callback": "oob",
+    "token_method": "GET",
+    "require_callback_confirmed": False,
+    "request_token_lifetime": 300,
+    "request_token_url": "https://api.etrade.com/oauth/request_token",
+    "authorize_url": "https://us.etrade.com/e/t/etws/authorize?key={consumer_key}&token={oauth_token}",
+    "access_token_url": "https://api.etrade.com/oauth/access_token",
+    # Token lives (SPEC §11): inactive after 2 hours without a request, revived by a signed GET of
+    # renew_access_token; every access token expires at midnight US Eastern.
+    "renew_url": "https://api.etrade.com/oauth/renew_access_token",
+    "renew_method": "GET",
+    "idle_timeout": 7200,
+    "expires_daily": "00:00 America/New_York",
+}
+
 PRESETS: Mapping[str, Mapping[str, Any]] = {
-    # Twitter/X v1.1: HMAC-SHA1; PIN login (callback: oob) for apps without a
-    # registered callback. JSON bodies (v2) and multipart media uploads are not
-    # form bodies, so their contents are never in the base string.
+    # Twitter/X: HMAC-SHA1; PIN login (callback: oob) for apps without a
+    # registered callback. The v1.1 media upload on upload.twitter.com was
+    # retired in 2025 (media goes to api.x.com/2/media/upload now), so that
+    # host is no longer signed. What still takes OAuth 1.0a user context: the
+    # v2 endpoints on api.x.com / api.twitter.com (POST /2/tweets,
+    # /2/media/upload, /2/users/me, ...), the remaining v1.1 endpoints, the
+    # Ads API and the OAuth 1.0a dance itself. JSON bodies (v2) and multipart
+    # media uploads are not form bodies, so their contents are never in the
+    # base string.
     "twitter": {
-        "hosts": ["api.twitter.com", "api.x.com", "upload.twitter.com", "ads-api.twitter.com"],
+        "hosts": ["api.twitter.com", "api.x.com", "ads-api.twitter.com"],
         "signature_method": "HMAC-SHA1",
         "request_token_url": "https://api.twitter.com/oauth/request_token",
         "authorize_url": "https://api.twitter.com/oauth/authorize",
@@ -84,6 +124,7 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
         "body_hash": "always",
     },
     # Garmin Connect (Health API): HMAC-SHA1; oauth_verifier on the access-token step.
+    # Garmin retires OAuth 1.0a on 2026-12-31 (NOTICES): move the app to OAuth 2.0 PKCE.
     "garmin": {
         "hosts": ["apis.garmin.com"],
         "signature_method": "HMAC-SHA1",
@@ -91,7 +132,94 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
         "authorize_url": "https://connect.garmin.com/oauthConfirm",
         "access_token_url": "https://connectapi.garmin.com/oauth-service/oauth/access_token",
     },
+    "etrade": _ETRADE,
+    # E*TRADE's sandbox: the same dance (on api.etrade.com), the API on apisb.etrade.com, a sandbox key.
+    "etrade-sandbox": {**_ETRADE, "hosts": ["apisb.etrade.com"]},
+    # Discogs: HMAC-SHA1 (Discogs also takes PLAINTEXT over https; HMAC keeps
+    # the secrets off the wire); every request needs a User-Agent, so one
+    # without is refused by the proxy before signing (require_headers).
+    # Authenticated clients get 60 requests a minute.
+    "discogs": {
+        "hosts": ["api.discogs.com"],
+        "signature_method": "HMAC-SHA1",
+        "require_headers": ["User-Agent"],
+        "request_token_url": "https://api.discogs.com/oauth/request_token",
+        "authorize_url": "https://www.discogs.com/oauth/authorize",
+        "access_token_url": "https://api.discogs.com/oauth/access_token",
+    },
+    # Tumblr API v2: HMAC-SHA1; the dance on www.tumblr.com. Tumblr does not
+    # take "oob": keep callback: auto (or a URL registered with the app).
+    "tumblr": {
+        "hosts": ["api.tumblr.com"],
+        "signature_method": "HMAC-SHA1",
+        "request_token_url": "https://www.tumblr.com/oauth/request_token",
+        "authorize_url": "https://www.tumblr.com/oauth/authorize",
+        "access_token_url": "https://www.tumblr.com/oauth/access_token",
+    },
+    # SmugMug API v2: HMAC-SHA1; the authorize page takes Access (Public |
+    # Full) and Permissions (Read | Add | Modify); a request token lives 5
+    # minutes and is single-use; uploads go to upload.smugmug.com.
+    "smugmug": {
+        "hosts": ["api.smugmug.com", "upload.smugmug.com"],
+        "signature_method": "HMAC-SHA1",
+        "request_token_lifetime": 300,
+        "request_token_url": "https://api.smugmug.com/services/oauth/1.0a/getRequestToken",
+        "authorize_url": "https://api.smugmug.com/services/oauth/1.0a/authorize",
+        "access_token_url": "https://api.smugmug.com/services/oauth/1.0a/getAccessToken",
+        "authorize_params": {"Access": "Full", "Permissions": "Read"},
+    },
+    # MediaWiki's OAuth extension (Wikimedia: the dance on meta.wikimedia.org,
+    # list the wikis you call after it in hosts): HMAC-SHA1; the endpoints are
+    # Special:OAuth pages; the authorize page wants oauth_consumer_key too
+    # (and its /wiki/ form); the callback is "oob", or a URL under the prefix
+    # registered with the consumer.
+    "mediawiki": {
+        "signature_method": "HMAC-SHA1",
+        "callback": "oob",
+        "request_token_url": "https://{host}/w/index.php?title=Special:OAuth/initiate",
+        "authorize_url": "https://{host}/wiki/Special:OAuth/authorize?oauth_consumer_key={consumer_key}",
+        "access_token_url": "https://{host}/w/index.php?title=Special:OAuth/token",
+    },
 }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """What ``check`` says about a profile on a preset: before ``ends`` (if any), and from that day on."""
+
+    before: str
+    after: str = ""
+    ends: date | None = None
+
+
+NOTICES: Mapping[str, Notice] = {
+    "garmin": Notice(
+        ends=date(2026, 12, 31),
+        before="Garmin retires OAuth 1.0a on 2026-12-31 ({days} left): this profile stops working then. Ask "
+               "connect-support@developer.garmin.com to convert the app to OAuth 2.0 PKCE and exchange each "
+               "user's OAuth 1.0a token for an OAuth 2.0 one before that day.",
+        after="Garmin retired OAuth 1.0a on 2026-12-31: this profile can no longer log in or sign. Move the app "
+              "to OAuth 2.0 PKCE (connect-support@developer.garmin.com).",
+    ),
+    "twitter": Notice(
+        before="The v1.1 media upload (upload.twitter.com) was retired in 2025 and is no longer signed: "
+               "upload media to https://api.x.com/2/media/upload, which takes OAuth 1.0a user context like "
+               "the other v2 endpoints.",
+    ),
+}
+
+
+def preset_notice(name: str, today: date) -> str | None:
+    """The line ``check`` prints for a profile on this preset, as of ``today``, or None."""
+    notice = NOTICES.get(name)
+    if notice is None:
+        return None
+    if notice.ends is not None and today > notice.ends and notice.after:
+        return notice.after
+    if notice.ends is not None:
+        left = (notice.ends - today).days
+        return notice.before.format(days=f"{left} day{'s' if left != 1 else ''}")
+    return notice.before
 
 
 def apply_preset(preset: Mapping[str, Any], profile: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import ssl
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -159,8 +160,9 @@ def _fetch(step: str, request: OutboundRequest, *, cafile: str | None, proxy: st
         _DeadlineHTTPHandler(deadline),
         _DeadlineHTTPSHandler(deadline, make_ssl_context(cafile)),
     )
-    req = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers),
-                                 method=request.method)
+    # A GET (token_method: GET) carries no body: data=b"" would add a form Content-Type.
+    data = None if request.method in ("GET", "HEAD") and not request.body else request.body
+    req = urllib.request.Request(request.url, data=data, headers=dict(request.headers), method=request.method)
     try:
         with opener.open(req, timeout=timeout) as response:
             body = response.read()
@@ -185,6 +187,10 @@ def _fetch(step: str, request: OutboundRequest, *, cafile: str | None, proxy: st
         raise ExchangeError(step, f"no answer from {request.url.split('?')[0]} ({type(e).__name__}: {e})") from e
 
 
+def _host_of(request: OutboundRequest) -> str:
+    return urllib.parse.urlsplit(request.url).hostname or ""
+
+
 def _nonce_and_timestamp(profile: Profile) -> dict[str, str]:
     # RFC 5849 §3.3: a fresh nonce (128 bits from a CSPRNG) and the current
     # time, with the profile's clock_skew as the proxy signs (policy.py).
@@ -194,10 +200,10 @@ def _nonce_and_timestamp(profile: Profile) -> dict[str, str]:
 def obtain_request_token(profile: Profile, callback: str, *, cafile: str | None = None,
                          proxy: str | None = None) -> TemporaryCredentials:
     """Run RFC 5849 §2.1 against the provider: temporary credentials, or ExchangeError naming the step."""
-    reply = fetch("request token", make_request_token_request(profile, callback, **_nonce_and_timestamp(profile)),
-                  cafile=cafile, proxy=proxy)
-    check_status("request token", reply.status, reply.body)
-    return parse_request_token_response(reply.body)
+    request = make_request_token_request(profile, callback, **_nonce_and_timestamp(profile))
+    reply = fetch("request token", request, cafile=cafile, proxy=proxy)
+    check_status("request token", reply.status, reply.body, host=_host_of(request), method=request.method)
+    return parse_request_token_response(reply.body, require_callback_confirmed=profile.require_callback_confirmed)
 
 
 def obtain_access_token(profile: Profile, temporary: TemporaryCredentials, verifier: str, *,
@@ -206,7 +212,7 @@ def obtain_access_token(profile: Profile, temporary: TemporaryCredentials, verif
     """Run RFC 5849 §2.3 against the provider: token credentials, or ExchangeError naming the step."""
     request = make_access_token_request(profile, temporary, verifier, **_nonce_and_timestamp(profile))
     reply = fetch("access token", request, cafile=cafile, proxy=proxy)
-    check_status("access token", reply.status, reply.body)
+    check_status("access token", reply.status, reply.body, host=_host_of(request), method=request.method)
     now = int(time.time())
     obtained_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
     token = parse_access_token_response(reply.body, obtained_at=obtained_at, extra=extra)

@@ -40,7 +40,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, redirect, request
@@ -49,23 +49,25 @@ from werkzeug.wrappers import Response as BaseResponse
 from .accounts import bad_account_message, is_account_name, token_key
 from .config import Profile, ProxyConfig
 from .errors import ProxyError, TokenStoreError
+from .run_stats import no_stats
 from .stores.managed import ManagedTokenStore
 from .token_exchange import ExchangeError, make_authorize_url, parse_callback_query
 from .tokens import StoredToken, TokenStore
 from .transport import obtain_access_token, obtain_request_token
 from .web_accounts import account_row, accounts_state, profile_key, uses_accounts
+from .web_explain import explain_lines, refresh_script
 from .web_support import CSRF_FIELD as CSRF_FIELD
 from .web_support import DIRECT_ENV as DIRECT_ENV
 from .web_support import HELPER_HOST as HELPER_HOST
 from .web_support import LOGIN_COOKIE as LOGIN_COOKIE
 from .web_support import LOOPBACK_NAMES as LOOPBACK_NAMES
+from .web_support import LOOPBACK_NETWORKS, IPNetwork, PendingStore, esc, is_allowed_client
 from .web_support import ORIGIN_ENV as ORIGIN_ENV
 from .web_support import PAGE as PAGE
 from .web_support import PENDING_LIFETIME as PENDING_LIFETIME
 from .web_support import REVERSE_PREFIX as REVERSE_PREFIX
 from .web_support import Pending as Pending
 from .web_support import PendingLogins as PendingLogins
-from .web_support import PendingStore, esc
 from .web_support import PrefixMiddleware as PrefixMiddleware
 from .web_support import direct_authorities as direct_authorities
 from .web_support import is_loopback as is_loopback
@@ -82,8 +84,10 @@ def make_web_app(
     cafile: Callable[[], str | None] = lambda: None,
     upstream_proxy: Callable[[], str | None] = lambda: None,
     pending: PendingStore | None = None,
+    clients: Callable[[], tuple[IPNetwork, ...]] = lambda: LOOPBACK_NETWORKS,
+    run_stats: Callable[[str], Mapping[str, Any]] = no_stats,
 ) -> Flask:
-    """Build the helper app over the current config and token store."""
+    """Build the helper app over the current config and token store; it answers only peers in ``clients()``."""
     app = Flask("oauth1_proxy.web")
     own_logins = pending or PendingLogins()
 
@@ -179,10 +183,11 @@ def make_web_app(
 
     @app.before_request
     def loopback_and_own_host_only() -> Response | None:
-        if not is_loopback(request.remote_addr):
-            logger.warning("oauth1-proxy helper: refused a request from %s (loopback clients only)",
-                           request.remote_addr)
-            return error_page("Forbidden", "The oauth1-proxy helper answers loopback clients only.", 403)
+        allowed = clients()
+        if not is_allowed_client(request.remote_addr, allowed):
+            only = "loopback clients only" if allowed == LOOPBACK_NETWORKS else "clients in oauth1_helper_clients only"
+            logger.warning("oauth1-proxy helper: refused a request from %s (%s)", request.remote_addr, only)
+            return error_page("Forbidden", f"The oauth1-proxy helper answers {only}.", 403)
         if own_origin() is None:
             host = (request.headers.get("Host") or "")[:100]
             logger.warning("oauth1-proxy helper: refused a request for Host %r (not the helper's own address)", host)
@@ -242,12 +247,15 @@ def make_web_app(
                 actions += (f'<form method="post" action="{base()}/login/{esc(p.name)}" style="display:inline">'
                             f'{csrf_field()}<input name="account" size="8" placeholder="account" required '
                             f'pattern="[A-Za-z0-9_-]+"> <button type="submit">Log in an account</button></form>')
+            run = "".join(f"<div>{esc(line)}</div>" for line in explained(p, tokens.get(p.name)))
             rows.append(f'<tr id="profile-{esc(p.name)}"><td><b>{esc(p.name)}</b></td>'
                         f'<td>{esc(", ".join(s["hosts"]))}</td><td>{esc(s["signature_method"])}</td>'
-                        f'<td class="state">{state}</td><td>{actions}</td></tr>')
+                        f'<td class="state">{state}</td><td class="run" id="run-{esc(p.name)}">{run}</td>'
+                        f'<td>{actions}</td></tr>')
             rows.extend(account_row(base(), csrf_field(), p.name, a) for a in accounts_state(p, tokens))
-        body = ("<table><tr><th>Profile</th><th>Hosts</th><th>Method</th><th>State</th><th></th></tr>"
-                + "".join(rows) + "</table>") if rows else "<p>No profiles are configured.</p>"
+        body = ("<table><tr><th>Profile</th><th>Hosts</th><th>Method</th><th>State</th><th>This run</th><th></th>"
+                "</tr>" + "".join(rows) + "</table>" + refresh_script(f"{base()}/status.json")
+                ) if rows else "<p>No profiles are configured.</p>"
         return page("oauth1-proxy profiles", body)
 
     def account_arg(value: str | None) -> str | None | Response:
@@ -265,8 +273,14 @@ def make_web_app(
         for p in profiles():
             key = profile_key(p, tokens)
             out.append({**login_state(p, tokens.get(key) if key else None), "default_account": p.default_account,
-                        "account_required": key is None, "accounts": accounts_state(p, tokens)})
+                        "account_required": key is None, "accounts": accounts_state(p, tokens),
+                        "run": dict(run_stats(p.name)), "explain": explained(p, tokens.get(p.name))})
         return jsonify({"profiles": out})
+
+    def explained(p: Profile, stored: StoredToken | None) -> list[str]:
+        """The page's "this run" lines (web_explain.py): counts, the last provider refusal, the clock.
+        (The token's expiry and renewal are in the State column already.)"""
+        return explain_lines(run_stats(p.name))
 
     def dance_profile(name: str) -> Profile | Response:
         profile = find(name)
@@ -314,7 +328,7 @@ def make_web_app(
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
         browser = secrets.token_urlsafe(32)
         logins = pending_logins()
-        logins.add(name, temporary, binding_of(browser), account)
+        logins.add(name, temporary, binding_of(browser), lifetime=profile.request_token_lifetime, account=account)
         logger.info('oauth1-proxy helper: login "%s": request token obtained, sending the browser to the provider',
                     name)
         url = make_authorize_url(profile, temporary.token)
@@ -344,6 +358,15 @@ def make_web_app(
                 return error_page("Not your login",
                                   "This login was started in another browser (or its cookie is gone), so this one "
                                   f"cannot complete it. Start again at {base()}/login/{name} in this browser.", 403)
+            life = logins.expired_life(token)
+            if life is not None:
+                logger.warning('oauth1-proxy helper: login "%s" took longer than its request token lives (%d s); '
+                               "nothing was sent", name, life)
+                return error_page("Request token expired",
+                                  f"This login's request token lived {life:.0f} s (the provider's limit, "
+                                  f'request_token_lifetime of profile "{name}", or the helper\'s own), and the '
+                                  f"approval came later, so it was not sent. Start again at {base()}/login/{name} "
+                                  "and approve within that time.", 400)
             logger.warning('oauth1-proxy helper: refused a callback for "%s" with an unknown, used or expired '
                            "request token", name)
             return error_page("Unknown or used request token",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,6 +82,36 @@ def is_loopback(address: str | None) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_loopback
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK_NETWORKS: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def parse_client_networks(values: Sequence[str]) -> tuple[IPNetwork, ...]:
+    """The helper's allowed clients (option oauth1_helper_clients): addresses or CIDRs; ValueError naming a bad one."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"oauth1_helper_clients: {value!r} is not an address or a network in CIDR form; use "
+                             "e.g. --set oauth1_helper_clients=10.0.0.0/8 (the balancer's addresses: it hides the "
+                             "browser's), or leave it unset for loopback only.") from None
+    return tuple(networks)
+
+
+def is_allowed_client(address: str | None, networks: tuple[IPNetwork, ...]) -> bool:
+    """Tell whether a peer address is in one of ``networks`` (an IPv4-mapped IPv6 address as its IPv4 one)."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == n.version and ip in n for n in networks)
 
 
 def login_state(profile: Profile, stored: StoredToken | None, now: float | None = None) -> dict[str, Any]:

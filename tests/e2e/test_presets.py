@@ -23,9 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from oauth1_proxy.devtools.provider import Provider, ProviderClient
+from oauth1_proxy.devtools.provider.quirks import DanceQuirks
 
 from .conftest import BIN, CONSUMER_KEY, CONSUMER_SECRET, TOKEN, TOKEN_SECRET, RunningProxy, curl, write_config
-from .helper_forms import start_login
+from .helper_forms import csrf_from, origin_of, start_login
 
 REDIRECT_SCRIPT = """
 from mitmproxy import http
@@ -101,12 +102,13 @@ def test_preset_twitter_dance_then_json_and_multipart_uploads_verify(chain: Any)
     s = c.session()
     tweet = s.post("https://api.twitter.com/api/echo/2/tweets", json={"text": "hello"}, timeout=20)
     assert tweet.status_code == 200, tweet.text  # a JSON body is not part of the signature
-    upload = s.post("https://upload.twitter.com/api/echo/1.1/media/upload.json",
+    # The v1.1 upload on upload.twitter.com was retired in 2025: media goes to api.x.com's v2 upload.
+    upload = s.post("https://api.x.com/api/echo/2/media/upload",
                     files={"media": ("a.png", b"\x89PNG..")}, data={"media_category": "tweet_image"}, timeout=20)
     assert upload.status_code == 200, upload.text  # nor are multipart fields
     assert upload.json()["content_type"].startswith("multipart/form-data")
     assert valid(c.provider)
-    assert c.provider.records[-1].uri.startswith("https://upload.twitter.com/api/echo/1.1/media/upload.json")
+    assert c.provider.records[-1].uri.startswith("https://api.x.com/api/echo/2/media/upload")
 
 
 def test_preset_netsuite_sends_the_realm_derived_from_the_account_host(chain: Any) -> None:
@@ -253,6 +255,157 @@ def test_preset_garmin_dance_then_wellness_call(chain: Any) -> None:
     c = chain({"preset": "garmin", **KEYS}, provider_for(dance_paths=paths))
     c.login("p")
     assert c.session().get("https://apis.garmin.com/api/me", timeout=20).status_code == 200
+    assert valid(c.provider)
+
+
+# --- issue 14: E*TRADE's dance variants, Discogs' User-Agent, Tumblr, SmugMug -------------------------
+
+ETRADE_PATHS = ("/oauth/request_token", "/e/t/etws/authorize", "/oauth/access_token")
+ETRADE_QUIRKS = DanceQuirks(token_get_only=True, callback_unconfirmed=True, key_token_authorize=True)
+AUTHORIZE_LINK = re.compile(r'id="authorize" href="([^"]+)"')
+
+
+def etrade_provider() -> Provider:
+    return provider_for(dance_paths=ETRADE_PATHS, quirks=ETRADE_QUIRKS)
+
+
+def oob_login_page(c: Chain, profile: str = "p") -> tuple[requests.Session, requests.Response]:
+    """Start a callback: oob login at the helper; its page links the authorize URL and takes the PIN."""
+    s = c.session()
+    page = start_login(s, f"http://oauth1.proxy/login/{profile}")
+    return s, page
+
+
+def test_preset_etrade_pin_login_through_the_helper_then_signed_call(chain: Any) -> None:
+    c = chain({"preset": "etrade", **KEYS}, etrade_provider())
+    s, page = oob_login_page(c)
+    assert page.status_code == 200, page.text
+    link = AUTHORIZE_LINK.search(page.text)
+    assert link, page.text
+    authorize = link.group(1).replace("&amp;", "&")
+    assert authorize.startswith(f"https://us.etrade.com/e/t/etws/authorize?key={CONSUMER_KEY}&token=")
+    pin_page = s.get(authorize, timeout=20)  # the browser on E*TRADE's page: key= and token=, passed unsigned
+    pin = re.search(r'id="pin">([^<]+)<', pin_page.text)
+    assert pin, pin_page.text
+    token = re.search(r'name="oauth_token" value="([^"]+)"', page.text)
+    assert token
+    done = s.post("http://oauth1.proxy/verify/p", data={"csrf": csrf_from(page), "oauth_token": token.group(1),
+                                                        "pin": pin.group(1)},
+                  headers={"Origin": origin_of("http://oauth1.proxy/")}, timeout=30)
+    assert done.status_code == 200 and 'id="success"' in done.text, done.text[:500]
+    assert s.get("https://api.etrade.com/api/me", timeout=20).status_code == 200
+    dance = [(r.endpoint, r.method) for r in c.provider.records if r.endpoint != "resource"]
+    assert dance == [("request_token", "GET"), ("access_token", "GET")]  # E*TRADE's GET-only endpoints
+    assert valid(c.provider)
+
+
+def test_preset_etrade_with_token_method_post_gets_405_and_the_page_names_the_fix(chain: Any) -> None:
+    c = chain({"preset": "etrade", **KEYS, "token_method": "POST"}, etrade_provider())
+    _, page = oob_login_page(c)
+    assert page.status_code == 502
+    assert "request token" in page.text and "405" in page.text
+    assert "set token_method: GET on the profile" in page.text
+    assert c.provider.records == []  # the provider verified nothing: refused at the door
+    assert c.provider.refused_before_verification == ["POST /oauth/request_token: GET only"]
+
+
+def test_preset_etrade_requiring_callback_confirmed_fails_clearly(chain: Any) -> None:
+    c = chain({"preset": "etrade", **KEYS, "require_callback_confirmed": True}, etrade_provider())
+    _, page = oob_login_page(c)
+    assert page.status_code == 502
+    assert "did not send oauth_callback_confirmed=true" in page.text
+    assert "require_callback_confirmed: false" in page.text
+
+
+def test_preset_etrade_authorize_url_without_placeholders_is_refused_by_the_provider(chain: Any) -> None:
+    c = chain({"preset": "etrade", **KEYS, "authorize_url": "https://us.etrade.com/e/t/etws/authorize"},
+              etrade_provider())
+    s, page = oob_login_page(c)
+    link = AUTHORIZE_LINK.search(page.text)
+    assert link and "?oauth_token=" in link.group(1)  # RFC 5849's form, which E*TRADE does not read
+    refused = s.get(link.group(1).replace("&amp;", "&"), timeout=20)
+    assert refused.status_code == 400 and "Unknown request token" in refused.text
+
+
+def final_answer(stdout: bytes) -> tuple[str, str]:
+    """curl -i through a proxy: the head and body of the answer, after the CONNECT's "200 Connection established"."""
+    text = stdout.decode("utf-8", "replace")
+    while text.startswith("HTTP/1.1 200 Connection established"):
+        text = text.partition("\r\n\r\n")[2]
+    head, _, body = text.partition("\r\n\r\n")
+    return head, body
+
+
+def test_preset_discogs_without_user_agent_is_refused_by_the_proxy_and_nothing_is_sent(chain: Any) -> None:
+    c = chain({"preset": "discogs", **KEYS, **STATIC},
+              provider_for(access_tokens={TOKEN: TOKEN_SECRET}, quirks=DanceQuirks(require_user_agent=True)))
+    base = ("--cacert", str(c.proxy.ca_file), "-x", c.proxy.url, "-i")
+    refused = curl(*base, "-H", "User-Agent:", "https://api.discogs.com/api/echo/oauth/identity")
+    head, body = final_answer(refused.stdout)
+    assert head.split(" ")[1] == "400", refused.stdout
+    assert "server: oauth1-proxy" in head.lower()
+    assert 'requires the header User-Agent (require_headers)' in json.loads(body)["message"]
+    assert c.provider.records == [] and c.provider.refused_before_verification == []  # nothing left the proxy
+    sent = curl(*base, "-A", "MyCollection/1.0", "https://api.discogs.com/api/echo/oauth/identity")
+    assert final_answer(sent.stdout)[0].split(" ")[1] == "200", sent.stdout
+    assert valid(c.provider)
+
+
+def test_preset_discogs_rule_off_lets_the_provider_refuse_a_request_without_user_agent(chain: Any) -> None:
+    c = chain({"preset": "discogs", **KEYS, **STATIC, "require_headers": []},
+              provider_for(access_tokens={TOKEN: TOKEN_SECRET}, quirks=DanceQuirks(require_user_agent=True)))
+    refused = curl("--cacert", str(c.proxy.ca_file), "-x", c.proxy.url, "-i", "-H", "User-Agent:",
+                   "https://api.discogs.com/api/echo/oauth/identity")
+    assert final_answer(refused.stdout)[0].split(" ")[1] == "403", refused.stdout  # the quirk is real
+    assert len(c.provider.refused_before_verification) == 1
+
+
+def test_preset_tumblr_dance_then_api_call(chain: Any) -> None:
+    c = chain({"preset": "tumblr", **KEYS}, provider_for())
+    c.login("p")
+    assert c.session().get("https://api.tumblr.com/api/me", timeout=20).status_code == 200
+    assert [r.uri.split("?")[0] for r in c.provider.records if r.endpoint != "resource"] == [
+        "https://www.tumblr.com/oauth/request_token", "https://www.tumblr.com/oauth/access_token"]
+    assert valid(c.provider)
+
+
+def test_preset_smugmug_authorize_params_dance_and_upload_host(chain: Any) -> None:
+    paths = ("/services/oauth/1.0a/getRequestToken", "/services/oauth/1.0a/authorize",
+             "/services/oauth/1.0a/getAccessToken")
+    c = chain({"preset": "smugmug", **KEYS}, provider_for(dance_paths=paths))
+    location = start_login(c.session(), "http://oauth1.proxy/login/p").headers["Location"]
+    assert location.startswith("https://api.smugmug.com/services/oauth/1.0a/authorize?")
+    assert "Access=Full" in location and "Permissions=Read" in location
+    c.login("p")  # the authorize page on the signed host api.smugmug.com passes unsigned
+    s = c.session()
+    assert s.get("https://api.smugmug.com/api/me", timeout=20).status_code == 200
+    assert s.post("https://upload.smugmug.com/api/echo/", data=b"jpeg", timeout=20).status_code == 200
+    assert valid(c.provider)
+
+
+def test_preset_mediawiki_pin_login_with_title_routes_then_api_call_on_another_wiki(chain: Any) -> None:
+    paths = ("/oauth/request_token", "/wiki/Special:OAuth/authorize", "/oauth/access_token")
+    c = chain({"preset": "mediawiki", "hosts": ["meta.wikimedia.org", "en.wikipedia.org"], **KEYS},
+              provider_for(dance_paths=paths, quirks=DanceQuirks(title_routes=True)))
+    s, page = oob_login_page(c)
+    assert page.status_code == 200, page.text
+    link = AUTHORIZE_LINK.search(page.text)
+    assert link, page.text
+    authorize = link.group(1).replace("&amp;", "&")
+    assert authorize.startswith("https://meta.wikimedia.org/wiki/Special:OAuth/authorize?oauth_consumer_key="
+                                f"{CONSUMER_KEY}&oauth_token=")
+    pin = re.search(r'id="pin">([^<]+)<', s.get(authorize, timeout=20).text)  # passed unsigned
+    token = re.search(r'name="oauth_token" value="([^"]+)"', page.text)
+    assert pin and token
+    done = s.post("http://oauth1.proxy/verify/p", data={"csrf": csrf_from(page), "oauth_token": token.group(1),
+                                                        "pin": pin.group(1)},
+                  headers={"Origin": origin_of("http://oauth1.proxy/")}, timeout=30)
+    assert done.status_code == 200 and 'id="success"' in done.text, done.text[:500]
+    dance = [r.uri for r in c.provider.records]
+    assert dance == ["https://meta.wikimedia.org/w/index.php?title=Special:OAuth/initiate",
+                     "https://meta.wikimedia.org/w/index.php?title=Special:OAuth/token"]
+    reply = s.get("https://en.wikipedia.org/api/echo/w/api.php?action=query&meta=userinfo", timeout=20)
+    assert reply.status_code == 200, reply.text
     assert valid(c.provider)
 
 

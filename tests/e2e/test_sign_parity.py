@@ -90,6 +90,8 @@ def make_keys(tmp_path: Path) -> dict[str, str]:
     return {"pem": str(pem), "p12": str(p12)}
 
 
+# Every request names its client: the discogs preset refuses one without a User-Agent (require_headers).
+USER_AGENT = "sign-parity/1.0"
 OAUTH_VALUE = r'(?:^|[\s,&?"]){name}(?:="|=)([^"&,\s]+)'
 
 
@@ -108,7 +110,7 @@ def sign_again(config: Path, case: Case, url: str, nonce: str, timestamp: str,
                home: Path) -> tuple[str, str | None, bytes]:
     """Sign the same request with the CLI; its URL, Authorization value and body."""
     args = [str(BIN / "oauth1-proxy"), "sign", "--config", str(config), "--nonce", nonce, "--timestamp", timestamp,
-            "--show-secrets", "-X", case.method]
+            "--show-secrets", "-X", case.method, "-H", f"User-Agent: {USER_AGENT}"]
     if case.content_type is not None:
         args += ["-H", f"Content-Type: {case.content_type}"]
     if case.body:
@@ -138,7 +140,7 @@ def test_sign_gives_the_proxys_bytes_for_every_placement_method_and_preset(
         for case in all_cases:
             target = f"/{case.name}/{case.rest}"
             head = [f"{case.method} http://{authority}{target} HTTP/1.1", f"Host: {authority}",
-                    f"Content-Length: {len(case.body)}", "Connection: close"]
+                    f"Content-Length: {len(case.body)}", "Connection: close", f"User-Agent: {USER_AGENT}"]
             if case.content_type is not None:
                 head.append(f"Content-Type: {case.content_type}")
             answer = through_proxy(proxy.port, "\r\n".join(head).encode() + b"\r\n\r\n" + case.body)

@@ -173,12 +173,34 @@ def run_scenarios(scan: Scan, proxy: Any, tls: Provider, untrusted: Provider, pl
     me = s.get(f"{dance.base_url}/api/me", timeout=20)  # now signed with the token from the dance
     assert me.status_code == 200, me.text
     scan.add("answers the client got", me.content)
+    status = subprocess.run([str(BIN / "oauth1-proxy"), "status", "--config", str(proxy_config(proxy))],
+                            capture_output=True, timeout=60)  # the dance's token is in the store now
+    assert status.returncode == 0 and b"logged in since" in status.stdout, status.stdout + status.stderr
+    scan.add("status, logout and exec output", status.stdout + status.stderr)
     logout = log_out(s, f"{HELPER}/", "dance")
     scan.add("helper pages", logout.content)
+    # exec (SPEC §13): its proxy at debug verbosity, a PLAINTEXT call from a client that knows nothing of it.
+    executed = subprocess.run(
+        [str(BIN / "oauth1-proxy"), "exec", "--config", str(proxy_config(proxy)), "--set", f"confdir={proxy.confdir}",
+         "--set", f"ssl_verify_upstream_trusted_ca={tls.ca_file}", "--set", "termlog_verbosity=debug",
+         "--set", "flow_detail=4", "--", "curl", "-sS", "-i", f"{tls.base_url}/api/echo/plain?via=exec"],
+        capture_output=True, timeout=120)
+    assert executed.returncode == 0 and b'"ok": true' in executed.stdout.replace(b'"ok":true', b'"ok": true'), \
+        executed.stdout + executed.stderr
+    scan.add("status, logout and exec output", executed.stdout + executed.stderr)
+
+
+def proxy_config(proxy: Any) -> Path:
+    """The config file a running ``oauth1-proxy run`` was started with."""
+    args = list(proxy.process.args)
+    return Path(args[args.index("--config") + 1])
 
 
 def run_offline_outputs(scan: Scan, config: Path, tmp: Path) -> None:
     """The CLI, reprs and exception messages, with the same config."""
+    logout = subprocess.run([str(BIN / "oauth1-proxy"), "logout", "dance", "--config", str(config)],
+                            capture_output=True, timeout=60)
+    scan.add("status, logout and exec output", logout.stdout + logout.stderr)
     for args in (["check"], ["sign", f"https://localhost:{scan.tls_port}/api/echo/plain"],
                  ["sign", "--explain", "-d", "a=1", "http://127.0.0.1:9/api/echo/down"]):
         result = subprocess.run([str(BIN / "oauth1-proxy"), args[0], "--config", str(config), *args[1:]],
@@ -216,7 +238,8 @@ def run_offline_outputs(scan: Scan, config: Path, tmp: Path) -> None:
 
 
 OUTPUTS = ["proxy stdout and stderr", "saved flows (-w)", "HAR (hardump)", "helper pages", "answers the client got",
-           "check and sign output", "repr() of config and token values", "config error messages"]
+           "check and sign output", "repr() of config and token values", "config error messages",
+           "status, logout and exec output"]
 
 
 @pytest.mark.parametrize("output", OUTPUTS)

@@ -38,6 +38,12 @@ def profiles_for(config: ProxyConfig, request: http.Request) -> tuple[Profile, .
     return found
 
 
+def profile_name(config: ProxyConfig | None, request: http.Request) -> str:
+    """The name of the profile that signs this request, "" when none (a metric's label; only on a refusal)."""
+    found = profiles_for(config, request) if config is not None else ()
+    return found[0].name if found else ""
+
+
 def login_help(flow: http.HTTPFlow, config: ProxyConfig | None, helper_url: str | None) -> LoginHelp:
     """Where to log a profile in, for the message of a missing token (built only when one is missing)."""
 

@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from mitmproxy import ctx, http
+from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ReverseMode
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -27,6 +27,7 @@ from oauth1_proxy.web import (
     normalize_authority,
     split_helper_path,
 )
+from oauth1_proxy.web_support import LOOPBACK_NETWORKS, parse_client_networks
 
 if TYPE_CHECKING:
     from oauth1_proxy.shell.signer import OAuth1Signer
@@ -71,11 +72,21 @@ class OAuth1Helper:
 
     def __init__(self, signer: OAuth1Signer) -> None:
         self.signer = signer
+        self.clients = LOOPBACK_NETWORKS  # option oauth1_helper_clients (SPEC §12: behind a balancer)
         self.web_app = make_web_app(lambda: signer.config, lambda: signer.store, cafile=self._cafile,
-                                    upstream_proxy=self._upstream_proxy)
+                                    upstream_proxy=self._upstream_proxy, clients=lambda: self.clients,
+                                    run_stats=signer.explain)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def configure(self, updated: set[str]) -> None:
+        """From the signer's configure: check and copy oauth1_helper_clients."""
+        if "oauth1_helper_clients" in updated:
+            try:
+                self.clients = parse_client_networks(ctx.options.oauth1_helper_clients)
+            except ValueError as e:
+                raise exceptions.OptionsError(str(e)) from None
 
     def _direct_app(self, environ: dict[str, Any], start_response: Any) -> Any:
         assert self._server is not None

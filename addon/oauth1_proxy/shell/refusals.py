@@ -12,6 +12,7 @@ from mitmproxy import http, tcp
 from mitmproxy.proxy import server_hooks
 from mitmproxy.proxy.mode_specs import UpstreamMode
 
+from oauth1_proxy import metrics
 from oauth1_proxy.config import ProxyConfig
 from oauth1_proxy.errors import ProxyError, SigningError, TokenMissingError
 from oauth1_proxy.policy import wire_host
@@ -34,12 +35,13 @@ def may_stream_later(request: http.Request) -> bool:
     return "transfer-encoding" in request.headers or request.is_http2 or request.is_http3
 
 
-def refuse(flow: http.HTTPFlow, e: ProxyError) -> None:
-    """Answer a refused request with the proxy's own response, and log why."""
+def refuse(flow: http.HTTPFlow, e: ProxyError, profile: str = "") -> None:
+    """Answer a refused request with the proxy's own response, and log why; count it for ``profile``."""
     if isinstance(e, TokenMissingError):
         flow.response = make_error_response(e, profile=e.profile, login_url=e.login_url)
     else:
         flow.response = make_error_response(e)
+    metrics.refused(getattr(e, "profile", None) or profile, "", flow.response.status_code)
     logger.warning("oauth1-proxy: refused %s %s%s: %s", flow.request.method, flow.request.host,
                    flow.request.path.partition("?")[0], e)
 
@@ -51,6 +53,7 @@ def refuse_internal(flow: http.HTTPFlow, e: Exception) -> None:
     flow.response = make_error_response(
         SigningError(f"oauth1-proxy could not sign this request ({type(e).__name__}); it was not sent.")
     )
+    metrics.refused("", "", flow.response.status_code)
 
 
 class StreamedRefusals:
@@ -59,7 +62,7 @@ class StreamedRefusals:
     def __init__(self) -> None:
         self._reasons: dict[str, str] = {}  # pseudo-host key -> reason
 
-    def refuse(self, flow: http.HTTPFlow, reason: str) -> None:
+    def refuse(self, flow: http.HTTPFlow, reason: str, profile: str = "") -> None:
         """Refuse a request whose body streams: mitmproxy cannot answer it from a hook, so send it nowhere.
 
         Its destination becomes a pseudo-host of ours; ``server_connect``
@@ -69,6 +72,7 @@ class StreamedRefusals:
         """
         logger.warning("oauth1-proxy: refused %s %s%s: %s", flow.request.method, flow.request.host,
                        flow.request.path.partition("?")[0], reason)
+        metrics.refused(profile, "", 502)
         if isinstance(flow.client_conn.proxy_mode, UpstreamMode):
             flow.kill()
             return

@@ -109,13 +109,14 @@ class Renewer:
             return None
         key = key or name  # the store's key of the token signed with (an account's: accounts.token_key)
         now = time.time()
-        if self.due(profile, key, tokens(key), now):
-            return self._renew_then_send(profile, key)
+        stored = tokens(key)
+        if self.due(profile, key, stored, now):
+            return self._renew_then_send(profile, key, stored.renewed_at if stored is not None else None)
         self.used(key, now)
         return None
 
-    async def _renew_then_send(self, profile: Profile, key: str) -> None:
-        await self.renew(profile, key)  # a failure is logged; the provider then says what it thinks
+    async def _renew_then_send(self, profile: Profile, key: str, seen: str | None) -> None:
+        await self.renew(profile, key, seen)  # a failure is logged; the provider then says what it thinks
         self.used(key, time.time())
 
     async def refresh_then(self, config: ProxyConfig | None, name: str, sign: Callable[[], None],
@@ -146,7 +147,8 @@ class Renewer:
         if profile.renew_url is not None:
             if self.done_since("renew", key, sent_at):
                 return True  # renewed by another request meanwhile
-            return await self.renew(profile, key)
+            seen = tokens(key)
+            return await self.renew(profile, key, seen.renewed_at if seen is not None else None)
         stored = tokens(key)
         if problem == EXPIRED_PROBLEM and stored is not None and stored.session_handle \
                 and profile.access_token_url is not None:
@@ -157,9 +159,14 @@ class Renewer:
 
     # --- the single flight --------------------------------------------------------------------
 
-    async def renew(self, profile: Profile, key: str) -> bool:
-        """Renew the token at ``profile.renew_url`` (one call however many requests wait); True when renewed."""
-        return await self._single("renew", profile, key, self._renew_blocking)
+    async def renew(self, profile: Profile, key: str, seen: str | None = None) -> bool:
+        """Renew the token at ``profile.renew_url`` (one call however many requests wait); True when renewed.
+
+        ``seen``: the renewal time of the token the decision was made on; when
+        the store holds a later one (another proxy instance renewed it), that
+        one is used and no call is made.
+        """
+        return await self._single("renew", profile, key, functools.partial(self._renew_blocking, seen=seen))
 
     async def refresh(self, profile: Profile, key: str, seen: str | None = None) -> bool:
         """Exchange the token's session handle for a new token, stored atomically; True when refreshed.
@@ -205,7 +212,7 @@ class Renewer:
             raise ProxyError("the token is no longer in the store (logged out?)")
         return store, stored
 
-    def _renew_blocking(self, profile: Profile, key: str) -> bool:
+    def _renew_blocking(self, profile: Profile, key: str, *, seen: str | None = None) -> bool:
         store, stored = self._stored(key)
         assert profile.renew_url is not None
         renew_url = profile.renew_url
@@ -220,11 +227,9 @@ class Renewer:
             logger.info("oauth1-proxy: profile %s: renewed its token at %s", profile.name, renew_url.split("?")[0])
             return renewed(token, now=now)
 
-        # Renewed by another instance meanwhile: what the store holds no longer needs a renewal (its renewal
-        # time is recent). Judged on the store's times only: this process's last use says nothing of theirs.
+        # Renewed by another instance meanwhile: the store holds a later renewal than the decision saw.
         def fresh(t: StoredToken | None) -> bool:
-            return t is not None and not needs_renewal(t, idle_timeout=profile.idle_timeout, last_used=None,
-                                                       now=time.time())
+            return t is not None and bool(t.renewed_at) and t.renewed_at != seen
 
         self._shared(store, key, renew, fresh, profile)
         return True

@@ -30,6 +30,7 @@ from mitmproxy import ctx, exceptions, http, tcp
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import server_hooks
 
+from oauth1_proxy import metrics
 from oauth1_proxy.accounts import ACCOUNT_HEADER
 from oauth1_proxy.config import Profile, ProxyConfig
 from oauth1_proxy.errors import ProxyError, TokenExpiredError, TokenMissingError
@@ -43,9 +44,10 @@ from oauth1_proxy.policy import (
     decide,
     wire_host,
 )
+from oauth1_proxy.run_stats import RunStats
 from oauth1_proxy.shell import startup
 from oauth1_proxy.shell.capture import CaptureGuard
-from oauth1_proxy.shell.diagnosis import learn_from_refusal
+from oauth1_proxy.shell.diagnosis import DIAGNOSED_STATUSES, learn_from_refusal
 from oauth1_proxy.shell.flow_input import _no_token as _no_token
 from oauth1_proxy.shell.flow_input import (
     _parse_authority,
@@ -55,9 +57,11 @@ from oauth1_proxy.shell.flow_input import (
     stored_accounts,
     token_lookup,
 )
+from oauth1_proxy.shell.flow_input import profile_name as profile_name
 from oauth1_proxy.shell.helper import OAuth1Helper
 from oauth1_proxy.shell.limits import Limiter, MustQueue
 from oauth1_proxy.shell.logs import _signed_line_record, install_log_filter, logger
+from oauth1_proxy.shell.ops import OpsListener
 from oauth1_proxy.shell.refusals import REFUSED_HOST as REFUSED_HOST
 from oauth1_proxy.shell.refusals import StreamedRefusals, refuse, refuse_internal, refuse_raw_tcp
 from oauth1_proxy.shell.refusals import may_stream_later as _may_stream_later
@@ -102,6 +106,7 @@ class OAuth1Signer:
         # Per flow in flight, dropped at its response or error: no state kept per request served.
         self._signed: dict[str, SignedFlow] = {}
         self._skew: dict[str, int] = {}  # learned clock corrections, per profile
+        self.stats = RunStats()  # what this run did, per profile, for the helper page (run_stats.py)
         self._retries: dict[str, asyncio.Future[None]] = {}  # our timestamp retries, by flow id
         self._signed_early: set[str] = set()  # flows signed in requestheaders (streamed bodies), by id
         self.refusals = StreamedRefusals()  # refused streamed requests, sent nowhere
@@ -112,6 +117,7 @@ class OAuth1Signer:
         self.limits = Limiter()  # SPEC §11: rate_limit and max_concurrency slots, held by flow id (shell/limits.py)
         # Token lives (SPEC §11): renewals and session refreshes, one call per token at a time.
         self.lives = Renewer(lambda: self.store, OAuth1Helper._cafile, OAuth1Helper._upstream_proxy)
+        self.ops = OpsListener(lambda: self.config, lambda: self.store)  # /healthz, /readyz, /metrics (SPEC §12)
 
     @property
     def _holds_keep_host(self) -> bool:
@@ -126,6 +132,7 @@ class OAuth1Signer:
     def load(self, loader: Loader) -> None:
         """Declare the oauth1_* options (SPEC §9)."""
         startup.declare_options(loader)
+        self.ops.load(loader)
 
     def configure(self, updated: set[str]) -> None:
         """Check and copy the changed options; load the config; put the capture guard in the chain when needed."""
@@ -148,6 +155,8 @@ class OAuth1Signer:
             startup.warn_if_insecure()
         if startup.guard_needed(self.config):
             self.guard.install()
+        self.ops.configure(updated)
+        self.helper.configure(updated)
 
     def running(self) -> None:
         """Start: load the config if not yet, hold reverse mode's Host, filter logs, start the helper, log profiles."""
@@ -159,6 +168,7 @@ class OAuth1Signer:
             self.guard.install()
         install_log_filter()
         self.helper.running()
+        self.ops.running()
         if self.config is None:
             logger.warning("oauth1-proxy: no oauth1_config set; nothing will be signed.")
             return
@@ -211,7 +221,8 @@ class OAuth1Signer:
             try:
                 self.sign_flow(flow, streamed=True)
             except ProxyError as e:
-                self.refusals.refuse(flow, str(e))
+                self._count_refusal(flow, e)
+                self.refusals.refuse(flow, str(e), profile_name(self.config, flow.request))
                 return
             self._signed_early.add(flow.id)
         except Exception as e:  # fail closed: never forward unsigned
@@ -266,7 +277,7 @@ class OAuth1Signer:
             # sign or refuse (only this flow waits).
             store = self.store
             if not isinstance(store, ManagedTokenStore | FileTokenStore):
-                refuse(flow, e)
+                self._refuse(flow, e)
                 return None
             try:
                 asyncio.get_running_loop()
@@ -278,7 +289,7 @@ class OAuth1Signer:
         except MustQueue as e:  # over a limit: only this flow waits (shell/limits.py)
             return self._queued(flow, e)
         except ProxyError as e:
-            refuse(flow, e)
+            self._refuse(flow, e)
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
         return None
@@ -294,6 +305,27 @@ class OAuth1Signer:
         if queued is not None:
             await queued
 
+    def explain(self, profile: str) -> dict[str, Any]:
+        """What this run did for one profile, for the helper page (run_stats.py), the learned clock included."""
+        return self.stats.snapshot(profile, clock_offset=self._skew.get(profile))
+
+    def _refuse(self, flow: http.HTTPFlow, e: ProxyError) -> None:
+        """refusals.refuse, counted for the helper page."""
+        self._count_refusal(flow, e)
+        refuse(flow, e, profile_name(self.config, flow.request))
+
+    def _count_refusal(self, flow: http.HTTPFlow, e: ProxyError) -> None:
+        """Count a refusal under the profile it concerns (the one that matched); never raises."""
+        try:
+            name = e.profile if isinstance(e, TokenMissingError) else None
+            if name is None and self.config is not None:
+                matching = self._profiles_for(flow.request)
+                name = matching[0].name if len(matching) == 1 else None
+            if name:
+                self.stats.refused_by_proxy(name)
+        except Exception:  # a count never stands in the way of the refusal
+            pass
+
     def _sign_or_refuse(self, flow: http.HTTPFlow, profile: str | None, *,
                         can_wait: bool = True) -> Coroutine[Any, Any, None] | None:
         """Sign (as ``profile``, once chosen) or answer with the proxy's refusal; never raise.
@@ -305,9 +337,9 @@ class OAuth1Signer:
         except MustQueue as e:
             if can_wait:
                 return self._queued(flow, e)
-            refuse(flow, e)
+            self._refuse(flow, e)
         except ProxyError as e:
-            refuse(flow, e)
+            self._refuse(flow, e)
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
         return None
@@ -318,13 +350,13 @@ class OAuth1Signer:
 
     async def _queued(self, flow: http.HTTPFlow, queued: MustQueue) -> None:
         """Wait for a slot of the profile's limits (SPEC §11), then sign as admitted; else the proxy's 429."""
-        if await self.limits.admitted(flow, queued, refuse, refuse_internal):
+        if await self.limits.admitted(flow, queued, self._refuse, refuse_internal):
             again = self._sign_or_refuse(flow, queued.profile)  # admitted: it cannot queue again
             if again is not None:
                 await again
 
     def response(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
-        """Wake a waiting retry; for a signed flow refused 400/401, a coroutine diagnosing (and maybe retrying) it."""
+        """Wake a waiting retry; for a signed flow refused (DIAGNOSED_STATUSES), a coroutine diagnosing it."""
         # A plain function: mitmproxy awaits what a hook returns, so only a
         # refused signed flow pays for a coroutine (issue 5).
         self.limits.release(flow.id)  # its concurrency slot, if it holds one (SPEC §11)
@@ -332,7 +364,10 @@ class OAuth1Signer:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         signed = self._signed.pop(flow.id, None)
-        if signed is None or flow.response is None or flow.response.status_code not in (400, 401):
+        if signed is None or flow.response is None:
+            return None
+        metrics.provider_answer(signed.profile, flow.response.status_code)
+        if flow.response.status_code not in DIAGNOSED_STATUSES:
             return None
         return self._diagnose_safely(flow, signed)
 
@@ -345,6 +380,7 @@ class OAuth1Signer:
     def done(self) -> None:
         """Shut the helper down."""
         self.helper.done()
+        self.ops.done()
 
     def error(self, flow: http.HTTPFlow) -> None:
         """Forget a failed flow (and give back its concurrency slot) and wake a retry waiting on it."""
@@ -357,7 +393,8 @@ class OAuth1Signer:
 
     async def _diagnose(self, flow: http.HTTPFlow, signed: SignedFlow) -> None:
         """Say why the provider refused (diagnosis.py); retry once a refused timestamp has its correction."""
-        if learn_from_refusal(flow, signed.profile, signed.base_string, self.config, self._skew) and signed.may_retry:
+        if learn_from_refusal(flow, signed.profile, signed.base_string, self.config, self._skew, stats=self.stats,
+                              redact=lambda t: self.guard.redactor().text(t, signature=True)) and signed.may_retry:
             await self._retry(flow)
         elif await self.lives.after_refusal(flow, self.config, signed.profile, token_lookup(self.store),
                                             key=signed.account_key,
@@ -412,7 +449,9 @@ class OAuth1Signer:
         config = self.config
         candidates = config.profiles_for(scheme, host, port, path)
         if not candidates and (path.startswith("/") or not config.signs_destination(scheme, host, port)):
+            metrics.passed()
             return  # the usual unsigned request: no header is read
+        started = time.perf_counter()
         headers = RequestHeaders.from_fields(
             request.headers.fields, authority=request.authority if request.is_http2 or request.is_http3 else None)
         decision = decide(
@@ -428,6 +467,7 @@ class OAuth1Signer:
             accounts=stored_accounts(self.store),
         )
         if isinstance(decision, Pass):
+            metrics.passed(candidates[0].name if candidates else "")
             if decision.strip_profile_header:
                 del request.headers[PROFILE_HEADER]
             return
@@ -436,6 +476,7 @@ class OAuth1Signer:
         self.limits.enter(flow, flow.id, decision)  # SPEC §11: admitted now, or raise MustQueue (nothing changed yet)
         if decision.plaintext:
             self.guard.watch_request(flow)
+        self.stats.signed(decision.profile.name)
         self._signed[flow.id] = SignedFlow(
             profile=decision.profile.name,
             base_string=decision.base_string,
@@ -460,5 +501,7 @@ class OAuth1Signer:
             request.raw_content = decision.body
             if decision.set_content_length:
                 request.headers["content-length"] = str(len(decision.body))
+        metrics.signed(decision.profile.name, "")
+        metrics.signing_seconds(decision.profile.name, time.perf_counter() - started)
         if logger.isEnabledFor(logging.INFO):  # SPEC §8: one line per signed request
             logger.handle(_signed_line_record(decision.log_fields))

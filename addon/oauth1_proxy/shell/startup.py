@@ -79,6 +79,13 @@ def declare_options(loader: Loader) -> None:
         "proxy (0: a free port, printed at start; -1: none).",
     )
     loader.add_option(
+        "oauth1_helper_clients",
+        Sequence[str],
+        ["127.0.0.0/8", "::1/128"],
+        "oauth1-proxy: who may use the helper's pages through the proxy, by peer address: addresses or CIDRs "
+        "(default loopback). Behind a load balancer the peer is the balancer: name its addresses.",
+    )
+    loader.add_option(
         "oauth1_reverse_hosts",
         Sequence[str],
         [],

@@ -31,6 +31,13 @@ class Pending:
     created: float
     binding: str = ""  # sha256 of the cookie of the browser that started the login
     account: str | None = None  # the account being logged in (SPEC §11); None: the profile's unnamed one
+    lifetime: float | None = None  # the provider's own, when shorter (request_token_lifetime: E*TRADE's 300 s)
+
+    def life(self, default: float) -> float:
+        return min(default, self.lifetime) if self.lifetime else default
+
+    def expired(self, now: float, default: float) -> bool:
+        return now - self.created >= self.life(default)
 
 
 class PendingStore(Protocol):
@@ -39,8 +46,9 @@ class PendingStore(Protocol):
     lifetime: float
 
     def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "",
-            account: str | None = None) -> None: ...
+            lifetime: float | None = None, account: str | None = None) -> None: ...
     def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None: ...
+    def expired_life(self, token: str) -> float | None: ...
     def known(self, token: str) -> bool: ...
 
 
@@ -49,15 +57,18 @@ class PendingLogins:
 
     def __init__(self, lifetime: float = PENDING_LIFETIME, clock: Callable[[], float] = time.monotonic) -> None:
         self._items: dict[str, Pending] = {}
+        self._late: dict[str, tuple[float, float]] = {}  # token -> (its life, when it was taken too late)
         self._lock = threading.Lock()
         self.lifetime, self.clock = lifetime, clock
 
     def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "",
-            account: str | None = None) -> None:
+            lifetime: float | None = None, account: str | None = None) -> None:
         with self._lock:
             now = self.clock()
-            self._items = {k: v for k, v in self._items.items() if now - v.created < self.lifetime}
-            self._items[temporary.token] = Pending(profile, temporary, now, binding, account)
+            self._items = {k: v for k, v in self._items.items() if not v.expired(now, self.lifetime)}
+            self._late = {k: v for k, v in self._late.items() if now - v[1] < self.lifetime}
+            self._items[temporary.token] = Pending(profile, temporary, now, binding, lifetime=lifetime,
+                                                   account=account)
 
     def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None:
         """The pending login of ``token``, once; None when unknown, used, expired, or another browser's.
@@ -71,9 +82,18 @@ class PendingLogins:
                     (profile is not None and item.profile != profile):
                 return None
             del self._items[token]
-        if self.clock() - item.created >= self.lifetime:
+        now = self.clock()
+        if item.expired(now, self.lifetime):
+            with self._lock:
+                self._late[token] = (item.life(self.lifetime), now)
             return None
         return item
+
+    def expired_life(self, token: str) -> float | None:
+        """The life of ``token``'s login when its browser came back too late (take() said None), else None."""
+        with self._lock:
+            late = self._late.pop(token, None)
+        return late[0] if late else None
 
     def known(self, token: str) -> bool:
         with self._lock:

@@ -293,13 +293,14 @@ class RedisPendingLogins:
         return self._store.prefix + "pending:" + hashlib.sha256(token.encode()).hexdigest()
 
     def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "",
-            account: str | None = None) -> None:
+            lifetime: float | None = None, account: str | None = None) -> None:
         value = json.dumps({"profile": profile, "token": temporary.token, "binding": binding,
                             "secret": self._sealer.seal(temporary.secret), "created": time.time(),
                             "account": account})
         client = self._store.client
+        life = min(self.lifetime, lifetime) if lifetime else self.lifetime  # the provider's own, when shorter
         self._store._call("storing a pending login",
-                          lambda: client.set(self._key(temporary.token), value, ex=max(1, int(self.lifetime))))
+                          lambda: client.set(self._key(temporary.token), value, ex=max(1, int(life))))
 
     def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None:
         """The pending login of ``token``, once; None when unknown, used, expired (Redis dropped it), or another
@@ -312,7 +313,11 @@ class RedisPendingLogins:
         secret = self._sealer.open(str(data["secret"]), f"pending login of {data['profile']}")
         return Pending(str(data["profile"]), TemporaryCredentials(token=str(data["token"]), secret=secret),
                        float(data.get("created", 0.0)), str(data["binding"]),
-                       str(data["account"]) if data.get("account") else None)
+                       account=str(data["account"]) if data.get("account") else None)
+
+    def expired_life(self, token: str) -> float | None:
+        """Redis drops an expired login itself: which one came back too late is not known here (None)."""
+        return None
 
     def known(self, token: str) -> bool:
         client = self._store.client

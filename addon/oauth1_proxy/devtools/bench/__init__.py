@@ -18,6 +18,10 @@ Two parts, in one run:
    ``oauth1-proxy run`` (SparseDispatch). Load comes from ``wrk`` when
    installed, else from a built-in asyncio generator (HTTP/1.1 keep-alive).
 
+With ``--instances N`` (2 to 4), only a third part runs: N instances behind
+the shipped HAProxy (deploy/haproxy.cfg) against one, in alternating rounds
+(devtools/bench/instances.py).
+
 The machine is shared and noisy: read the ratios, not the absolute figures.
 Only loopback addresses are used; every process started here is stopped here.
 """
@@ -47,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the load generator (auto: wrk when installed, else the built-in one)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections under load (default 8)")
     parser.add_argument("--skip-proxy", action="store_true", help="time the signer only")
+    parser.add_argument("--instances", type=int, metavar="N", default=0,
+                        help="only this: N (2-4) instances behind the shipped HAProxy against one, same run")
     parser.add_argument("--memory", type=int, metavar="N", default=0,
                         help="also: the RSS of one oauth1-proxy run over N signed requests (100000 takes ~5 min)")
     parser.add_argument("--against", metavar="REV",
@@ -71,6 +77,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.quick:
             print("(--quick: few, short rounds; rough figures)", file=out)
         print(file=out, flush=True)
+    if args.instances:
+        from oauth1_proxy.devtools.bench.instances import bench_instances, print_instances
+
+        try:
+            results["instances"] = bench_instances(args.instances, args.quick, args.load, args.connections, progress)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print(f"oauth1-proxy bench: the instances part failed: {e}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(results, indent=1))
+        else:
+            print_instances(results["instances"], out)
+        return 0 if results["instances"]["upstream_saw"]["unsigned"] == 0 else 1
     results["signer"] = bench_signer(args.quick)
     if not args.json:
         print_signer(results["signer"], out)

@@ -49,6 +49,8 @@ from oauth1_proxy.devtools.provider.model import (
     ProviderClient,
     VerifiedRequest,
 )
+from oauth1_proxy.devtools.provider.quirks import DanceQuirks
+from oauth1_proxy.devtools.provider.quirks import install as install_quirks
 from oauth1_proxy.devtools.provider.tls import write_tls_files
 from oauth1_proxy.devtools.provider.users import ProviderUser, Users
 from oauth1_proxy.devtools.provider.validator import ProviderValidator, make_token
@@ -131,6 +133,7 @@ class Provider:
         users: Sequence[tuple[str, str]] = (),
         concurrency_limit: int | None = None,
         lives: TokenLives | None = None,
+        quirks: DanceQuirks | None = None,
     ) -> None:
         by_key: dict[str, ProviderClient] = {}
         for client in clients:
@@ -184,6 +187,10 @@ class Provider:
         self._thread: threading.Thread | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._app = self._make_app()
+        # Dance quirks (issue 14: E*TRADE, Discogs): hooks around the routes above (quirks.py).
+        self.refused_before_verification: list[str] = []
+        if quirks is not None:
+            install_quirks(self, self._app, quirks)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -263,6 +270,14 @@ class Provider:
     @property
     def access_token_url(self) -> str:
         return f"{self.base_url}{self._dance_paths[2]}"
+
+    @property
+    def dance_paths(self) -> tuple[str, str, str]:
+        return self._dance_paths
+
+    def pending_request_token(self, token: str) -> tuple[str, str] | None:
+        """(client key, callback) of a request token awaiting approval, or None."""
+        return self._validator.pending_request_token(token)
 
     # -- the resource owner's side -------------------------------------------------------------
 
