@@ -18,7 +18,7 @@ async def test_renewer_before_send_renews_the_accounts_own_key() -> None:
     renewer = make_renewer(store)
     renewed: list[str] = []
 
-    def renew(profile: Any, key: str) -> bool:
+    def renew(profile: Any, key: str, *, seen: str | None = None) -> bool:
         renewed.append(key)
         return True
 

@@ -17,7 +17,7 @@ ALICE = StoredToken(token="tok-a", token_secret="sec-a")
 
 def test_pending_logins_in_memory_keep_the_account() -> None:
     pending = PendingLogins()
-    pending.add("api", TemporaryCredentials(token="rt", secret="s"), "b", "alice")
+    pending.add("api", TemporaryCredentials(token="rt", secret="s"), "b", account="alice")
     taken = pending.take("rt", "b", profile="api")
     assert taken is not None and taken.account == "alice"
 
@@ -25,7 +25,7 @@ def test_pending_logins_in_memory_keep_the_account() -> None:
 def test_redis_pending_login_keeps_the_account_across_instances(redis_server: RedisServer) -> None:
     a, b = open_token_store(redis_server.url).pending_logins(), open_token_store(redis_server.url).pending_logins()
     assert a is not None and b is not None
-    a.add("api", TemporaryCredentials(token="rt-1", secret="rts-1"), "bind", "bob")
+    a.add("api", TemporaryCredentials(token="rt-1", secret="rts-1"), "bind", account="bob")
     a.add("api", TemporaryCredentials(token="rt-2", secret="rts-2"), "bind")
     first, second = b.take("rt-1", "bind", profile="api"), b.take("rt-2", "bind", profile="api")
     assert first is not None and first.account == "bob"
