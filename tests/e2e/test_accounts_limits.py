@@ -143,6 +143,8 @@ def test_limits_without_max_concurrency_the_provider_sees_them_all_and_refuses_t
     refused = [r for r in results if r.status_code == 400]
     assert refused and refused[0].json()["error"]["code"] == "SSS_REQUEST_LIMIT_EXCEEDED"
     assert users_provider.concurrency.max_in_flight > 2
+    # The proxy's diagnosis of that refusal (diagnostics.py) points at the setting the test above uses.
+    assert proxy.wait_for("max_concurrency", timeout=5), proxy.text()
 
 
 def test_limits_rate_limit_over_a_short_queue_timeout_is_429_with_retry_after_and_not_sent(
