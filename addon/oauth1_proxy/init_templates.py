@@ -54,8 +54,9 @@ GENERIC = """\
 
 PRESET_PROFILES: dict[str, str] = {
     "twitter": """\
-  # Twitter/X v1.1: the preset sets HMAC-SHA1, the hosts (api.twitter.com,
-  # api.x.com, upload.twitter.com, ads-api.twitter.com) and the dance URLs.
+  # Twitter/X: the preset sets HMAC-SHA1, the hosts (api.twitter.com,
+  # api.x.com, ads-api.twitter.com) and the dance URLs. (The v1.1 media
+  # upload on upload.twitter.com was retired in 2025: api.x.com/2/media/upload.)
   twitter:
     preset: twitter
     consumer_key: ${TWITTER_CONSUMER_KEY}         # "API Key" in the developer portal
@@ -149,7 +150,58 @@ PRESET_PROFILES: dict[str, str] = {
     consumer_key: ${GARMIN_CONSUMER_KEY}
     consumer_secret: ${GARMIN_CONSUMER_SECRET}
 """,
+    "etrade": """\
+  # E*TRADE (api.etrade.com): HMAC-SHA1, PIN login (oob), GET token calls,
+  # the key=/token= authorize page; the proxy renews the token before the
+  # 2-hour idle limit; it dies at midnight US Eastern: log in once a day.
+  etrade:
+    preset: etrade
+    consumer_key: ${ETRADE_CONSUMER_KEY}
+    consumer_secret: ${ETRADE_CONSUMER_SECRET}
+""",
+    "etrade-sandbox": """\
+  # E*TRADE's sandbox (apisb.etrade.com) with a sandbox key; the same dance
+  # and token lives as the etrade preset.
+  etrade:
+    preset: etrade-sandbox
+    consumer_key: ${ETRADE_SANDBOX_CONSUMER_KEY}
+    consumer_secret: ${ETRADE_SANDBOX_CONSUMER_SECRET}
+""",
+    "discogs": """\
+  # Discogs: HMAC-SHA1; every request needs a User-Agent (the proxy refuses
+  # one without, before signing); 60 requests a minute when authenticated.
+  discogs:
+    preset: discogs
+    consumer_key: ${DISCOGS_CONSUMER_KEY}
+    consumer_secret: ${DISCOGS_CONSUMER_SECRET}
+""",
+    "tumblr": """\
+  # Tumblr API v2: HMAC-SHA1; the dance on www.tumblr.com (no oob).
+  tumblr:
+    preset: tumblr
+    consumer_key: ${TUMBLR_CONSUMER_KEY}
+    consumer_secret: ${TUMBLR_CONSUMER_SECRET}
+""",
+    "smugmug": """\
+  # SmugMug: HMAC-SHA1 on api.smugmug.com and upload.smugmug.com; Access and
+  # Permissions on the authorize page; a request token lives 5 minutes.
+  smugmug:
+    preset: smugmug
+    consumer_key: ${SMUGMUG_API_KEY}
+    consumer_secret: ${SMUGMUG_API_SECRET}
+    authorize_params: {Access: Full, Permissions: Modify}
+""",
+    "mediawiki": """\
+  # MediaWiki OAuth 1.0a (Wikimedia): the dance on the first host, callback
+  # oob or a registered prefix; list every wiki you call in hosts.
+  wikimedia:
+    preset: mediawiki
+    hosts: [meta.wikimedia.org, en.wikipedia.org, www.wikidata.org]
+    consumer_key: ${MEDIAWIKI_CONSUMER_KEY}
+    consumer_secret: ${MEDIAWIKI_CONSUMER_SECRET}
+""",
 }
+
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 PROFILE_NAME = re.compile(r"^  ([A-Za-z0-9_-]+):$", re.MULTILINE)

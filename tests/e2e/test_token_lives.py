@@ -278,3 +278,32 @@ def test_cli_login_stores_the_session_handle_and_says_when_the_token_expires(
     assert re.search(r"The token expires \S+ \(in \d s\)\.", out), out
     stored = yaml.safe_load((tmp_path / "tokens.yaml").read_text())["p"]
     assert stored["session_handle"] and stored["session_handle"] not in out and stored["expires_at"]
+
+
+# --- what /metrics says of token lives (SPEC §12) -----------------------------------------------------------
+
+
+@lives(idle_timeout=3)
+def test_metrics_show_each_tokens_expiry_and_count_renewals(
+        tmp_path: Path, lives_provider: Provider, run_proxy: Any) -> None:
+    from .test_ops_listener import fetch, ops_url, sample
+
+    config = write_config(tmp_path / "proxy.yaml", {"p": renewing(lives_provider, idle_timeout=3)})
+    proxy = run_proxy(config, "--set", "oauth1_ops_listen=127.0.0.1:0")
+    expires = int(time.time()) + 3600
+    store_token(tmp_path, expires_at=format_instant(expires))
+    url = ops_url(proxy)
+    status, text = fetch(url + "/metrics")
+    assert status == 200
+    assert sample(text, "oauth1_proxy_token_expiry_timestamp_seconds", profile="p", account="") == expires
+    assert me(proxy, lives_provider).status_code == 200
+    time.sleep(2.3)  # past the renewal point (3 s - 1 s margin)
+    assert me(proxy, lives_provider).status_code == 200
+    assert lives_provider.lives is not None and lives_provider.lives.renewals == 1
+    _, text = fetch(url + "/metrics")
+    assert sample(text, "oauth1_proxy_token_renewals_total", profile="p", account="", result="ok") == 1
+    FileTokenStore(tmp_path / "tokens.yaml").delete("p")  # logged out: its series goes
+    time.sleep(0.6)
+    _, text = fetch(url + "/metrics")
+    assert "oauth1_proxy_token_expiry_timestamp_seconds{" not in text
+    assert_no_secret(text)

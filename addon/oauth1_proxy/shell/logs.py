@@ -1,17 +1,23 @@
-"""The log side of the shell (SPEC §8): the secret filter on every handler, the quiet legacy events, and the
-template of the per-request "signed" record (issue 5)."""
+"""The log side of the shell (SPEC §8): the secret filter on every handler, the quiet legacy events, the
+template of the per-request "signed" record (issue 5), and the buffer that writes those lines off the hot path
+(issue 17)."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import IO, Any
 
 from mitmproxy import log as mitmproxy_log
+from mitmproxy.addons.eventstore import CallbackLogger
+from mitmproxy.addons.termlog import TermLogHandler
+from mitmproxy.contrib import click as miniclick
 
-from oauth1_proxy.redaction import Redactor, summarise_bytes_literals
+from oauth1_proxy.redaction import Redactor, make_redactor, summarise_bytes_literals
 
 SIGNED_LINE = "oauth1-proxy: signed profile=%s %s %s %s %s"  # SPEC §8: profile, method, host, path, method
 
@@ -89,13 +95,16 @@ def install_log_filter() -> None:
             handler.filters.insert(0, QUIET_LEGACY_EVENTS)  # first: a record it drops is never formatted
         if LOG_FILTER not in handler.filters:
             handler.addFilter(LOG_FILTER)
+    SIGNED_LINES.start()
 
 
 _SIGNED_LINE_FIELDS: dict[str, Any] = {}  # what never changes in our per-request record, from a first real one
 _LOGGING_START: list[float] = []  # logging's start time (the base of relativeCreated), read off that record
 
 
-def _signed_line_record(args: tuple[Any, ...]) -> logging.LogRecord:
+def _signed_line_record(
+    args: tuple[Any, ...], *, created: float | None = None, full: bool = False
+) -> logging.LogRecord:
     """The record of our per-request line: what LogRecord.__init__ makes, with less work per request (issue 5).
 
     Logger.info would also walk the stack for a caller nobody prints. The
@@ -103,9 +112,20 @@ def _signed_line_record(args: tuple[Any, ...]) -> logging.LogRecord:
     process) come from one record made by makeRecord; the time, thread and
     task are this request's, computed as LogRecord does. A custom record
     factory (logging.setLogRecordFactory) is honoured: makeRecord then.
+    While SIGNED_LINES takes the lines (it is the logger's first filter and
+    drops the record after reading its time and fields), the record holds
+    only these, unless ``full``. ``created``: the time it was signed, for the
+    records a flush makes.
     """
+    if SIGNED_LINES.active and not full:
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        record.msg, record.args, record.created = SIGNED_LINE, args, time.time()
+        return record
     if logging.getLogRecordFactory() is not logging.LogRecord:
-        return logger.makeRecord(logger.name, logging.INFO, __file__, 0, SIGNED_LINE, args, None, "sign_flow")
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, SIGNED_LINE, args, None, "sign_flow")
+        if created is not None:
+            record.created = created
+        return record
     if not _SIGNED_LINE_FIELDS:
         first = logger.makeRecord(logger.name, logging.INFO, __file__, 0, SIGNED_LINE, (), None, "sign_flow")
         _SIGNED_LINE_FIELDS.update(vars(first))
@@ -113,7 +133,7 @@ def _signed_line_record(args: tuple[Any, ...]) -> logging.LogRecord:
     record = logging.LogRecord.__new__(logging.LogRecord)
     values = record.__dict__
     values.update(_SIGNED_LINE_FIELDS)
-    created = time.time()
+    created = time.time() if created is None else created
     values["args"] = args
     values["created"] = created
     values["msecs"] = int((created - int(created)) * 1000) + 0.0
@@ -126,3 +146,150 @@ def _signed_line_record(args: tuple[Any, ...]) -> logging.LogRecord:
         task = None
     values["taskName"] = task.get_name() if task is not None and getattr(logging, "logAsyncioTasks", True) else None
     return record
+
+
+# --- the per-request line, buffered (issue 17) -----------------------------------------------------------
+
+FLUSH_INTERVAL = 0.2  # seconds: a signed request's line is out within this, while the proxy runs
+MAX_PENDING = 4096  # lines: more than this waiting and they are written at once (memory stays flat)
+
+
+class SignedLines(logging.Filter):
+    """SPEC §8's one line per signed request, kept off the hot path (issue 17).
+
+    A filter on the ``oauth1_proxy`` logger: once ``start``-ed on the event
+    loop, under a master that prints (mitmdump's termlog) or shows
+    (mitmweb's and the console's event log), it takes each "signed" record
+    before any handler sees it and keeps only its time and fields. At most
+    FLUSH_INTERVAL later, on the loop, the waiting lines are formatted as
+    mitmproxy's formatter would, redacted as a batch by the secret filter's
+    Redactor (and the config's secrets), and handed over: to termlog's file
+    in one write and flush per batch, on the loop where termlog itself
+    prints (a writer thread's write could land inside one of mitmproxy's
+    own lines), to the event log as entries, to any other handler as records. At exit (atexit, after
+    mitmproxy's ``done`` at SIGINT or SIGTERM) what is still waiting is
+    written, so a normal stop loses no line. Without a running loop or such
+    a handler (unit tests), records pass through as before.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[tuple[float, tuple[Any, ...]]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.armed = False
+        self.sinks: list[logging.Handler] = []
+        self.registered = False
+        self._clock: tuple[int, str] = (-1, "")  # (second, "HH:MM:SS") of the last line formatted
+        self.known = Redactor()  # the config's secrets (startup.read_config): a client may put them in the path
+
+    def know_secrets(self, secrets: Iterable[str]) -> None:
+        """Redact these secrets (every encoding) from the lines too, whether or not the capture guard runs."""
+        self.known = make_redactor(secrets)
+
+    def redact(self, text: str) -> str:
+        """The secret filter's redaction (the guard's learnt secrets, oauth_* values), then the config's secrets."""
+        return self.known.text(LOG_FILTER.redactor.text(text, signature=True), signature=True)
+
+    @property
+    def active(self) -> bool:
+        return self.loop is not None
+
+    def start(self) -> None:
+        """Take the signed lines from now on, if a loop runs and a mitmproxy handler prints or shows them."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        sinks = _sinks()
+        if not _shows_lines(sinks):
+            return
+        self.sinks = sinks
+        if not self.registered:
+            self.registered = True
+            atexit.register(self.stop)
+        self.loop = loop
+        if self not in logger.filters:
+            logger.filters.insert(0, self)
+
+    def stop(self) -> None:
+        """Write what is waiting (the loop is gone: the terminal only) and pass records through again."""
+        self.loop, self.armed = None, False
+        self.flush(at_exit=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg is not SIGNED_LINE or self.loop is None:
+            return True
+        self.pending.append((record.created, record.args))  # type: ignore[arg-type]
+        if self.loop.is_closed():  # that master is gone (an in-process test's): write, pass the next ones through
+            self.stop()
+            return False
+        if len(self.pending) >= MAX_PENDING:
+            self.flush()
+        elif not self.armed:
+            self.armed = True
+            self.loop.call_later(FLUSH_INTERVAL, self._timer)
+        return False
+
+    def _timer(self) -> None:
+        self.armed = False
+        self.flush()
+
+    def flush(self, *, at_exit: bool = False) -> None:
+        """Hand every waiting line to the handlers that would have shown it."""
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        current = _sinks()
+        if not at_exit and _shows_lines(current):
+            self.sinks = current  # else mitmproxy's done has taken termlog away: the last ones seen still print
+        sample = _signed_line_record(batch[0][1], created=batch[0][0], full=True)
+        for handler in self.sinks:
+            if logging.INFO < handler.level or not handler.filter(sample):
+                continue
+            if isinstance(handler, TermLogHandler):
+                text = "".join(self._format(handler.formatter, created, args) + "\n" for created, args in batch)
+                _write(handler.file, self.redact(text))
+            elif isinstance(handler, CallbackLogger):
+                if at_exit:
+                    continue  # the event log's loop is gone, and nobody reads it any more
+                for created, args in batch:
+                    line = self.redact(self._format(handler.formatter, created, args))
+                    handler.callback(mitmproxy_log.LogEntry(line, "info"))
+            else:
+                for created, args in batch:
+                    record = _signed_line_record(args, created=created, full=True)
+                    record.msg, record.args = self.redact(record.getMessage()), None
+                    handler.handle(record)
+
+    def _format(self, formatter: logging.Formatter | None, created: float, args: tuple[Any, ...]) -> str:
+        """MitmFormatter.format of our record (no client, no traceback, INFO's colour: none), done cheaply."""
+        second = int(created)
+        if second != self._clock[0]:
+            self._clock = (second, time.strftime("%H:%M:%S", time.localtime(second)))
+        stamp = f"{self._clock[1]}.{int((created - second) * 1000):03d}"
+        message = SIGNED_LINE % args
+        if isinstance(formatter, mitmproxy_log.MitmFormatter):
+            if formatter.colorize:
+                message = miniclick.style(message)
+            return formatter.without_client % (stamp, message)
+        return f"[{stamp}] {message}"
+
+
+def _shows_lines(handlers: list[logging.Handler]) -> bool:
+    """Tell whether mitmproxy's terminal or event log is among these handlers."""
+    return any(isinstance(h, (TermLogHandler, CallbackLogger)) for h in handlers)
+
+
+def _sinks() -> list[logging.Handler]:
+    return [h for h in logging.getLogger().handlers if not isinstance(h, mitmproxy_log.LegacyLogEvents)]
+
+
+def _write(file: IO[str], text: str) -> None:
+    try:
+        file.write(text)
+        file.flush()
+    except (OSError, ValueError):  # the terminal is gone (closed pipe, closed file): as termlog, print nothing
+        pass
+
+
+SIGNED_LINES = SignedLines()

@@ -27,8 +27,9 @@ from mitmproxy.addonmanager import Loader
 from oauth1_proxy import metrics
 from oauth1_proxy.config import ProxyConfig
 from oauth1_proxy.errors import TokenStoreError
+from oauth1_proxy.lifetimes import expiry_of
 from oauth1_proxy.shell.logs import logger
-from oauth1_proxy.tokens import TokenStore
+from oauth1_proxy.tokens import StoredToken, TokenStore
 
 OPTION = "oauth1_ops_listen"
 
@@ -87,6 +88,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         ops = self.server.ops
         try:
             if path == "/metrics":
+                ops.token_gauges()
                 body, content_type = metrics.exposition(self.headers.get("Accept"))
                 self._send(200, body, content_type, head)
                 return
@@ -139,6 +141,20 @@ def _store_answers(store: TokenStore) -> str | None:
     return None
 
 
+def token_expiries(config: ProxyConfig, tokens: dict[str, StoredToken]) -> dict[tuple[str, str], int | None]:
+    """When each stored token of a profile expires (SPEC §11, §12), by (profile, account); None: no known expiry.
+
+    Store keys are ``PROFILE`` or ``PROFILE@ACCOUNT``; keys of no profile of the config are left out.
+    """
+    out: dict[tuple[str, str], int | None] = {}
+    for key, token in tokens.items():
+        name, _, account = key.partition("@")
+        profile = config.profile_named(name)
+        if profile is not None and profile.has_dance and not profile.has_static_token:
+            out[(name, account)] = expiry_of(token, profile.expires_daily)
+    return out
+
+
 class OpsListener:
     """The ops listener (SPEC §12): ``--set oauth1_ops_listen=HOST:PORT``; off when empty."""
 
@@ -150,6 +166,24 @@ class OpsListener:
         self._address: tuple[str, int] | None = None
         self._proxyserver: Any = None
         self.url: str | None = None  # http://HOST:PORT once listening
+        self._expiry_series: set[tuple[str, str]] = set()
+
+    def token_gauges(self) -> None:
+        """Set the token expiry gauges from the store, at scrape time on the listener's thread (never the loop);
+        a token gone since the last scrape loses its series. A store that cannot be read leaves them as they are
+        (/readyz says why)."""
+        config, store = self._config(), self._store()
+        if config is None or store is None:
+            return
+        try:
+            expiries = token_expiries(config, dict(store.all()))
+        except Exception:  # noqa: BLE001 - the store's problem is /readyz's to say; never a traceback here
+            return
+        for profile, account in self._expiry_series - set(expiries):
+            metrics.token_expiry(profile, account, None)
+        for (profile, account), epoch in expiries.items():
+            metrics.token_expiry(profile, account, epoch)
+        self._expiry_series = {k for k, v in expiries.items() if v is not None}
 
     def load(self, loader: Loader) -> None:
         """Declare oauth1_ops_listen."""

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from oauth1_proxy import metrics
 from oauth1_proxy.config import Profile, ProxyConfig
 from oauth1_proxy.diagnostics import parse_refusal
 from oauth1_proxy.errors import ProxyError, TokenStoreError
@@ -193,6 +194,8 @@ class Renewer:
             logger.warning("oauth1-proxy: profile %s: the token's %s failed (%s)", profile.name,
                            "renewal" if kind == "renew" else "session refresh", _reason(e))
         finally:
+            name, _, account = key.partition("@")
+            metrics.renewal(name, account, ok)  # renewals and session refreshes alike (SPEC §12)
             if ok:
                 now = time.time()
                 self._done_at[slot] = now

@@ -20,7 +20,7 @@ from oauth1_proxy.errors import ConfigError, TokenStoreError
 from oauth1_proxy.lifetimes import describe_life
 from oauth1_proxy.permissions import check_permissions, secret_files
 from oauth1_proxy.policy import login_state
-from oauth1_proxy.shell.logs import logger
+from oauth1_proxy.shell.logs import SIGNED_LINES, logger
 from oauth1_proxy.signing import SignatureMethod
 from oauth1_proxy.stores.managed import ManagedTokenStore, Snapshotting, open_config_store
 from oauth1_proxy.tokens import FileTokenStore, TokenStore
@@ -128,7 +128,10 @@ def read_config(path: str, first: bool) -> ProxyConfig | None:
     instead and None is returned.
     """
     try:
-        return load_config(path)
+        config = load_config(path)
+        # The buffered per-request lines are redacted with the config's secrets too (issue 17).
+        SIGNED_LINES.know_secrets(s for p in config.profiles for s in (p.consumer_secret, p.token_secret) if s)
+        return config
     except ConfigError as e:
         message = f"Cannot load oauth1_config {path}:\n{e}"
         scripts = ctx.options.scripts if "scripts" in ctx.options else ()

@@ -17,6 +17,10 @@ Two parts, in one run:
    is what signing itself costs, apart from the cheaper event dispatch of
    ``oauth1-proxy run`` (SparseDispatch). Load comes from ``wrk`` when
    installed, else from a built-in asyncio generator (HTTP/1.1 keep-alive).
+3. With ``--callgrind`` (valgrind installed): instructions per signed request,
+   of ``sign_request`` alone and of one request in place through
+   OAuth1Signer's hooks (``counts.py``), for this tree and ``--against REV``'s;
+   with ``--profile``: the top entries of a cProfile of requests in place.
 
 With ``--instances N`` (2 to 4), only a third part runs: N instances behind
 the shipped HAProxy (deploy/haproxy.cfg) against one, in alternating rounds
@@ -35,6 +39,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from oauth1_proxy.devtools.bench.counts import bench_counts, print_counts, profile_in_place
 from oauth1_proxy.devtools.bench.proxy import bench_memory, bench_proxy
 from oauth1_proxy.devtools.bench.report import machine, print_memory, print_proxy, print_signer
 from oauth1_proxy.devtools.bench.signer import bench_signer
@@ -58,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--against", metavar="REV",
                         help="also run oauth1-proxy run of an older commit of this clone (git archive), signing "
                              "the same requests, in the same alternating rounds: the same-run ratio against it")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="also: instructions per signed request (valgrind --tool=callgrind), of sign_request "
+                             "alone and in place; with --against, of that commit's tree too")
+    parser.add_argument("--profile", action="store_true",
+                        help="also: a cProfile of signed requests in place, top 15 entries by inclusive time")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
 
     out = sys.stdout
@@ -102,6 +112,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         if not args.json:
             print_proxy(results["proxy"], out)
+    if args.callgrind:
+        try:
+            results["instructions"] = bench_counts(args.quick, args.against, progress)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print(f"oauth1-proxy bench: the instruction counts failed: {e}", file=sys.stderr)
+            return 1
+        if not args.json:
+            print(file=out)
+            print_counts(results["instructions"], out)
+    if args.profile:
+        try:
+            results["profile"] = profile_in_place(300 if args.quick else 2000)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print(f"oauth1-proxy bench: the profile failed: {e}", file=sys.stderr)
+            return 1
+        if not args.json:
+            print(file=out)
+            print("Profile of signed requests in place (cProfile, OAuth1Signer's hooks; our code and mitmproxy's, "
+                  "by inclusive time):", file=out)
+            print(results["profile"].strip("\n"), file=out)
     if args.memory > 0:
         try:
             results["memory"] = bench_memory(args.memory, args.quick, args.load, args.connections, progress)
