@@ -40,6 +40,7 @@ MITMPROXY_SHELL = {
     "shell.startup",
     "shell.flow_input",
     "shell.diagnosis",
+    "shell.limits",
     "shell.renewer",
     "shell.ops",
     "shell.web_ui",
@@ -49,7 +50,7 @@ CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]
 RUNTIME_MODULES = [m for m in ALL_MODULES if m != DEVTOOLS and not m.startswith(DEVTOOLS + ".")]
 DEVTOOLS_MODULES = [m for m in ALL_MODULES if m not in RUNTIME_MODULES]
 # Pure modules: no clock, no randomness, no I/O (their own docstrings state the rule).
-PURE_MODULES = ["signing", "signing_fast", "token_exchange"]
+PURE_MODULES = ["signing", "signing_fast", "token_exchange", "accounts", "limits"]
 IMPURE = {
     "time",
     "secrets",

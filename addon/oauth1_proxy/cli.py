@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from oauth1_proxy import __version__, cli_status
+from oauth1_proxy.accounts import ACCOUNT_HEADER, accounts_in, default_key, token_key
 from oauth1_proxy.cli_status import status_parser
 from oauth1_proxy.config import ProxyConfig, load_config
 from oauth1_proxy.discovery import discover
@@ -85,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="send oauth_callback=oob and read the PIN (or the callback URL) from stdin")
     login.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the callback")
     login.add_argument("--no-browser", action="store_true", help="do not try to open a browser")
+    login.add_argument("--account", default=None,
+                       help="log in this account of the profile (SPEC §11; requests pick it with X-OAuth1-Account)")
 
     sub.add_parser("bench", add_help=False,
                    help="signer cost against oauthlib, proxy overhead against bare mitmdump (--quick, --json)")
@@ -124,14 +127,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"oauth1-proxy: warning: {warning}", file=sys.stderr)
     for p in config.profiles:
         hosts = ", ".join(str(h) for h in p.hosts)
-        stored = tokens.get(p.name)
+        key = default_key(p.name, p.default_account, tokens)  # the account a request without the header uses
+        stored = tokens.get(key or p.name)
         state = login_state(p, stored, time.time())  # what the proxy signs with (policy.py)
         shown = str(state)
         refreshable = stored is not None and bool(stored.session_handle) and p.access_token_url is not None
-        if state is LoginState.EXPIRED and refreshable:
+        flag = f" --account {p.default_account}" if p.default_account else ""
+        if key is None:
+            shown = (f"{len(accounts_in(tokens, p.name))} accounts and no default_account: each request names "
+                     f"one with {ACCOUNT_HEADER}: NAME")
+        elif state is LoginState.EXPIRED and refreshable:
             shown = f"{state} (the proxy refreshes it with its session handle at the next request)"
         elif state in (LoginState.NOT_LOGGED_IN, LoginState.EXPIRED):
-            shown = f"{state} (oauth1-proxy login {p.name} --config {args.config})"
+            shown = f"{state} (oauth1-proxy login {p.name}{flag} --config {args.config})"
         if stored is not None and state in (LoginState.LOGGED_IN, LoginState.EXPIRED):  # SPEC §11
             shown += f"; {describe_life(stored, p.expires_daily, time.time())}"
         preset = f" (preset {p.preset})" if p.preset else ""
@@ -139,6 +147,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         notice = preset_notice(p.preset, datetime.now(UTC).date()) if p.preset else None
         if notice:  # a provider retiring OAuth 1.0a or an API (presets.NOTICES)
             print(f"    note: {notice}")
+        if p.has_dance and not p.has_static_token:
+            for account in accounts_in(tokens, p.name):  # SPEC §11: each account, never a secret
+                who = dict(tokens[token_key(p.name, account)].extra)
+                name = who.get("screen_name") or who.get("user_id")
+                default = " (default_account)" if account == p.default_account else ""
+                print(f"    account {account}{default}: logged in" + (f" as {name}" if name else ""))
     return 0
 
 
@@ -197,6 +211,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
         now=int(time.time()),
         nonce=lambda: args.nonce or secrets.token_hex(16),
         timestamp=args.timestamp,
+        accounts=lambda name: accounts_in(store.all(), name),
     )
     if isinstance(decision, Pass) and decision.reason == PASS_AUTHORIZE_PAGE.reason:
         raise UsageError(f"{args.url} is the provider's authorize page, which the user's browser opens; the proxy "
@@ -211,6 +226,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     # The header surgery the proxy does (mitmproxy_addon.sign_flow).
     if decision.strip_profile_header:
         headers = [(k, v) for k, v in headers if k.lower() != "x-oauth1-profile"]
+    if decision.strip_account_header:
+        headers = [(k, v) for k, v in headers if k.lower() != ACCOUNT_HEADER.lower()]
     if decision.strip_authorization:
         headers = [(k, v) for k, v in headers if k.lower() != "authorization"]
     if decision.authorization is not None:
@@ -331,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from oauth1_proxy.login import cmd_login
 
             return cmd_login(args.profile, args.config, oob=args.oob, timeout=args.timeout,
-                             open_browser=not args.no_browser)
+                             open_browser=not args.no_browser,
+                             account=args.account)
         if args.command in ("status", "logout"):
             return cli_status.run(args, argv)
         if args.command == "demo":

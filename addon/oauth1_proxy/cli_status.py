@@ -12,8 +12,7 @@ never see half a store. The provider is not told (RFC 5849 has no revocation): t
 says so.
 
 Accounts (SPEC §11) are keyed ``PROFILE@ACCOUNT`` in the store, the unnamed
-account keeping ``PROFILE`` (``token_key`` is the same rule as
-``accounts.token_key``: use that once both are on one branch).
+account keeping ``PROFILE`` (``accounts.token_key``).
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 
+from .accounts import KEY_SEPARATOR, token_key
 from .config import Profile, ProxyConfig, load_config
 from .errors import UsageError
 from .lifetimes import describe_life
@@ -30,14 +30,9 @@ from .policy import LoginState, login_state
 from .stores.managed import open_config_store
 from .tokens import StoredToken
 
-KEY_SEPARATOR = "@"
-ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # accounts.is_account_name's rule
 CONFIG_HELP = ("the YAML config file (default: $OAUTH1_PROXY_CONFIG, ./oauth1-proxy.yaml, "
                "~/.config/oauth1-proxy/config.yaml)")
-
-
-def token_key(profile: str, account: str | None) -> str:
-    return f"{profile}{KEY_SEPARATOR}{account}" if account else profile
 
 
 def stored_accounts(tokens: Mapping[str, StoredToken], profile: str) -> list[str | None]:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .config_dance import check_dance_variants
 from .config_lifetimes import LIFETIME_KEYS, check_lifetime_keys
+from .config_limits import ACCOUNT_AND_LIMIT_KEYS, check_accounts_and_limits
 from .config_model import HostPattern, Profile, normalize_host
 from .config_yaml import Located, NotARegularFile, Path_, dotted
 from .presets import PRESETS, apply_preset
@@ -56,6 +57,7 @@ PROFILE_KEYS = (
     "realm_from_host",
     "key_ampersand",
     "private_key_password",
+    *ACCOUNT_AND_LIMIT_KEYS,
     *LIFETIME_KEYS,
     "token_method",  # the dance variants and request rules of config_dance.py (issue 14)
     "require_callback_confirmed",
@@ -394,6 +396,7 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
     variants = check_dance_variants(c, data, path, urls["authorize_url"])
 
 
+    accounts_and_limits = check_accounts_and_limits(c, data, path)
     if len(c.problems) > before or consumer_key is None:
         return None
     return Profile(
@@ -422,6 +425,7 @@ def check_profile(c: Checker, name: str, data: Any, path: Path_) -> Profile | No
         realm_from_host=realm_from,
         key_ampersand=key_ampersand,
         preset=preset,
+        **accounts_and_limits,
         **lifetimes,
         **variants,
     )

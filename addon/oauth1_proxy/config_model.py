@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .lifetimes import DailyExpiry
+from .limits import NO_LIMITS, ProfileLimits
 from .presets import realm_from_host
 from .signing import ClientCredentials, Placement, RSASigner, SignatureMethod
 from .stores.location import RedisLocation
@@ -65,6 +66,8 @@ class Profile:
     authorize_params: tuple[tuple[str, str], ...] = ()
     allow_insecure: bool = False
     clock_skew: int = 0  # seconds added to our clock for this provider's timestamps
+    default_account: str | None = None  # the account a request without X-OAuth1-Account signs with (SPEC §11)
+    limits: ProfileLimits = NO_LIMITS  # rate_limit, max_concurrency, queue_timeout, limit_scope (SPEC §11)
     # Token lives (SPEC §11; config_lifetimes.py, lifetimes.py).
     renew_url: str | None = None  # a signed call that revives an idle-inactivated token (E*TRADE)
     renew_method: str = "GET"

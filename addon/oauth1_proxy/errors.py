@@ -11,6 +11,11 @@ Two attributes, two meanings, everywhere:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .limits import ProfileLimits
+
 
 class ProxyError(Exception):
     """Base of every error the proxy reports to a user; the message names the value, where, and the fix."""
@@ -48,9 +53,11 @@ class TokenExpiredError(TokenMissingError):
     """The stored token has expired (SPEC §11): it counts as missing; ``refreshable`` when its session
     handle can buy a new one (the shell refreshes, then signs again)."""
 
-    def __init__(self, message: str, *, profile: str, login_url: str, refreshable: bool = False) -> None:
+    def __init__(self, message: str, *, profile: str, login_url: str, refreshable: bool = False,
+                 key: str | None = None) -> None:
         super().__init__(message, profile=profile, login_url=login_url)
         self.refreshable = refreshable
+        self.key = key or profile  # the token store key of the expired token (an account's, SPEC §11)
 
 
 class SigningError(ProxyError):
@@ -94,3 +101,31 @@ class LoginError(ProxyError):
 
     Only ever ends the command; the inherited ``status_hint`` stands if it is ever answered over HTTP.
     """
+
+
+class RateLimited(ProxyError):
+    """A request over its profile's rate_limit or max_concurrency that waited queue_timeout (SPEC §11): 429.
+
+    ``retry_after``: whole seconds for the ``Retry-After`` header (RFC 9110 §10.2.3).
+    """
+
+    status_hint = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MustQueue(ProxyError):
+    """A signed request must wait for its budget (SPEC §11; shell/limits.py's ``Limiter.enter`` raises it).
+
+    The signer awaits ``Limiter.wait`` then. A ProxyError so that a path that cannot wait (a streamed body, no event
+    loop) refuses it with this message: 429, nothing sent.
+    """
+
+    status_hint = 429
+
+    def __init__(self, message: str, *, profile: str, account: str | None, key: str, limits: ProfileLimits) -> None:
+        super().__init__(message)
+        self.profile, self.account, self.key, self.limits = profile, account, key, limits
+        self.retry_after = 1  # seconds: when a slot frees is unknown

@@ -21,6 +21,7 @@ import webbrowser
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+from .accounts import bad_account_message, is_account_name, token_key
 from .config import load_config
 from .errors import LoginError, TokenStoreError
 from .lifetimes import describe_expiry
@@ -105,7 +106,11 @@ def _wait_for_callback(server: _CallbackServer, timeout: float) -> tuple[str, st
     return server.result
 
 
-def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_browser: bool) -> int:
+def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_browser: bool,
+              account: str | None = None) -> int:
+    """Log ``name`` in (``account``: one named account of it, SPEC §11) and store the token."""
+    if account is not None and not is_account_name(account):
+        raise LoginError(bad_account_message(account, "--account"))
     config = load_config(config_path)
     profile = config.profile_named(name)
     if profile is None:
@@ -160,14 +165,16 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
         if server is not None:
             server.server_close()
     try:
-        store.put(name, stored)
+        store.put(token_key(name, account), stored)
     except TokenStoreError as e:
         raise LoginError(f"the provider granted the token, but it could not be stored: {e.__cause__ or e}. "
                          f"Make {config.token_store} writable (or set token_store in the config) and log in "
                          "again.") from None
     info = dict(stored.extra)
     who = info.get("screen_name") or info.get("user_id") or "the authorizing user"
-    print(f'Profile "{name}" is logged in as {who}; token stored in {config.token_store}.')
+    of = f'Account "{account}" of profile "{name}"' if account else f'Profile "{name}"'
+    use = f" Requests pick it with the header X-OAuth1-Account: {account}." if account else ""
+    print(f"{of} is logged in as {who}; token stored in {config.token_store}.{use}")
     if stored.expires_at or profile.expires_daily is not None:  # SPEC §11: say when a new login is needed
         print(f"The token {describe_expiry(stored, profile.expires_daily, time.time())}.")
     return 0

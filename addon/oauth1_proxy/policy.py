@@ -12,8 +12,9 @@ Rules:
 3. Every refusal carries the message a user reads: what failed, the value,
    where, and the fix; never a secret.
 
-A little over 400 lines: every refusal's message lives here, next to its
-check, so that the proxy and ``sign`` cannot word them differently.
+Over 400 lines: every refusal's message lives here, next to its check
+(the account choice's too, SPEC §11), so that the proxy and ``sign``
+cannot word them differently.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
 
+from oauth1_proxy.accounts import ACCOUNT_HEADER, AccountRefusal, choose_account, login_hint_for
 from oauth1_proxy.config import DEFAULT_PORTS, Profile, ProxyConfig, normalize_host
 from oauth1_proxy.errors import ProxyError, RequestRefused, SigningError, TokenExpiredError, TokenMissingError
 from oauth1_proxy.lifetimes import expiry_of, format_instant
@@ -43,6 +45,12 @@ TokenLookup = Callable[[str], StoredToken | None]
 """A profile's stored token by profile name, or None (may raise TokenStoreError)."""
 LoginHelp = Callable[[Profile], tuple[str, str]]
 """Where to log a profile in: (login URL, the rest of the hint); asked only when a token is missing."""
+StoredAccounts = Callable[[str], tuple[str, ...]]
+"""The named accounts stored for a profile, by profile name (accounts.accounts_in over the store's keys)."""
+
+
+def _no_accounts(profile: str) -> tuple[str, ...]:
+    return ()
 
 
 # --- input --------------------------------------------------------------------------------
@@ -72,6 +80,7 @@ class RequestHeaders(NamedTuple):
     authorization_count: int = 0
     transfer_encoding: bool = False
     fields: tuple[tuple[bytes, bytes], ...] = ()  # every field as received, for a profile's require_headers
+    account: str | None = None  # X-OAuth1-Account (SPEC §11)
 
     @classmethod
     def from_fields(cls, fields: Iterable[tuple[bytes, bytes]], *, authority: str | None = None) -> RequestHeaders:
@@ -84,6 +93,7 @@ class RequestHeaders(NamedTuple):
         encodings: list[bytes] = []
         authorizations: list[bytes] = []
         transfer_encoding = False
+        account: list[bytes] = []
         for name, value in fields:
             key = name.lower()
             if key == b"host":
@@ -98,6 +108,8 @@ class RequestHeaders(NamedTuple):
                 encodings.append(value)
             elif key == b"transfer-encoding":
                 transfer_encoding = True
+            elif key == b"x-oauth1-account":
+                account.append(value)
         host = authority or (_folded(hosts) if hosts else None)
         return RequestHeaders(
             profile=_folded(profile) if profile else None,
@@ -108,6 +120,7 @@ class RequestHeaders(NamedTuple):
             authorization_count=len(authorizations),
             transfer_encoding=transfer_encoding,
             fields=fields,
+            account=_folded(account) if account else None,
         )
 
     def has(self, name: str) -> bool:
@@ -186,6 +199,9 @@ class Sign(NamedTuple):
     may_retry: bool  # safe to send again with a corrected timestamp (idempotent, or no body, not streamed)
     method: str
     shown_host: str
+    account: str | None = None  # the account signing (SPEC §11); None: the profile's unnamed one
+    account_key: str = ""  # its token store key (accounts.token_key); "" when the store is not used
+    strip_account_header: bool = False  # remove X-OAuth1-Account
 
     @property
     def plaintext(self) -> bool:
@@ -248,9 +264,12 @@ def timestamp_for(profile: Profile, now: int, learned_skew: int = 0) -> str:
 
 
 def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp,
-                      now: float | None = None) -> TokenCredentials | None:
+                      now: float | None = None, *, key: str | None = None,
+                      account: str | None = None) -> TokenCredentials | None:
     """The token credentials a profile signs with: static ones win, then the store; None for consumer-only.
 
+    ``key``/``account``: the store key and name of the account chosen
+    (accounts.choose_account); by default the profile's unnamed account.
     Raise TokenMissingError when the profile has the dance configured but no token yet (SPEC §5), and
     TokenExpiredError when the stored one has expired at ``now`` (SPEC §11: it counts as missing).
     """
@@ -261,24 +280,26 @@ def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp,
         # leftover one (from when it had dance URLs) is not used. The store is
         # not read for every request either (issue 5).
         return None
-    stored = tokens(profile.name)
+    stored = tokens(key or profile.name)
     if stored is not None:
         if now is None or not (stored.expires_at or profile.expires_daily):  # the usual token: no expiry known
             return stored.credentials
         expiry = expiry_of(stored, profile.expires_daily)
         if expiry is None or now < expiry:
             return stored.credentials
-        login_url, hint = login(profile)
+        login_url, hint = login_hint_for(*login(profile), profile.name, account)
         # The Session extension's handle buys a new token: the shell refreshes, then signs again.
         refreshable = bool(stored.session_handle) and profile.access_token_url is not None
+        of = f'account "{account}" of profile "{profile.name}"' if account else f'profile "{profile.name}"'
         raise TokenExpiredError(
-            f'The token of profile "{profile.name}" expired at {format_instant(expiry)}; nothing was sent. '
+            f"The token of {of} expired at {format_instant(expiry)}; nothing was sent. "
             f"Log in again: open {login_url}{hint}.",
-            profile=profile.name, login_url=login_url, refreshable=refreshable,
+            profile=profile.name, login_url=login_url, refreshable=refreshable, key=key,
         )
-    login_url, hint = login(profile)
+    login_url, hint = login_hint_for(*login(profile), profile.name, account)
+    who = f'Account "{account}" of profile "{profile.name}"' if account else f'Profile "{profile.name}"'
     raise TokenMissingError(
-        f'Profile "{profile.name}" is not logged in yet. Open {login_url} to connect it{hint}.',
+        f"{who} is not logged in yet. Open {login_url} to connect it{hint}.",
         profile=profile.name,
         login_url=login_url,
     )
@@ -344,6 +365,7 @@ def decide(
     timestamp: str | None = None,
     chosen: str | None = None,
     candidates: tuple[Profile, ...] | None = None,
+    accounts: StoredAccounts = _no_accounts,
 ) -> Decision:
     """Decide what happens to one outgoing request (SPEC §5): Sign it, Refuse it, or Pass it unsigned.
 
@@ -353,7 +375,9 @@ def decide(
     given; ``chosen``: the profile picked on a first try (its
     X-OAuth1-Profile header may be gone); ``candidates``: what
     ``config.profiles_for`` gave for this request, when the caller has it
-    already. Raises only what ``tokens`` raises (TokenStoreError).
+    already; ``accounts``: the named accounts stored for a profile (asked
+    only when no header, default_account or unnamed token decides, SPEC §11).
+    Raises only what ``tokens`` raises (TokenStoreError).
     """
     scheme, host, port, path = request.scheme, request.host, request.port, request.target
     if candidates is None:
@@ -440,8 +464,26 @@ def decide(
         return Refuse(error=SigningError("the request body was streamed before it could be signed; it was not sent."))
     else:
         body = request.body
+    account: str | None = None
+    account_key = ""
+    if profile.has_dance and not profile.has_static_token:
+        if headers.account is None and profile.default_account is None and tokens(profile.name) is not None:
+            account_key = profile.name  # the usual case, the unnamed account: what choose_account picks, ~1 µs less
+        else:
+            choice = choose_account(profile.name, headers.account, profile.default_account,
+                                    has_key=lambda key: tokens(key) is not None, stored_accounts=accounts)
+            if isinstance(choice, AccountRefusal):
+                return _refused(choice.message)
+            account, account_key = choice
+    elif headers.account is not None:
+        kind = "a static token in the config" if profile.has_static_token else "no token (consumer-only)"
+        return _refused(
+            f'{ACCOUNT_HEADER}: {headers.account[:80]!r} names an account, but profile "{profile.name}" signs with '
+            f"{kind} and has no accounts; remove the header, or give the profile dance URLs and log the "
+            "account in."
+        )
     try:
-        token = token_credentials(profile, tokens, login, now)
+        token = token_credentials(profile, tokens, login, now, key=account_key or None, account=account)
     except TokenMissingError as e:
         return Refuse(error=e)
     if headers.content_encoding not in ("identity", "") and is_form_content_type(content_type):
@@ -481,4 +523,7 @@ def decide(
         may_retry=(method in ("GET", "HEAD", "OPTIONS") or not body) and not streamed,
         method=method,
         shown_host=request.shown_host,
+        account=account,
+        account_key=account_key,
+        strip_account_header=headers.account is not None,
     )

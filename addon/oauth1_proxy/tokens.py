@@ -246,6 +246,10 @@ class FileTokenStore:
             raise TokenStoreError(str(error))  # a new one: re-raising one object grows its traceback per request
         return self._memory_fallback.get(profile) or self._tokens.get(profile)
 
+    def cached_keys(self) -> tuple[str, ...]:
+        """The store's keys as last read, without touching the disk (a profile's accounts, SPEC §11)."""
+        return (*self._tokens, *self._memory_fallback)
+
     def refresh(self) -> None:
         """Re-read the store if it changed, for ``cached``; an error is kept and raised by ``cached``."""
         with self._lock:

@@ -28,6 +28,10 @@ Rules:
    SameSite=Lax cookie set by the POST, its hash kept with the request
    token): the callback or PIN of another browser completes nothing. Each
    request token is taken once, and expires.
+
+A little over 400 lines: the routes close over one app's state (its CSRF
+key, the pending logins, the store); what needs none of it lives in
+web_support.py and web_accounts.py (accounts, SPEC §11).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
+from .accounts import bad_account_message, is_account_name, token_key
 from .config import Profile, ProxyConfig
 from .errors import ProxyError, TokenStoreError
 from .run_stats import no_stats
@@ -49,6 +54,7 @@ from .stores.managed import ManagedTokenStore
 from .token_exchange import ExchangeError, make_authorize_url, parse_callback_query
 from .tokens import StoredToken, TokenStore
 from .transport import obtain_access_token, obtain_request_token
+from .web_accounts import account_row, accounts_state, profile_key, uses_accounts
 from .web_explain import explain_lines, refresh_script
 from .web_support import CSRF_FIELD as CSRF_FIELD
 from .web_support import DIRECT_ENV as DIRECT_ENV
@@ -209,7 +215,8 @@ def make_web_app(
         tokens = stored_tokens()
         rows = []
         for p in profiles():
-            s = login_state(p, tokens.get(p.name))
+            key = profile_key(p, tokens)
+            s = login_state(p, tokens.get(key) if key else None)
             if s["logged_in"]:
                 who = s.get("screen_name") or s.get("user_id")
                 state = '<span class="ok">logged in</span>'
@@ -224,7 +231,8 @@ def make_web_app(
                     "refreshed with its session handle at the next request" if s.get("refreshable")
                     else "log in again")
             elif s["can_login"]:
-                state = '<span class="no">not logged in</span>'
+                state = ('<span class="no">not logged in</span>' if key else
+                         "several accounts: each request names one with X-OAuth1-Account")
             else:
                 state = "consumer-only (two-legged): no login needed"
             actions = ""
@@ -235,23 +243,39 @@ def make_web_app(
             if s["logged_in"] and s["source"] == "token store":
                 actions += (f'<form method="post" action="{base()}/logout/{esc(p.name)}" style="display:inline">'
                             f'{csrf_field()}<button id="logout-{esc(p.name)}" type="submit">Log out</button></form>')
+            if uses_accounts(p):
+                actions += (f'<form method="post" action="{base()}/login/{esc(p.name)}" style="display:inline">'
+                            f'{csrf_field()}<input name="account" size="8" placeholder="account" required '
+                            f'pattern="[A-Za-z0-9_-]+"> <button type="submit">Log in an account</button></form>')
             run = "".join(f"<div>{esc(line)}</div>" for line in explained(p, tokens.get(p.name)))
             rows.append(f'<tr id="profile-{esc(p.name)}"><td><b>{esc(p.name)}</b></td>'
                         f'<td>{esc(", ".join(s["hosts"]))}</td><td>{esc(s["signature_method"])}</td>'
                         f'<td class="state">{state}</td><td class="run" id="run-{esc(p.name)}">{run}</td>'
                         f'<td>{actions}</td></tr>')
+            rows.extend(account_row(base(), csrf_field(), p.name, a) for a in accounts_state(p, tokens))
         body = ("<table><tr><th>Profile</th><th>Hosts</th><th>Method</th><th>State</th><th>This run</th><th></th>"
                 "</tr>" + "".join(rows) + "</table>" + refresh_script(f"{base()}/status.json")
                 ) if rows else "<p>No profiles are configured.</p>"
         return page("oauth1-proxy profiles", body)
 
+    def account_arg(value: str | None) -> str | None | Response:
+        """The ``account`` of a login or logout (query or form): None, a valid name, or the error page."""
+        if not value:
+            return None
+        if not is_account_name(value):
+            return error_page("Bad account name", bad_account_message(value, "account"), 400)
+        return value
+
     @app.get("/status.json")
     def status() -> Response:
         tokens = stored_tokens()
-        return jsonify({"profiles": [
-            {**login_state(p, tokens.get(p.name)), "run": dict(run_stats(p.name)),
-             "explain": explained(p, tokens.get(p.name))}
-            for p in profiles()]})
+        out = []
+        for p in profiles():
+            key = profile_key(p, tokens)
+            out.append({**login_state(p, tokens.get(key) if key else None), "default_account": p.default_account,
+                        "account_required": key is None, "accounts": accounts_state(p, tokens),
+                        "run": dict(run_stats(p.name)), "explain": explained(p, tokens.get(p.name))})
+        return jsonify({"profiles": out})
 
     def explained(p: Profile, stored: StoredToken | None) -> list[str]:
         """The page's "this run" lines (web_explain.py): counts, the last provider refusal, the clock.
@@ -274,9 +298,15 @@ def make_web_app(
         profile = dance_profile(name)
         if isinstance(profile, Response):
             return profile
-        return page(f"Log in: {name}",
-                    f'<form method="post" action="{base()}/login/{esc(name)}">{csrf_field()}'
-                    f"<p>Log profile <b>{esc(name)}</b> in at {esc(', '.join(str(h) for h in profile.hosts))}: "
+        account = account_arg(request.args.get("account"))
+        if isinstance(account, Response):
+            return account
+        what = f"account <b>{esc(account)}</b> of profile <b>{esc(name)}</b>" if account else \
+            f"profile <b>{esc(name)}</b>"
+        hidden = f'<input type="hidden" name="account" value="{esc(account)}">' if account else ""
+        return page(f"Log in: {name}" + (f" ({account})" if account else ""),
+                    f'<form method="post" action="{base()}/login/{esc(name)}">{csrf_field()}{hidden}'
+                    f"<p>Log {what} in at {esc(', '.join(str(h) for h in profile.hosts))}: "
                     "the provider will ask you to approve access.</p>"
                     f'<button id="start-login" type="submit">Continue to the provider</button></form>')
 
@@ -285,6 +315,9 @@ def make_web_app(
         profile = dance_profile(name)
         if isinstance(profile, Response):
             return profile
+        account = account_arg(request.form.get("account") or request.args.get("account"))
+        if isinstance(account, Response):
+            return account
         callback = profile.callback
         if callback == "auto":
             callback = f"{origin()}{base()}/callback/{name}"
@@ -295,7 +328,7 @@ def make_web_app(
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
         browser = secrets.token_urlsafe(32)
         logins = pending_logins()
-        logins.add(name, temporary, binding_of(browser), lifetime=profile.request_token_lifetime)
+        logins.add(name, temporary, binding_of(browser), lifetime=profile.request_token_lifetime, account=account)
         logger.info('oauth1-proxy helper: login "%s": request token obtained, sending the browser to the provider',
                     name)
         url = make_authorize_url(profile, temporary.token)
@@ -351,7 +384,7 @@ def make_web_app(
             return error_page("Login failed", f'Profile "{name}": the {e}', 502)
         warning = ""
         try:
-            store.put(name, stored)
+            store.put(token_key(name, pending_login.account), stored)
         except TokenStoreError as e:
             # The store keeps the token in memory for this run (tokens.py): the
             # login worked, but will not survive a restart. Say both.
@@ -359,9 +392,13 @@ def make_web_app(
             warning = f'<p class="box err" id="warning">{esc(e)}</p>'
         info = dict(stored.extra)
         who = info.get("screen_name") or info.get("user_id") or "the authorizing user"
-        logger.info('oauth1-proxy helper: profile "%s" is now logged in as %s', name, who)
+        account = pending_login.account
+        logger.info('oauth1-proxy helper: profile "%s"%s is now logged in as %s', name,
+                    f' account "{account}"' if account else "", who)
+        what = f"Account <b>{esc(account)}</b> of profile <b>{esc(name)}</b>" if account else \
+            f"Profile <b>{esc(name)}</b>"
         response = page("Logged in",
-                        f'<p class="box" id="success">Profile <b>{esc(name)}</b> is now logged in as '
+                        f'<p class="box" id="success">{what} is now logged in as '
                         f"<b>{esc(who)}</b>. Requests to {esc(', '.join(str(h) for h in profile.hosts))} "
                         "are signed with this token from now on.</p>" + warning)
         response.delete_cookie(login_cookie(name), path=f"{base()}/", httponly=True, samesite="Lax")
@@ -391,8 +428,12 @@ def make_web_app(
         store = get_store()
         if find(name) is None or store is None:
             return error_page("Unknown profile", f"There is no profile named {name!r} in the config.", 404)
-        store.delete(name)
-        logger.info('oauth1-proxy helper: profile "%s" logged out (stored token forgotten)', name)
+        account = account_arg(request.form.get("account"))
+        if isinstance(account, Response):
+            return account
+        store.delete(token_key(name, account))
+        logger.info('oauth1-proxy helper: profile "%s"%s logged out (stored token forgotten)', name,
+                    f' account "{account}"' if account else "")
         return redirect(f"{base()}/", code=303)
 
     @app.errorhandler(ProxyError)

@@ -13,8 +13,9 @@ from mitmproxy import ctx, http
 from mitmproxy.net.http import url
 from mitmproxy.proxy.mode_specs import ReverseMode
 
+from oauth1_proxy.accounts import accounts_in
 from oauth1_proxy.config import Profile, ProxyConfig, normalize_host
-from oauth1_proxy.policy import LoginHelp, TokenLookup, wire_host
+from oauth1_proxy.policy import LoginHelp, StoredAccounts, TokenLookup, wire_host
 from oauth1_proxy.stores.managed import ManagedTokenStore
 from oauth1_proxy.tokens import FileTokenStore, StoredToken, TokenStore
 from oauth1_proxy.web import REVERSE_PREFIX
@@ -67,6 +68,19 @@ def token_lookup(store: TokenStore | None) -> TokenLookup:
     if isinstance(store, SNAPSHOTTING):
         return store.cached
     return store.get
+
+
+def stored_accounts(store: TokenStore | None) -> StoredAccounts:
+    """The named accounts of a profile in the store's snapshot (SPEC §11; never the disk)."""
+    if store is None:
+        return _no_accounts
+    if isinstance(store, SNAPSHOTTING):
+        return lambda profile: accounts_in(store.cached_keys(), profile)
+    return lambda profile: accounts_in(store.all(), profile)
+
+
+def _no_accounts(profile: str) -> tuple[str, ...]:
+    return ()
 
 
 def _no_token(profile: str) -> StoredToken | None:

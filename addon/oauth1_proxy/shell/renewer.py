@@ -95,7 +95,8 @@ class Renewer:
 
     # --- the signer's three calls -------------------------------------------------------------
 
-    def before_send(self, config: ProxyConfig, name: str, tokens: TokenLookup) -> Coroutine[Any, Any, None] | None:
+    def before_send(self, config: ProxyConfig, name: str, tokens: TokenLookup,
+                    key: str = "") -> Coroutine[Any, Any, None] | None:
         """After a request was signed: a coroutine renewing its token first when the idle limit is near, else None.
 
         The signature stays valid: a renewal revives the same token and secret.
@@ -107,7 +108,7 @@ class Renewer:
         profile = self._watched.get(name)
         if profile is None:
             return None
-        key = name  # the store's key for the profile's token (today: the profile name)
+        key = key or name  # the store's key of the token signed with (an account's: accounts.token_key)
         now = time.time()
         stored = tokens(key)
         if self.due(profile, key, stored, now):
@@ -119,17 +120,18 @@ class Renewer:
         await self.renew(profile, key, seen)  # a failure is logged; the provider then says what it thinks
         self.used(key, time.time())
 
-    async def refresh_then(self, config: ProxyConfig | None, name: str, sign: Callable[[], None]) -> None:
+    async def refresh_then(self, config: ProxyConfig | None, name: str, sign: Callable[[], None],
+                           key: str = "") -> None:
         """An expired token with a session handle: refresh it (one call for all waiting), then sign or refuse."""
         profile = config.profile_named(name) if config is not None else None
         if profile is not None:
             cached = getattr(self._store(), "cached", None)  # a snapshot (FileTokenStore and the like), never I/O
-            stored = cached(name) if callable(cached) else None
-            await self.refresh(profile, name, stored.token if stored is not None else None)
+            stored = cached(key or name) if callable(cached) else None
+            await self.refresh(profile, key or name, stored.token if stored is not None else None)
         sign()  # with the new token; after a failed refresh, the policy refuses the expired one (401, login URL)
 
     async def after_refusal(self, flow: http.HTTPFlow, config: ProxyConfig | None, name: str, tokens: TokenLookup,
-                            *, is_retry: bool) -> bool:
+                            *, is_retry: bool, key: str = "") -> bool:
         """A signed request refused 401: renew or refresh once when the provider says the token is inactive or
         expired; True when the request may be sent again (re-signed with what the store now holds)."""
         response = flow.response
@@ -137,7 +139,7 @@ class Renewer:
         if response is None or response.status_code != 401 or is_retry or profile is None \
                 or profile.has_static_token:
             return False
-        key = name
+        key = key or name  # the token the refused request was signed with (an account's, SPEC §11)
         headers = {k: response.headers.get(k, "") for k in ("www-authenticate", "date")}
         problem = parse_refusal(401, headers, response.get_content(strict=False) or b"").problem
         if problem not in INACTIVE_PROBLEMS:

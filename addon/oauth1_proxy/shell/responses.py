@@ -24,4 +24,7 @@ def make_error_response(
         body["login_url"] = login_url
     content = (json.dumps(body, indent=1) + "\n").encode()
     headers = {"Content-Type": "application/json", "Server": SERVER_NAME, "Cache-Control": "no-store"}
+    retry_after = getattr(error, "retry_after", None)  # errors.RateLimited (SPEC §11): whole seconds
+    if retry_after is not None:
+        headers["Retry-After"] = str(int(retry_after))
     return http.Response.make(error.status_hint, content, headers)

@@ -11,7 +11,11 @@ Rules:
 Its helpers, one job each: startup.py (options, config, start-up lines),
 reverse.py (reverse mode's Host check), refusals.py (how a request is
 refused), flow_input.py (nonce, token lookup, login help for the policy),
-diagnosis.py (reading a provider's refusal).
+diagnosis.py (reading a provider's refusal), limits.py (SPEC §11's
+slots and queue).
+
+A little over 400 lines: the hooks share one flow's state (signed, retried,
+admitted), and each hook reads top to bottom; the work is in the modules above.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import server_hooks
 
 from oauth1_proxy import metrics
+from oauth1_proxy.accounts import ACCOUNT_HEADER
 from oauth1_proxy.config import Profile, ProxyConfig
 from oauth1_proxy.errors import ProxyError, TokenExpiredError, TokenMissingError
 from oauth1_proxy.policy import (
@@ -44,9 +49,17 @@ from oauth1_proxy.shell import startup
 from oauth1_proxy.shell.capture import CaptureGuard
 from oauth1_proxy.shell.diagnosis import DIAGNOSED_STATUSES, learn_from_refusal
 from oauth1_proxy.shell.flow_input import _no_token as _no_token
-from oauth1_proxy.shell.flow_input import _parse_authority, login_help, make_nonce, profiles_for, token_lookup
+from oauth1_proxy.shell.flow_input import (
+    _parse_authority,
+    login_help,
+    make_nonce,
+    profiles_for,
+    stored_accounts,
+    token_lookup,
+)
 from oauth1_proxy.shell.flow_input import profile_name as profile_name
 from oauth1_proxy.shell.helper import OAuth1Helper
+from oauth1_proxy.shell.limits import Limiter, MustQueue
 from oauth1_proxy.shell.logs import _signed_line_record, install_log_filter, logger
 from oauth1_proxy.shell.ops import OpsListener
 from oauth1_proxy.shell.refusals import REFUSED_HOST as REFUSED_HOST
@@ -74,6 +87,7 @@ class SignedFlow(NamedTuple):
     profile: str
     base_string: str
     may_retry: bool
+    account_key: str = ""  # the token store key it was signed with (an account's, SPEC §11); "": none
 
 
 class OAuth1Signer:
@@ -100,6 +114,7 @@ class OAuth1Signer:
         self.helper_host = HELPER_HOST
         self._streams_large_bodies = False
         self.reverse = ReverseHosts()  # reverse mode (SPEC §10): the client's Host, checked
+        self.limits = Limiter()  # SPEC §11: rate_limit and max_concurrency slots, held by flow id (shell/limits.py)
         # Token lives (SPEC §11): renewals and session refreshes, one call per token at a time.
         self.lives = Renewer(lambda: self.store, OAuth1Helper._cafile, OAuth1Helper._upstream_proxy)
         self.ops = OpsListener(lambda: self.config, lambda: self.store)  # /healthz, /readyz, /metrics (SPEC §12)
@@ -251,11 +266,12 @@ class OAuth1Signer:
             self.sign_flow(flow)
             signed = self._signed.get(flow.id)
             if signed is not None and self.config is not None:  # renew first when the idle limit is near
-                return self.lives.before_send(self.config, signed.profile, token_lookup(self.store))
+                return self.lives.before_send(self.config, signed.profile, token_lookup(self.store),
+                                              key=signed.account_key)
         except TokenMissingError as e:
             if isinstance(e, TokenExpiredError) and e.refreshable:  # the session handle buys a new token first
                 name = e.profile
-                return self.lives.refresh_then(self.config, name, lambda: self._sign_or_refuse(flow, name))
+                return self.lives.refresh_then(self.config, name, lambda: self._sign_now(flow, name), key=e.key)
             # The snapshot has no token: a login another process just stored
             # may not be in it yet. Re-read the store off the event loop, then
             # sign or refuse (only this flow waits).
@@ -267,9 +283,11 @@ class OAuth1Signer:
                 asyncio.get_running_loop()
             except RuntimeError:  # called outside an event loop (unit tests): nothing to block
                 store.refresh()
-                self._sign_or_refuse(flow, e.profile)
+                self._sign_or_refuse(flow, e.profile, can_wait=False)
                 return None
             return self._sign_after_refresh(flow, store, e.profile)
+        except MustQueue as e:  # over a limit: only this flow waits (shell/limits.py)
+            return self._queued(flow, e)
         except ProxyError as e:
             self._refuse(flow, e)
         except Exception as e:  # fail closed: never forward unsigned
@@ -283,7 +301,9 @@ class OAuth1Signer:
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
             return
-        self._sign_or_refuse(flow, profile)
+        queued = self._sign_or_refuse(flow, profile)
+        if queued is not None:
+            await queued
 
     def explain(self, profile: str) -> dict[str, Any]:
         """What this run did for one profile, for the helper page (run_stats.py), the learned clock included."""
@@ -306,19 +326,40 @@ class OAuth1Signer:
         except Exception:  # a count never stands in the way of the refusal
             pass
 
-    def _sign_or_refuse(self, flow: http.HTTPFlow, profile: str | None) -> None:
-        """Sign (as ``profile``, once chosen) or answer with the proxy's refusal; never raise."""
+    def _sign_or_refuse(self, flow: http.HTTPFlow, profile: str | None, *,
+                        can_wait: bool = True) -> Coroutine[Any, Any, None] | None:
+        """Sign (as ``profile``, once chosen) or answer with the proxy's refusal; never raise.
+
+        Over a limit: a coroutine waiting for a slot (``can_wait``), else the proxy's 429.
+        """
         try:
             self.sign_flow(flow, chosen=profile)
+        except MustQueue as e:
+            if can_wait:
+                return self._queued(flow, e)
+            self._refuse(flow, e)
         except ProxyError as e:
             self._refuse(flow, e)
         except Exception as e:  # fail closed: never forward unsigned
             refuse_internal(flow, e)
+        return None
+
+    def _sign_now(self, flow: http.HTTPFlow, profile: str) -> None:
+        """``_sign_or_refuse`` that never waits: over a limit, the proxy's 429 (after a session refresh)."""
+        self._sign_or_refuse(flow, profile, can_wait=False)
+
+    async def _queued(self, flow: http.HTTPFlow, queued: MustQueue) -> None:
+        """Wait for a slot of the profile's limits (SPEC §11), then sign as admitted; else the proxy's 429."""
+        if await self.limits.admitted(flow, queued, self._refuse, refuse_internal):
+            again = self._sign_or_refuse(flow, queued.profile)  # admitted: it cannot queue again
+            if again is not None:
+                await again
 
     def response(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         """Wake a waiting retry; for a signed flow refused (DIAGNOSED_STATUSES), a coroutine diagnosing it."""
         # A plain function: mitmproxy awaits what a hook returns, so only a
         # refused signed flow pays for a coroutine (issue 5).
+        self.limits.release(flow.id)  # its concurrency slot, if it holds one (SPEC §11)
         waiter = self._retries.get(flow.id)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -342,7 +383,8 @@ class OAuth1Signer:
         self.ops.done()
 
     def error(self, flow: http.HTTPFlow) -> None:
-        """Forget a failed flow and wake a retry waiting on it."""
+        """Forget a failed flow (and give back its concurrency slot) and wake a retry waiting on it."""
+        self.limits.release(flow.id)
         self._signed.pop(flow.id, None)
         self._signed_early.discard(flow.id)
         waiter = self._retries.get(flow.id)
@@ -355,6 +397,7 @@ class OAuth1Signer:
                               redact=lambda t: self.guard.redactor().text(t, signature=True)) and signed.may_retry:
             await self._retry(flow)
         elif await self.lives.after_refusal(flow, self.config, signed.profile, token_lookup(self.store),
+                                            key=signed.account_key,
                                             is_retry=flow.id in self._retries) and signed.may_retry:
             await self._retry(flow)  # the token was renewed or refreshed: once more, re-signed (SPEC §11)
 
@@ -421,6 +464,7 @@ class OAuth1Signer:
             config,
             tokens=token_lookup(self.store), login=login_help(flow, self.config, self.helper_url),
             now=int(time.time()), nonce=make_nonce, learned_skew=self._skew, chosen=chosen, candidates=candidates,
+            accounts=stored_accounts(self.store),
         )
         if isinstance(decision, Pass):
             metrics.passed(candidates[0].name if candidates else "")
@@ -429,6 +473,7 @@ class OAuth1Signer:
             return
         if isinstance(decision, Refuse):
             raise decision.error
+        self.limits.enter(flow, flow.id, decision)  # SPEC §11: admitted now, or raise MustQueue (nothing changed yet)
         if decision.plaintext:
             self.guard.watch_request(flow)
         self.stats.signed(decision.profile.name)
@@ -436,9 +481,12 @@ class OAuth1Signer:
             profile=decision.profile.name,
             base_string=decision.base_string,
             may_retry=decision.may_retry and flow.id not in self._retries,
+            account_key=decision.account_key,
         )
         if decision.strip_profile_header:
             del request.headers[PROFILE_HEADER]
+        if decision.strip_account_header:
+            del request.headers[ACCOUNT_HEADER]
         # One new tuple of fields.
         if decision.strip_authorization or decision.authorization is not None:
             fields = tuple(f for f in request.headers.fields if f[0].lower() != b"authorization") \

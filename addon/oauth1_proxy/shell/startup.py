@@ -14,6 +14,7 @@ from mitmproxy import ctx, exceptions
 from mitmproxy.addonmanager import Loader
 from mitmproxy.tools.dump import DumpMaster
 
+from oauth1_proxy.accounts import ACCOUNT_HEADER, accounts_in, default_key
 from oauth1_proxy.config import Profile, ProxyConfig, load_config
 from oauth1_proxy.errors import ConfigError, TokenStoreError
 from oauth1_proxy.lifetimes import describe_life
@@ -177,13 +178,21 @@ def describe(config: ProxyConfig, store: TokenStore | None) -> list[str]:
 def login_state_text(p: Profile, store: TokenStore | None) -> str:
     """The profile's login state, in policy.login_state's words (as check and the helper say it)."""
     stored = None
+    accounts = ""
     if store is not None and p.has_dance and not p.has_static_token:
         try:  # the snapshot open_store just read: no second trip to Redis per profile
-            stored = store.cached(p.name) if isinstance(store, Snapshotting) else store.get(p.name)
+            snapshot = isinstance(store, Snapshotting)
+            keys = store.cached_keys() if snapshot else tuple(store.all())  # type: ignore[attr-defined]
+            named = accounts_in(keys, p.name)  # SPEC §11: the accounts, by name (never a secret)
+            accounts = f"; accounts {', '.join(named)}" if named else ""
+            key = default_key(p.name, p.default_account, keys)
+            if key is None:
+                return f"{len(named)} accounts, each request names one with {ACCOUNT_HEADER}{accounts}"
+            stored = store.cached(key) if isinstance(store, Snapshotting) else store.get(key)
         except TokenStoreError:
             return "token store unreadable"
     now = time.time()
-    state = str(login_state(p, stored, now))
+    state = str(login_state(p, stored, now)) + accounts
     # SPEC §11: when the token expires and when it was renewed.
     return state if stored is None else f"{state} ({describe_life(stored, p.expires_daily, now)})"
 

@@ -142,6 +142,15 @@ class ManagedTokenStore:
         self._opened[profile] = (stored, opened)
         return opened
 
+    def cached_keys(self) -> tuple[str, ...]:
+        """The snapshot's keys (a profile's accounts, SPEC §11): no I/O for a snapshotting backend."""
+        keys: Callable[[], tuple[str, ...]] | None = getattr(self.backend, "cached_keys", None)
+        if keys is not None:
+            return keys()
+        if isinstance(self.backend, Snapshotting):
+            return ()  # a snapshot without keys: only the profile's own key and named ones are looked up
+        return tuple(self.backend.all())  # in memory
+
     def refresh(self) -> None:
         if isinstance(self.backend, Snapshotting):
             self.backend.refresh()

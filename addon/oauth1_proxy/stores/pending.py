@@ -30,6 +30,7 @@ class Pending:
     temporary: TemporaryCredentials
     created: float
     binding: str = ""  # sha256 of the cookie of the browser that started the login
+    account: str | None = None  # the account being logged in (SPEC §11); None: the profile's unnamed one
     lifetime: float | None = None  # the provider's own, when shorter (request_token_lifetime: E*TRADE's 300 s)
 
     def life(self, default: float) -> float:
@@ -45,7 +46,7 @@ class PendingStore(Protocol):
     lifetime: float
 
     def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "",
-            lifetime: float | None = None) -> None: ...
+            lifetime: float | None = None, account: str | None = None) -> None: ...
     def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None: ...
     def expired_life(self, token: str) -> float | None: ...
     def known(self, token: str) -> bool: ...
@@ -61,12 +62,13 @@ class PendingLogins:
         self.lifetime, self.clock = lifetime, clock
 
     def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "",
-            lifetime: float | None = None) -> None:
+            lifetime: float | None = None, account: str | None = None) -> None:
         with self._lock:
             now = self.clock()
             self._items = {k: v for k, v in self._items.items() if not v.expired(now, self.lifetime)}
             self._late = {k: v for k, v in self._late.items() if now - v[1] < self.lifetime}
-            self._items[temporary.token] = Pending(profile, temporary, now, binding, lifetime)
+            self._items[temporary.token] = Pending(profile, temporary, now, binding, lifetime=lifetime,
+                                                   account=account)
 
     def take(self, token: str, binding: str = "", profile: str | None = None) -> Pending | None:
         """The pending login of ``token``, once; None when unknown, used, expired, or another browser's.

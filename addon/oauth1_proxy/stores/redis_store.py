@@ -183,6 +183,10 @@ class RedisTokenStore:
             raise TokenStoreError(str(error))
         return self._tokens.get(profile)
 
+    def cached_keys(self) -> tuple[str, ...]:
+        """The snapshot's keys, never a network call (a profile's accounts, SPEC §11)."""
+        return tuple(self._tokens)
+
     def refresh(self) -> None:
         """Re-read the hash when its version moved; an error is kept and raised by ``cached``."""
         with self._lock:
@@ -289,9 +293,10 @@ class RedisPendingLogins:
         return self._store.prefix + "pending:" + hashlib.sha256(token.encode()).hexdigest()
 
     def add(self, profile: str, temporary: TemporaryCredentials, binding: str = "",
-            lifetime: float | None = None) -> None:
+            lifetime: float | None = None, account: str | None = None) -> None:
         value = json.dumps({"profile": profile, "token": temporary.token, "binding": binding,
-                            "secret": self._sealer.seal(temporary.secret), "created": time.time()})
+                            "secret": self._sealer.seal(temporary.secret), "created": time.time(),
+                            "account": account})
         client = self._store.client
         life = min(self.lifetime, lifetime) if lifetime else self.lifetime  # the provider's own, when shorter
         self._store._call("storing a pending login",
@@ -307,7 +312,8 @@ class RedisPendingLogins:
         data = json.loads(_text(raw))
         secret = self._sealer.open(str(data["secret"]), f"pending login of {data['profile']}")
         return Pending(str(data["profile"]), TemporaryCredentials(token=str(data["token"]), secret=secret),
-                       float(data.get("created", 0.0)), str(data["binding"]))
+                       float(data.get("created", 0.0)), str(data["binding"]),
+                       account=str(data["account"]) if data.get("account") else None)
 
     def expired_life(self, token: str) -> float | None:
         """Redis drops an expired login itself: which one came back too late is not known here (None)."""

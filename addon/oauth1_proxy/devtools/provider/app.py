@@ -34,6 +34,7 @@ from oauthlib.oauth1 import (
 from werkzeug.http import http_date
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from oauth1_proxy.devtools.provider.concurrency import Concurrency, install_concurrency
 from oauth1_proxy.devtools.provider.endpoints import (
     DiagnosingAccessTokenEndpoint,
     DiagnosingRequestTokenEndpoint,
@@ -51,6 +52,7 @@ from oauth1_proxy.devtools.provider.model import (
 from oauth1_proxy.devtools.provider.quirks import DanceQuirks
 from oauth1_proxy.devtools.provider.quirks import install as install_quirks
 from oauth1_proxy.devtools.provider.tls import write_tls_files
+from oauth1_proxy.devtools.provider.users import ProviderUser, Users
 from oauth1_proxy.devtools.provider.validator import ProviderValidator, make_token
 from oauth1_proxy.devtools.provider.wire import (
     Incoming,
@@ -128,6 +130,8 @@ class Provider:
         form_body_hash: bool = False,
         trust_forwarded_proto: bool = False,
         dance_paths: tuple[str, str, str] = ("/oauth/request_token", "/oauth/authorize", "/oauth/access_token"),
+        users: Sequence[tuple[str, str]] = (),
+        concurrency_limit: int | None = None,
         lives: TokenLives | None = None,
         quirks: DanceQuirks | None = None,
     ) -> None:
@@ -170,6 +174,10 @@ class Provider:
         self._cert_dir = Path(cert_dir) if cert_dir is not None else None
         self._user_id = user_id
         self._screen_name = screen_name
+        # SPEC §11 switches (users.py, concurrency.py): several resource owners, each approving as
+        # themselves ((user_id, screen_name) pairs); NetSuite's concurrency cap; /api/slow holds requests open.
+        self.users = Users(users, ProviderUser(user_id, screen_name))
+        self.concurrency = Concurrency(concurrency_limit)
         self.host: str = "localhost" if tls else "127.0.0.1"
         self.ca_file: str | None = None
         self.records: list[VerifiedRequest] = []
@@ -273,8 +281,13 @@ class Provider:
 
     # -- the resource owner's side -------------------------------------------------------------
 
-    def approve(self, request_token: str) -> str:
-        """Approve a request token as its resource owner would (RFC 5849 §2.2); return the verifier."""
+    def approve(self, request_token: str, user_id: str | None = None) -> str:
+        """Approve a request token as its resource owner would (RFC 5849 §2.2); return the verifier.
+
+        ``user_id``: which of several users approves (``users``); the first by default.
+        """
+        if not self.users.approve_as(request_token, user_id):
+            raise ValueError(f"user {user_id!r} is not one of this provider's users")
         try:
             self._authorization_endpoint.create_authorization_response(
                 self._authorize_uri(),
@@ -560,10 +573,11 @@ class Provider:
             def verify() -> Response | None:
                 _, body, status = self._access_token_endpoint.create_access_token_response(
                     incoming.oauth_uri, incoming.method, incoming.oauth_body, incoming.headers,
-                    credentials={"user_id": self._user_id, "screen_name": self._screen_name},
+                    credentials=self.users.credentials_for(incoming.params.get("oauth_token")),
                 )
                 if status != 200:
                     return None
+                self.users.issued(incoming.params.get("oauth_token"), body)
                 if self.lives is not None:
                     body += "&" + urlencode(self.lives.issued(dict(urldecode(body))["oauth_token"]))
                 return Response(body, 200, content_type=FORM_MEDIA_TYPE)
@@ -599,6 +613,7 @@ class Provider:
             if pending is None:
                 return self._unknown_request_token_page()
             if self._auto_approve:
+                self.users.approve_as(token, None)
                 return self._approve_response(token)
             client_key, callback = pending
             app_name = html.escape(client_key)
@@ -606,16 +621,19 @@ class Provider:
                 f"Authorize {client_key}?",
                 f"<h1>Authorize {app_name}?</h1>"
                 f"<p>The application <strong>{app_name}</strong> asks to act as "
-                f"<strong>{html.escape(self._screen_name)}</strong>.</p>"
+                f"<strong>{html.escape(self._screen_name if not self.users.several else 'you')}</strong>.</p>"
                 f"<p>Afterwards you go to: <code>{html.escape(callback)}</code></p>"
                 f'<form method="post" action="{self._dance_paths[1]}">'
                 f'<input type="hidden" name="oauth_token" value="{html.escape(token, quote=True)}">'
-                '<button type="submit" name="approve" value="1" id="approve">Approve</button></form>',
+                f"{self.users.buttons()}</form>",
             )
 
         @app.post(self._dance_paths[1])
         def authorize_approve() -> Response:
-            return self._approve_response(request.form.get("oauth_token", ""))
+            token = request.form.get("oauth_token", "")
+            if not self.users.approve_as(token, request.form.get("user")):
+                return _page("Unknown user", "<h1>Unknown user</h1><p>Approve as one of the listed users.</p>", 400)
+            return self._approve_response(token)
 
         @app.get("/api/me")
         def me() -> Response:
@@ -624,7 +642,8 @@ class Provider:
             def verify() -> Response | None:
                 if not self._verify_resource(incoming, require_token=True):
                     return None
-                return jsonify({"user_id": self._user_id, "screen_name": self._screen_name})
+                user = self.users.user_of(incoming.params.get("oauth_token"))
+                return jsonify({"user_id": user.user_id, "screen_name": user.screen_name})
 
             return self._handle("resource", incoming, verify)
 
@@ -672,4 +691,5 @@ class Provider:
 
             return self._handle("resource", incoming, verify)
 
+        install_concurrency(app, self)
         return app
