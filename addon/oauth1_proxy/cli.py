@@ -88,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     login.add_argument("--no-browser", action="store_true", help="do not try to open a browser")
     login.add_argument("--account", default=None,
                        help="log in this account of the profile (SPEC §11; requests pick it with X-OAuth1-Account)")
+    login.add_argument("--upstream", metavar="URL", default=None,
+                       help="reach the provider through this proxy, as run --mode upstream:URL does (SPEC §11)")
 
     sub.add_parser("bench", add_help=False,
                    help="signer cost against oauthlib, proxy overhead against bare mitmdump (--quick, --json)")
@@ -349,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cmd_login(args.profile, args.config, oob=args.oob, timeout=args.timeout,
                              open_browser=not args.no_browser,
-                             account=args.account)
+                             account=args.account, upstream=args.upstream)
         if args.command in ("status", "logout"):
             return cli_status.run(args, argv)
         if args.command == "demo":

@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 import webbrowser
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -106,9 +107,22 @@ def _wait_for_callback(server: _CallbackServer, timeout: float) -> tuple[str, st
     return server.result
 
 
+def check_upstream(upstream: str | None) -> str | None:
+    """``login --upstream URL``: an http(s) proxy URL with a host, as ``--mode upstream:URL`` takes; else LoginError."""
+    if upstream is None:
+        return None
+    parts = urllib.parse.urlsplit(upstream)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        raise LoginError(f"--upstream {upstream!r} is not a proxy URL; give it as run's --mode upstream:URL takes "
+                         "it, e.g. --upstream http://proxy.internal:3128")
+    return upstream
+
+
 def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_browser: bool,
-              account: str | None = None) -> int:
-    """Log ``name`` in (``account``: one named account of it, SPEC §11) and store the token."""
+              account: str | None = None, upstream: str | None = None) -> int:
+    """Log ``name`` in (``account``: one named account of it, SPEC §11) and store the token; ``upstream``: the
+    proxy the provider is reached through, the route ``run --mode upstream:URL`` takes."""
+    upstream = check_upstream(upstream)
     if account is not None and not is_account_name(account):
         raise LoginError(bad_account_message(account, "--account"))
     config = load_config(config_path)
@@ -135,7 +149,7 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
         callback = f"http://127.0.0.1:{server.server_port}/callback/{name}"
     lifetime = profile.request_token_lifetime
     try:
-        temporary = obtain_request_token(profile, callback)
+        temporary = obtain_request_token(profile, callback, proxy=upstream)
         obtained = time.monotonic()
         if lifetime is not None:
             timeout = min(timeout, float(lifetime))
@@ -160,7 +174,7 @@ def cmd_login(name: str, config_path: str, *, oob: bool, timeout: float, open_br
             raise LoginError(f"the request token expired before the verifier arrived (it lives {lifetime} s at "
                              f'this provider: request_token_lifetime of profile "{name}"); nothing was sent. Run '
                              "oauth1-proxy login again and approve within that time.")
-        stored = obtain_access_token(profile, temporary, verifier, extra=extra)
+        stored = obtain_access_token(profile, temporary, verifier, extra=extra, proxy=upstream)
     finally:
         if server is not None:
             server.server_close()

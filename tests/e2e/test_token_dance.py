@@ -290,3 +290,29 @@ def test_demo_prints_curl_lines_that_each_work(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_cli_login_upstream_reaches_the_provider_through_that_proxy(
+        tmp_path: Path, dance_provider: Provider, run_mitmdump: Any) -> None:
+    # SPEC §11: login takes the route run would take in upstream mode; the upstream proxy's own flow lines
+    # name both token calls, and the dance still verifies at the provider.
+    upstream = run_mitmdump()
+    config = write_config(tmp_path / "proxy.yaml", {"p": dance_profile(dance_provider)})
+    process = run_login(config, "--oob", "--upstream", upstream.url)
+    url = read_authorize_url(process, dance_provider)
+    pin_page = approve_at_provider(requests.Session(), url)
+    pin = re.search(r'id="pin">([^<]+)<', pin_page.text)
+    assert pin, pin_page.text
+    out, _ = process.communicate(pin.group(1) + "\n", timeout=30)
+    assert process.returncode == 0, out
+    assert upstream.wait_for("/oauth/request_token") and upstream.wait_for("/oauth/access_token"), upstream.text()
+    assert_dance_records_valid(dance_provider)
+
+
+def test_cli_login_upstream_not_a_proxy_url_is_refused_naming_it(tmp_path: Path, dance_provider: Provider) -> None:
+    config = write_config(tmp_path / "proxy.yaml", {"p": dance_profile(dance_provider)})
+    process = run_login(config, "--oob", "--upstream", "proxy.internal:3128")
+    out, _ = process.communicate("", timeout=30)
+    assert process.returncode != 0
+    assert "--upstream 'proxy.internal:3128' is not a proxy URL" in out and "Traceback" not in out
+    assert not dance_provider.records
