@@ -5,6 +5,10 @@ and what the provider returned besides (user_id, screen_name, ...). It is
 written atomically (temp file, fsync, rename) with mode 0600; a corrupt store
 is reported and never overwritten.
 
+A little over 400 lines: the file store's rules below (lock, symlinks,
+FIFOs, snapshot thread) hold one file's consistency together; the other
+backends and what they share are in stores/.
+
 Rules of the file store (issue 12):
 1. Writers read, change and write the store under an exclusive ``flock`` on
    a lock file beside it (``tokens.yaml.lock``): two processes logging in at
