@@ -427,3 +427,45 @@ def test_preset_example_config_loads_with_check(name: str, tmp_path: Path) -> No
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"(preset {name})" in result.stdout
+
+
+def test_preset_etrade_sandbox_trading_day_one_pin_login_renewed_while_idle_then_midnight_asks_for_a_login(
+        chain: Any) -> None:
+    # Issue 14's "done means", against the provider's E*TRADE switches: log in once with the PIN, run a script
+    # whose calls are idle longer than E*TRADE's limit (3 s here, 2 hours there) without touching the proxy; at
+    # the daily expiry (the next minute boundary in New York here, midnight there) the proxy says plainly that a
+    # new login is needed, and sends nothing. The wait for the boundary is real (up to ~85 s).
+    import time
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from oauth1_proxy.devtools.provider import TokenLives
+
+    boundary = (datetime.now(ZoneInfo("America/New_York")) + timedelta(seconds=25)).replace(
+        second=0, microsecond=0) + timedelta(minutes=1)
+    profile = {"preset": "etrade-sandbox", **KEYS, "idle_timeout": 3,
+               "expires_daily": f"{boundary:%H:%M} America/New_York"}
+    c = chain(profile, provider_for(dance_paths=ETRADE_PATHS, quirks=ETRADE_QUIRKS,
+                                    lives=TokenLives(idle_timeout=3)))
+    s, page = oob_login_page(c)
+    authorize = AUTHORIZE_LINK.search(page.text)
+    token = re.search(r'name="oauth_token" value="([^"]+)"', page.text)
+    assert authorize and token, page.text
+    pin = re.search(r'id="pin">([^<]+)<', s.get(authorize.group(1).replace("&amp;", "&"), timeout=20).text)
+    assert pin
+    done = s.post("http://oauth1.proxy/verify/p", data={"csrf": csrf_from(page), "oauth_token": token.group(1),
+                                                        "pin": pin.group(1)},
+                  headers={"Origin": origin_of("http://oauth1.proxy/")}, timeout=30)
+    assert 'id="success"' in done.text, re.sub(r"<style>.*?</style>", "", done.text, flags=re.S)[-1500:]
+    script = c.session()
+    for _ in range(3):  # the script's calls, each after an idle gap past the renewal point (3 s - 1 s margin)
+        assert script.get("https://apisb.etrade.com/api/me", timeout=20).status_code == 200
+        time.sleep(2.5)
+    assert c.provider.lives is not None and c.provider.lives.renewals >= 2
+    time.sleep(max(0.0, boundary.timestamp() - time.time() + 1.0))  # "midnight"
+    hits = sum(1 for r in c.provider.records if r.endpoint == "resource")
+    late = script.get("https://apisb.etrade.com/api/me", timeout=20)
+    assert late.status_code == 401, late.text
+    assert "expired" in late.text and "oauth1.proxy/login/p" in late.text, late.text
+    assert sum(1 for r in c.provider.records if r.endpoint == "resource") == hits  # nothing was sent
+    assert valid(c.provider)

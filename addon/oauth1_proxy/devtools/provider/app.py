@@ -578,8 +578,9 @@ class Provider:
                 if status != 200:
                     return None
                 self.users.issued(incoming.params.get("oauth_token"), body)
-                if self.lives is not None:
-                    body += "&" + urlencode(self.lives.issued(dict(urldecode(body))["oauth_token"]))
+                extra = self.lives.issued(dict(urldecode(body))["oauth_token"]) if self.lives is not None else []
+                if extra:  # the Session extension's fields; none: the answer stays as oauthlib wrote it
+                    body += "&" + urlencode(extra)
                 return Response(body, 200, content_type=FORM_MEDIA_TYPE)
 
             return self._handle("access_token", incoming, verify)
