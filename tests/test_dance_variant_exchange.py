@@ -166,7 +166,7 @@ def test_cmd_login_request_token_older_than_its_lifetime_is_never_sent(tmp_path:
     clock = iter([1000.0, 1000.0 + 301])
     sent: list[str] = []
     monkeypatch.setattr(login.time, "monotonic", lambda: next(clock))
-    monkeypatch.setattr(login, "obtain_request_token", lambda profile, callback: TemporaryCredentials(
+    monkeypatch.setattr(login, "obtain_request_token", lambda profile, callback, **_: TemporaryCredentials(
         token="rt", secret="rs"))
     monkeypatch.setattr(login, "obtain_access_token", lambda *a, **kw: sent.append("access token"))
     monkeypatch.setattr("sys.stdin", io.StringIO("PIN123\n"))

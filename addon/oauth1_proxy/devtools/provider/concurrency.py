@@ -97,7 +97,7 @@ def install_concurrency(app: Flask, provider: Provider) -> None:
             concurrency.leave()
 
     @app.get("/api/slow")
-    def slow() -> Response:
+    def api_slow() -> Response:  # not "slow": tests mount their own /slow/ routes under that endpoint name
         incoming = provider._incoming()
 
         def verify() -> Response | None:
