@@ -161,7 +161,53 @@ class _Unwritable(TokenStoreError):
     """The store (or its lock file) cannot be written: put keeps the token in memory."""
 
 
-class FileTokenStore:
+class WatchedSnapshot:
+    """A store whose snapshot a daemon thread refreshes (the file store, the Redis store): ``watch``/``unwatch``.
+
+    The thread holds only a weak reference, so a store nobody uses is
+    collected and its thread ends; subclasses give ``refresh`` and
+    ``_watch_name`` (the thread's name: never a secret).
+    """
+
+    _watch_stop: threading.Event | None = None
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    def _watch_name(self) -> str:
+        raise NotImplementedError
+
+    def watch(self, interval: float = WATCH_INTERVAL) -> None:
+        """Refresh now, then every ``interval`` seconds from a daemon thread, until ``unwatch`` or garbage."""
+        self.refresh()
+        if self._watch_stop is not None:
+            return
+        stop = self._watch_stop = threading.Event()
+        ref = weakref.ref(self)
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                store = ref()
+                if store is None:
+                    return
+                store.refresh()
+                del store
+
+        threading.Thread(target=loop, name=f"oauth1-proxy token store watcher {self._watch_name()}",
+                         daemon=True).start()
+
+    def unwatch(self) -> None:
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+            self._watch_stop = None
+
+    def __del__(self) -> None:
+        stop = getattr(self, "_watch_stop", None)
+        if stop is not None:
+            stop.set()
+
+
+class FileTokenStore(WatchedSnapshot):
     """The YAML store on disk; re-read when the file changes, so a running proxy sees new logins.
 
     ``get``/``all``/``put``/``delete`` touch the disk (CLI, helper threads).
@@ -181,7 +227,6 @@ class FileTokenStore:
         self._tokens: dict[str, StoredToken] = {}
         self._memory_fallback: dict[str, StoredToken] = {}
         self._error: TokenStoreError | None = None  # the last refresh's, raised by cached()
-        self._watch_stop: threading.Event | None = None
 
     @property
     def target(self) -> Path:
@@ -263,33 +308,8 @@ class FileTokenStore:
                 self._error = e
                 self._stamp = None
 
-    def watch(self, interval: float = WATCH_INTERVAL) -> None:
-        """Refresh now, then every ``interval`` seconds from a daemon thread, until ``unwatch`` or garbage."""
-        self.refresh()
-        if self._watch_stop is not None:
-            return
-        stop = self._watch_stop = threading.Event()
-        ref = weakref.ref(self)
-
-        def loop() -> None:
-            while not stop.wait(interval):
-                store = ref()
-                if store is None:
-                    return
-                store.refresh()
-                del store
-
-        threading.Thread(target=loop, name=f"oauth1-proxy token store watcher {self.path}", daemon=True).start()
-
-    def unwatch(self) -> None:
-        if self._watch_stop is not None:
-            self._watch_stop.set()
-            self._watch_stop = None
-
-    def __del__(self) -> None:
-        stop = getattr(self, "_watch_stop", None)
-        if stop is not None:
-            stop.set()
+    def _watch_name(self) -> str:
+        return str(self.path)
 
     # --- writers: read-modify-write under the lock file (rule 1) ------------------------------
 

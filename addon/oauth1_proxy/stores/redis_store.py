@@ -29,7 +29,6 @@ import logging
 import secrets
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,7 +43,7 @@ from oauth1_proxy.stores.leases import Lease, _LeaseBase
 from oauth1_proxy.stores.location import RedisLocation
 from oauth1_proxy.stores.pending import Pending
 from oauth1_proxy.token_exchange import TemporaryCredentials
-from oauth1_proxy.tokens import WATCH_INTERVAL, StoredToken, parse_token_store
+from oauth1_proxy.tokens import StoredToken, WatchedSnapshot, parse_token_store
 
 PREFIX = "oauth1-proxy:"
 logger = logging.getLogger("oauth1_proxy.stores")
@@ -105,7 +104,7 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-class RedisTokenStore:
+class RedisTokenStore(WatchedSnapshot):
     """Tokens in one Redis hash; a snapshot for the event loop refreshed from a daemon thread."""
 
     def __init__(self, location: RedisLocation, *, client: redis.Redis | None = None, prefix: str = PREFIX) -> None:
@@ -118,7 +117,6 @@ class RedisTokenStore:
         self._version: bytes | None = None
         self._loaded = False
         self._error: TokenStoreError | None = None
-        self._watch_stop: threading.Event | None = None
         self._release = self.client.register_script(_RELEASE)
 
     def __str__(self) -> str:
@@ -210,37 +208,12 @@ class RedisTokenStore:
                     logger.warning("oauth1-proxy: %s", e)  # error logged at start, and Redis may come up later
                 self._error, self._loaded = e, False
 
-    def watch(self, interval: float = WATCH_INTERVAL) -> None:
-        """Refresh now, then every ``interval`` seconds from a daemon thread, until ``unwatch`` or garbage."""
-        self.refresh()
-        if self._watch_stop is not None:
-            return
-        stop = self._watch_stop = threading.Event()
-        ref = weakref.ref(self)
-
-        def loop() -> None:
-            while not stop.wait(interval):
-                store = ref()
-                if store is None:
-                    return
-                store.refresh()
-                del store
-
-        threading.Thread(target=loop, name=f"oauth1-proxy token store watcher {self.location}", daemon=True).start()
-
-    def unwatch(self) -> None:
-        if self._watch_stop is not None:
-            self._watch_stop.set()
-            self._watch_stop = None
+    def _watch_name(self) -> str:
+        return str(self.location)  # redacted: the password never names a thread
 
     def close(self) -> None:
         self.unwatch()
         self.client.close()
-
-    def __del__(self) -> None:
-        stop = getattr(self, "_watch_stop", None)
-        if stop is not None:
-            stop.set()
 
     # --- renewal leases ---------------------------------------------------------------------
 
