@@ -18,6 +18,7 @@ from oauth1_proxy.devtools.provider import Provider, ProviderClient
 
 from .conftest import CONSUMER_KEY, CONSUMER_SECRET, SECRETS, TOKEN, TOKEN_SECRET, profile_for, write_config
 from .helper_forms import start_login
+from .test_token_dance import dance_profile
 
 HELPER = "http://oauth1.proxy"
 USERS = [("1001", "alice"), ("1002", "bob")]
@@ -31,16 +32,6 @@ def users_provider() -> Any:
         yield p
 
 
-def dance_profile(provider: Provider, **extra: object) -> dict[str, object]:
-    return {
-        "hosts": [f"{provider.host}:{provider.port}"],
-        "consumer_key": CONSUMER_KEY,
-        "consumer_secret": CONSUMER_SECRET,
-        "request_token_url": provider.request_token_url,
-        "authorize_url": provider.authorize_url,
-        "access_token_url": provider.access_token_url,
-        **extra,
-    }
 
 
 def session_through(proxy: Any) -> requests.Session:

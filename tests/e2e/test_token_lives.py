@@ -26,6 +26,7 @@ from oauth1_proxy.tokens import FileTokenStore, StoredToken
 
 from .conftest import BIN, CONSUMER_KEY, CONSUMER_SECRET, SECRETS, TOKEN, TOKEN_SECRET, write_config
 from .helper_forms import start_login
+from .test_token_dance import dance_profile as profile  # the same dance profile
 
 HELPER = "http://oauth1.proxy"
 
@@ -42,16 +43,6 @@ def lives(**switches: Any) -> Any:
     return pytest.mark.parametrize("lives_provider", [switches], indirect=True, ids=["lives"])
 
 
-def profile(provider: Provider, **extra: object) -> dict[str, object]:
-    return {
-        "hosts": [f"{provider.host}:{provider.port}"],
-        "consumer_key": CONSUMER_KEY,
-        "consumer_secret": CONSUMER_SECRET,
-        "request_token_url": provider.request_token_url,
-        "authorize_url": provider.authorize_url,
-        "access_token_url": provider.access_token_url,
-        **extra,
-    }
 
 
 def renewing(provider: Provider, **extra: object) -> dict[str, object]:
