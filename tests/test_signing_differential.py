@@ -13,6 +13,7 @@ import base64
 import hmac
 import string
 from collections import Counter
+from unittest import mock
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from oauth1_proxy import signing
+from oauth1_proxy import signing, signing_plan
 from oauth1_proxy.signing import (
     ClientCredentials,
     Placement,
@@ -535,7 +536,10 @@ def _photos(method: SignatureMethod, realm: str | None = None) -> str | None:
     ids=["hmac-sha1", "hmac-sha1-realm", "hmac-sha256", "plaintext-quoted-realm"],
 )
 def test_sign_request_golden_authorization_bytes(method: SignatureMethod, realm: str | None, expected: str) -> None:
-    assert _photos(method, realm) == expected
+    # Three times: the third (and, for HMAC, the second) comes from a plan of the shape (signing_plan.py).
+    with mock.patch.object(signing_plan, "PLANS", signing_plan.PlanCache()) as plans:
+        assert [_photos(method, realm) for _ in range(3)] == [expected] * 3
+        assert any(isinstance(v, signing_plan.Plan) for v in plans._plans.values()) == method.is_hmac
 
 
 # BASE='POST&https%3A%2F%2Fapi.example.com%2Fv1%2Fa%2520b&oauth_consumer_key%3Dck%2520%252B%252F%25C3%25A9%26'\

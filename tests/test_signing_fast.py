@@ -19,7 +19,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from oauth1_proxy import signing, signing_fast
+from oauth1_proxy import signing, signing_fast, signing_plan
 from oauth1_proxy.signing import (
     ClientCredentials,
     RequestToSign,
@@ -61,11 +61,13 @@ _DOES_NOT_APPLY: dict[str, object] = {
 
 @contextmanager
 def shortcuts_off() -> Iterator[None]:
-    """Every step runs its recipe: each partial shortcut says it does not apply; encode_base64 is percent_encode."""
+    """Every step runs its recipe: each partial shortcut says it does not apply; encode_base64 is percent_encode;
+    no shape is planned (signing_plan.py)."""
     with ExitStack() as stack:
         for name, answer in _DOES_NOT_APPLY.items():
             stack.enter_context(mock.patch.object(signing_fast, name, lambda *_args, _a=answer: _a))
         stack.enter_context(mock.patch.object(signing_fast, "encode_base64", signing.percent_encode))
+        stack.enter_context(mock.patch.object(signing_plan, "PLANS", signing_plan.PlanCache(0)))  # no plan either
         yield
 
 

@@ -59,6 +59,7 @@ from typing import NamedTuple, Protocol
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from . import signing_fast as shortcuts
+from . import signing_plan as plans
 
 __all__ = [
     "SignatureMethod", "Placement", "RequestToSign", "ClientCredentials", "TokenCredentials", "RSASigner",
@@ -470,6 +471,17 @@ def rsa_signature(base_string: str, client: ClientCredentials, signature_method:
     return base64.b64encode(raw).decode("ascii")
 
 
+def _method_key(client: ClientCredentials, token: TokenCredentials | None, key_ampersand: bool) -> str:
+    """The HMAC/PLAINTEXT key (signing_key), with a profile's key_ampersand quirk."""
+    key = signing_key(client, token)
+    if not key_ampersand and token is None:
+        # Interpretation: WooCommerce's legacy signers left out the "&" that
+        # RFC 5849 §3.4.2 says "MUST be included even when either secret is
+        # empty"; only consumer-only requests can differ this way.
+        key = key[:-1]
+    return key
+
+
 def make_signature(
     base_string: str,
     signature_method: SignatureMethod,
@@ -478,12 +490,7 @@ def make_signature(
     key_ampersand: bool = True,
 ) -> str:
     """Sign the base string with the method's key (RFC 5849 §3.4.2–§3.4.4)."""
-    key = signing_key(client, token)
-    if not key_ampersand and token is None:
-        # Interpretation: WooCommerce's legacy signers left out the "&" that
-        # RFC 5849 §3.4.2 says "MUST be included even when either secret is
-        # empty"; only consumer-only requests can differ this way.
-        key = key[:-1]
+    key = _method_key(client, token, key_ampersand)
     if signature_method is SignatureMethod.PLAINTEXT:
         # §3.4.4: "The "oauth_signature" protocol parameter is set to the
         # concatenated value of" the two encoded secrets: the key.
@@ -569,6 +576,7 @@ def sign_request(
     body_hash_on_forms: bool = False,
     exclude_params: Collection[str] = (),
     key_ampersand: bool = True,
+    planned: bool = True,
 ) -> SignedRequest:
     """Sign a request and place its protocol parameters (RFC 5849 §3.1–§3.5).
 
@@ -581,8 +589,32 @@ def sign_request(
     ``exclude_params`` leaves named query/form parameters out of the base
     string (Flickr's "photo"); ``key_ampersand=False`` drops the key's
     trailing "&" on consumer-only requests (WooCommerce's legacy variant).
+    ``planned=False``: the recipe, never a plan (signing_plan.py).
     """
     is_form = request.content_type is not None and is_form_content_type(request.content_type)
+    # 0. A shape signed before: the recipe's own output with this nonce and timestamp written in, and the
+    # signature computed afresh (signing_plan.py says why that is the recipe's answer, and when).
+    if planned and signature_method in _HMAC_METHODS and not extra_oauth_params and nonce and timestamp \
+            and shortcuts.is_unreserved(nonce + timestamp):
+        keeps_body = is_form or include_body_hash
+        url, body = request.url, request.body
+        if len(url) <= plans.MAX_KEYED_BYTES and (not keeps_body or len(body) <= plans.MAX_KEYED_BYTES):
+            shape = (signature_method, client.key, client.secret, None if token is None else token.token,
+                     None if token is None else token.secret, request.method, url, request.content_type,
+                     body if keeps_body else None, placement, realm, include_body_hash, body_hash_on_forms,
+                     tuple(exclude_params), key_ampersand)
+            plan = plans.PLANS.get(shape)
+            if plan is True:  # the second time: make it from the recipe's output for the markers
+                marked = sign_request(
+                    request, client=client, token=token, signature_method=signature_method,
+                    nonce=plans.NONCE_MARK, timestamp=plans.TIMESTAMP_MARK, placement=placement, realm=realm,
+                    include_body_hash=include_body_hash, body_hash_on_forms=body_hash_on_forms,
+                    exclude_params=exclude_params, key_ampersand=key_ampersand, planned=False)
+                plan = plans.make_plan(marked, key=_method_key(client, token, key_ampersand),
+                                       hash_name=_HASH_NAMES[signature_method], keeps_body=keeps_body)
+                plans.PLANS.put(shape, plan)
+            if isinstance(plan, plans.Plan):
+                return SignedRequest._make(plan.signed(nonce, timestamp, body))
     # SPEC §5: the client's own oauth_* parameters are replaced.
     request = without_client_oauth_parameters(request, is_form)
     if placement is Placement.BODY and not is_form:

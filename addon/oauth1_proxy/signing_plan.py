@@ -1,0 +1,207 @@
+"""Signing plans: a request of a shape signed before, signed again from the recipe's own output (issue 17).
+
+Rule: pure and standard library only, like signing_fast.py; it imports nothing of ours (signing.py imports it).
+No I/O, no clock, no randomness. The cache is a bounded dict in memory.
+
+Why (issue 17): a client of the proxy sends the same request again and again (a poll, a report, a page of a
+dashboard): the same method, URL, content type, form body and credentials; only the nonce and the timestamp
+change (RFC 5849 §3.3). For the HMAC methods the recipe then writes the same bytes each time except where
+those two values go and where the signature goes, so the second time a shape is seen, ``sign_request`` runs
+its recipe once with marker values in place of the nonce and the timestamp, and keeps the output as a
+template; every later request of that shape is the template with its own values written in, signed with
+one HMAC.
+
+Interpretation (why the template is the recipe's answer, octet for octet). A plan is made only for an HMAC
+method, no dance parameters (``extra_oauth_params``), and used only with a nonce and a timestamp that are
+non-empty unreserved text (RFC 5849 §3.6: letters, digits, "-", ".", "_", "~"). Then:
+
+1. §3.6: such a value encodes to itself, in the parameters and once more in the base string; so does a marker
+   (unreserved letters).
+2. §3.4.1.3.2 step 2 sorts the encoded parameters by name, then value. No other parameter is named
+   ``oauth_nonce`` or ``oauth_timestamp``: the protocol parameters are named once each, and SPEC §5 strips the
+   client's ``oauth_*`` from the query and form body first. Items are compared as "name\\x00value", and
+   "\\x00" sorts below every character of encoded text, so comparing two items of different names never
+   reaches a value: where the nonce and the timestamp sort does not depend on their values.
+3. So the normalized parameters, the base string and the placement (§3.5: header, query or body) are the same
+   text for any two such values, but for the values themselves; the signature (§3.4.2) is computed again over
+   the base string, and its encoding (base64 text, percent-encoded) written where the marker's went.
+
+A plan is kept only when each marker appears exactly once, in the expected order, in each text it must be in
+(the base string, the normalized parameters, the one text that carries the parameters) and nowhere else, and
+the marker run's encoded signature exactly once, after them, in that text. Anything else (a marker in the URL,
+an ``exclude_params`` that leaves the nonce out) is remembered as "no plan", and the recipe runs every time.
+
+The HMAC is fed the base string up to the nonce once, per plan; each request copies that state and feeds the
+rest (Python's ``hmac`` ``copy()``, made "to efficiently compute the digests of strings that share a common
+initial substring"): the digest is the HMAC of the whole base string.
+
+tests/test_signing_plan.py compares planned requests with the recipe with every shortcut off and with
+tests/wire.py's independent recipe (Hypothesis), and checks that the usual requests are planned; the golden
+Authorization bytes of tests/test_signing_differential.py are signed through a plan too.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hmac
+from collections.abc import Hashable, Sequence
+from typing import NamedTuple
+
+__all__ = ["NONCE_MARK", "TIMESTAMP_MARK", "MAX_PLANS", "MAX_KEYED_BYTES", "Plan", "PlanCache", "PLANS", "make_plan"]
+
+# Unreserved letters that no real nonce (hex) or timestamp (digits) is: the recipe's output for these shows
+# where the values go.
+NONCE_MARK = "oauthNONCEmarkQzXq"
+TIMESTAMP_MARK = "oauthTIMESTAMPmarkQzXq"
+MAX_PLANS = 512  # shapes kept (first in, first out past this)
+MAX_KEYED_BYTES = 4096  # a URL or body longer than this is never planned (the cache's memory stays small)
+
+
+def _split(text: str, marks: Sequence[str]) -> tuple[str, ...] | None:
+    """``text`` cut at each mark, the marks in this order and each exactly once: the pieces around them; else None."""
+    pieces: list[str] = []
+    rest = text
+    for mark in marks:
+        if text.count(mark) != 1:
+            return None
+        before, found, rest = rest.partition(mark)
+        if not found:  # there, but before the previous mark: another order
+            return None
+        pieces.append(before)
+    pieces.append(rest)
+    return tuple(pieces)
+
+
+class Plan(NamedTuple):
+    """The recipe's output for one shape, cut where the nonce, the timestamp and the signature go.
+
+    The base string and the normalized parameters hold the nonce, then the timestamp (§3.4.1.3.2 sorts
+    ``oauth_nonce`` first); the placement (§3.5) holds the timestamp, the nonce, then the signature (the
+    order signing.protocol_parameters lists them, the signature appended last).
+    """
+
+    base_string: tuple[str, str, str]
+    normalized: tuple[str, str, str]
+    placed: tuple[str, str, str, str]  # the text that carries the parameters, cut at timestamp, nonce, signature
+    where: str  # which text that is: "url", "authorization" or "body"
+    url: str  # the URL as sent, when the query does not carry the parameters
+    body: bytes | None  # the body as sent when it is part of the shape and carries no parameter; None: as given
+    params: tuple[tuple[str, str], ...]  # the protocol parameters as sent, the signature last
+    timestamp_at: int  # where oauth_timestamp is in params (oauth_nonce follows it)
+    inner: hmac.HMAC  # the HMAC (§3.4.2) fed with the base string up to the nonce: copied for each request
+
+    def signed(self, nonce: str, timestamp: str, body: bytes) -> tuple[str, str | None, bytes,
+                                                                      tuple[tuple[str, str], ...], str, str]:
+        """The fields of signing.SignedRequest for these values, the signature computed afresh (§3.4.2)."""
+        b0, b1, b2 = self.base_string
+        rest = f"{nonce}{b1}{timestamp}{b2}"
+        # "digest = HMAC-SHA1 (key, text)": the key and the text's first part are in ``inner`` already.
+        mac = self.inner.copy()
+        mac.update(rest.encode("ascii"))
+        # base64 (RFC 2045 §6.8) as signing.hmac_signature writes it, then §3.6 of base64 text.
+        signature = binascii.b2a_base64(mac.digest(), newline=False).decode("ascii")
+        encoded = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+        p0, p1, p2, p3 = self.placed
+        placed = f"{p0}{timestamp}{p1}{nonce}{p2}{encoded}{p3}"
+        where = self.where
+        n0, n1, n2 = self.normalized
+        at = self.timestamp_at
+        params = self.params
+        return (
+            placed if where == "url" else self.url,
+            placed if where == "authorization" else None,
+            placed.encode("latin-1") if where == "body" else (self.body if self.body is not None else body),
+            (*params[:at], ("oauth_timestamp", timestamp), ("oauth_nonce", nonce), *params[at + 2:-1],
+             ("oauth_signature", signature)),
+            b0 + rest,
+            f"{n0}{nonce}{n1}{timestamp}{n2}",
+        )
+
+
+def make_plan(
+    marked: tuple[str, str | None, bytes, tuple[tuple[str, str], ...], str, str],
+    *, key: str, hash_name: str, keeps_body: bool,
+) -> Plan | None:
+    """A plan from the recipe's output for NONCE_MARK and TIMESTAMP_MARK (a SignedRequest), or None.
+
+    ``keeps_body``: the body is part of the shape (a form, or hashed): the plan sends the recipe's body;
+    else the body given with each request passes through (the recipe sends it as given).
+    """
+    url, authorization, body, params, base_string, normalized = marked
+    names = [name for name, _ in params]
+    if names.count("oauth_timestamp") != 1 or names.count("oauth_nonce") != 1 or names[-1:] != ["oauth_signature"]:
+        return None
+    at = names.index("oauth_timestamp")
+    if names[at + 1] != "oauth_nonce" or params[at][1] != TIMESTAMP_MARK or params[at + 1][1] != NONCE_MARK:
+        return None
+    encoded = params[-1][1].replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    base_pieces = _split(base_string, (NONCE_MARK, TIMESTAMP_MARK))
+    normalized_pieces = _split(normalized, (NONCE_MARK, TIMESTAMP_MARK))
+    if base_pieces is None or normalized_pieces is None or not base_pieces[0].isascii():
+        return None
+    body_text = body.decode("latin-1")
+    texts = {"url": url, "authorization": authorization or "", "body": body_text}
+    carrying = [name for name, text in texts.items() if NONCE_MARK in text]
+    if len(carrying) != 1:  # the parameters are in exactly one place (§3.5)
+        return None
+    where = carrying[0]
+    others = "\n".join(text for name, text in texts.items() if name != where)
+    placed = _split(texts[where], (TIMESTAMP_MARK, NONCE_MARK, encoded))
+    if placed is None or any(mark in others for mark in (NONCE_MARK, TIMESTAMP_MARK, encoded)):
+        return None
+    if where == "authorization" and authorization is None:
+        return None
+    return Plan(
+        base_string=base_pieces,  # type: ignore[arg-type]
+        normalized=normalized_pieces,  # type: ignore[arg-type]
+        placed=placed,  # type: ignore[arg-type]
+        where=where, url=url,
+        body=body if keeps_body and where != "body" else None,
+        params=params, timestamp_at=at,
+        inner=hmac.new(key.encode("ascii"), base_pieces[0].encode("ascii"), hash_name),
+    )
+
+
+_SEEN_ONCE = object()  # a shape seen once: planned the second time, so that a one-off request costs no plan
+_NO_PLAN = object()  # a shape the recipe always signs
+
+
+class PlanCache:
+    """The plans of the shapes seen lately, at most MAX_PLANS (first in, first out)."""
+
+    def __init__(self, size: int = MAX_PLANS) -> None:
+        self.size = size
+        self._plans: dict[Hashable, object] = {}
+
+    def get(self, key: Hashable) -> Plan | None | bool:
+        """The plan for a shape; True when it is the second sighting (make one now); None otherwise."""
+        found = self._plans.get(key)
+        if found is None:
+            self._put(key, _SEEN_ONCE)
+            return None
+        if found is _SEEN_ONCE:
+            return True
+        return None if found is _NO_PLAN else found  # type: ignore[return-value]
+
+    def put(self, key: Hashable, plan: Plan | None) -> None:
+        self._put(key, _NO_PLAN if plan is None else plan)
+
+    def _put(self, key: Hashable, value: object) -> None:
+        plans = self._plans
+        if self.size <= 0:
+            return
+        plans[key] = value
+        while len(plans) > self.size:
+            try:
+                del plans[next(iter(plans))]
+            except (KeyError, StopIteration, RuntimeError):  # another thread took it first
+                break
+
+    def clear(self) -> None:
+        self._plans.clear()
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+
+PLANS = PlanCache()
