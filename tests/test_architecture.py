@@ -50,7 +50,7 @@ CORE_MODULES = [m for m in ALL_MODULES if m not in MITMPROXY_SHELL]
 RUNTIME_MODULES = [m for m in ALL_MODULES if m != DEVTOOLS and not m.startswith(DEVTOOLS + ".")]
 DEVTOOLS_MODULES = [m for m in ALL_MODULES if m not in RUNTIME_MODULES]
 # Pure modules: no clock, no randomness, no I/O (their own docstrings state the rule).
-PURE_MODULES = ["signing", "signing_fast", "token_exchange", "accounts", "limits"]
+PURE_MODULES = ["signing", "signing_fast", "signing_plan", "token_exchange", "accounts", "limits"]
 IMPURE = {
     "time",
     "secrets",
@@ -192,17 +192,20 @@ def test_signing_imports_only_the_standard_library() -> None:
         if (level > 0 or name.partition(".")[0] not in sys.stdlib_module_names) and (name, level) != ("", 1)
     ]
     assert outside == []
-    assert ("", 1) in imported_modules("signing")  # "from . import signing_fast as shortcuts", and nothing else:
-    assert "from . import signing_fast as shortcuts" in module_path("signing").read_text(encoding="utf-8")
+    assert ("", 1) in imported_modules("signing")  # its shortcuts and its plans (issue 17), and nothing else:
+    text = module_path("signing").read_text(encoding="utf-8")
+    assert "from . import signing_fast as shortcuts" in text and "from . import signing_plan as plans" in text
     assert loaded_after_import("signing", "oauth1_proxy") == ["oauth1_proxy", "oauth1_proxy.signing",
-                                                              "oauth1_proxy.signing_fast"]
+                                                              "oauth1_proxy.signing_fast",
+                                                              "oauth1_proxy.signing_plan"]
 
 
-def test_signing_fast_imports_only_the_standard_library() -> None:
-    assert ("re", 0) in imported_modules("signing_fast")  # the parse sees its imports at all
+@pytest.mark.parametrize(("module", "seen"), [("signing_fast", "re"), ("signing_plan", "hmac")])
+def test_signing_helper_imports_only_the_standard_library(module: str, seen: str) -> None:
+    assert (seen, 0) in imported_modules(module)  # the parse sees its imports at all
     outside = [
         (name, level)
-        for name, level in imported_modules("signing_fast")
+        for name, level in imported_modules(module)
         if level > 0 or name.partition(".")[0] not in sys.stdlib_module_names
     ]
     assert outside == []
@@ -226,3 +229,4 @@ def test_provider_module_never_loads_our_signer(module: str) -> None:
     # The provider is the independent oracle (its docstring, SPEC §9): a bug in signing.py cannot hide itself.
     assert loaded_after_import(module, "oauth1_proxy.signing") == []
     assert loaded_after_import(module, "oauth1_proxy.signing_fast") == []
+    assert loaded_after_import(module, "oauth1_proxy.signing_plan") == []

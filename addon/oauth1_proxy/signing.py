@@ -33,6 +33,11 @@ function under a heading naming its section, in the RFC's order:
 
 Before step 1, SPEC §5: the client's own ``oauth_*`` parameters are
 removed (``strip_oauth_parameters``, ``without_client_oauth_parameters``).
+And before that, step 0: a request of a shape signed before (same method,
+URL, form body, credentials and options) is the recipe's own output for
+marker values with this nonce and timestamp written in, and a fresh HMAC
+(``signing_plan.py`` says why that is octet for octet the recipe's answer,
+and when it is not used).
 
 Rule: speed lives apart. Where a step has a faster form, the step calls it by
 name from ``signing_fast`` (``shortcuts.X``) and runs its own recipe, the code
