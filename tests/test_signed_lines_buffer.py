@@ -111,3 +111,29 @@ def test_signed_lines_after_their_loop_closed_write_every_line_then_let_records_
     logs.logger.handle(logs._signed_line_record(ARGS))  # the module's buffer: not active, a full record
     handler.uninstall()
     assert [r.msg for r in caplog.records].count(logs.SIGNED_LINE) == 1
+
+
+async def test_signed_line_taken_directly_prints_the_path_as_the_record_would(fresh: logs.SignedLines) -> None:
+    # The signer calls take() with the target as sent (query, a non-UTF-8 octet as a lone surrogate); the
+    # flush cuts the query and shows the octet as U+FFFD, as Sign.log_fields does for logger.handle.
+    out = io.StringIO()
+    handler = TermLogHandler(out)
+    handler.install()
+    target = "/v1/caf\udce9?oauth_token=t&q=1"
+    try:
+        fresh.start()
+        fresh.take(1_700_000_000.5, ("api", "GET", "api.example.com", target, "HMAC-SHA1"))
+        sign_one(fresh, ("api", "GET", "api.example.com", "/v1/caf\ufffd", "HMAC-SHA1"))  # what log_fields gives
+        fresh.flush()
+    finally:
+        handler.uninstall()
+    first, second = out.getvalue().splitlines()
+    assert first == second
+    assert first.endswith("signed profile=api GET api.example.com /v1/caf\ufffd HMAC-SHA1")
+    assert "oauth_token" not in first
+
+
+def test_line_args_is_idempotent() -> None:
+    once = logs._line_args(("p", "GET", "h", "/a\udcff?b=1", "HMAC-SHA1"))
+    assert once == ("p", "GET", "h", "/a\ufffd", "HMAC-SHA1")
+    assert logs._line_args(once) is once

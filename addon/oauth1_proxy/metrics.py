@@ -110,9 +110,13 @@ def _count(family: _Counts, key: tuple[str, ...]) -> None:
     values[key] = values.get(key, 0) + 1
 
 
-def signed(profile: str, account: str = "") -> None:
-    """Count one request signed as ``profile`` (and ``account``). On the event loop."""
-    _count(SIGNED, (profile, account))
+def signed(profile: str, account: str = "", seconds: float | None = None) -> None:
+    """Count one request signed as ``profile`` (and ``account``), and how long signing it took. On the event loop."""
+    values = SIGNED.values
+    key = (profile, account)
+    values[key] = values.get(key, 0) + 1
+    if seconds is not None:
+        SIGNING_SECONDS.observe((profile,), seconds)
 
 
 def refused(profile: str, account: str = "", status: int = 0) -> None:

@@ -219,16 +219,27 @@ class SignedLines(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg is not SIGNED_LINE or self.loop is None:
             return True
-        self.pending.append((record.created, record.args))  # type: ignore[arg-type]
-        if self.loop.is_closed():  # that master is gone (an in-process test's): write, pass the next ones through
+        self.take(record.created, record.args)  # type: ignore[arg-type]
+        return False
+
+    def take(self, created: float, args: tuple[Any, ...]) -> None:
+        """Keep one line (its time and fields) until the next flush; the signer calls this directly while active.
+
+        ``args``: the line's fields; the path may still hold its query and
+        lone surrogates (``_line_args`` cuts and replaces them at flush).
+        Calling this, not ``logger.handle``, is what ``logger.handle`` would
+        do: this filter is the logger's first and keeps every signed record.
+        """
+        self.pending.append((created, args))
+        loop = self.loop
+        if loop is None or loop.is_closed():  # that master is gone (an in-process test's): write, pass through
             self.stop()
-            return False
+            return
         if len(self.pending) >= MAX_PENDING:
             self.flush()
         elif not self.armed:
             self.armed = True
-            self.loop.call_later(FLUSH_INTERVAL, self._timer)
-        return False
+            loop.call_later(FLUSH_INTERVAL, self._timer)
 
     def _timer(self) -> None:
         self.armed = False
@@ -238,7 +249,7 @@ class SignedLines(logging.Filter):
         """Hand every waiting line to the handlers that would have shown it."""
         if not self.pending:
             return
-        batch, self.pending = self.pending, []
+        batch, self.pending = [(created, _line_args(args)) for created, args in self.pending], []
         current = _sinks()
         if not at_exit and _shows_lines(current):
             self.sinks = current  # else mitmproxy's done has taken termlog away: the last ones seen still print
@@ -273,6 +284,16 @@ class SignedLines(logging.Filter):
                 message = miniclick.style(message)
             return formatter.without_client % (stamp, message)
         return f"[{stamp}] {message}"
+
+
+def _line_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """SPEC §8's fields as printed: the path without its query, a lone surrogate (a non-UTF-8 octet) as U+FFFD.
+
+    Done at flush, off the hot path; a path done already comes back as it is.
+    """
+    path = args[3]
+    shown = path.partition("?")[0].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return args if shown == path else (*args[:3], shown, *args[4:])
 
 
 def _shows_lines(handlers: list[logging.Handler]) -> bool:

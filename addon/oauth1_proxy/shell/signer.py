@@ -40,6 +40,8 @@ from oauth1_proxy.policy import (
     Pass,
     Refuse,
     RequestHeaders,
+    StoredAccounts,
+    TokenLookup,
     authority_matches,
     decide,
     wire_host,
@@ -48,8 +50,8 @@ from oauth1_proxy.run_stats import RunStats
 from oauth1_proxy.shell import startup
 from oauth1_proxy.shell.capture import CaptureGuard
 from oauth1_proxy.shell.diagnosis import DIAGNOSED_STATUSES, learn_from_refusal
-from oauth1_proxy.shell.flow_input import _no_token as _no_token
 from oauth1_proxy.shell.flow_input import (
+    _no_accounts,
     _parse_authority,
     login_help,
     make_nonce,
@@ -57,10 +59,11 @@ from oauth1_proxy.shell.flow_input import (
     stored_accounts,
     token_lookup,
 )
+from oauth1_proxy.shell.flow_input import _no_token as _no_token
 from oauth1_proxy.shell.flow_input import profile_name as profile_name
 from oauth1_proxy.shell.helper import OAuth1Helper
 from oauth1_proxy.shell.limits import Limiter, MustQueue
-from oauth1_proxy.shell.logs import _signed_line_record, install_log_filter, logger
+from oauth1_proxy.shell.logs import SIGNED_LINES, _signed_line_record, install_log_filter, logger
 from oauth1_proxy.shell.ops import OpsListener
 from oauth1_proxy.shell.refusals import REFUSED_HOST as REFUSED_HOST
 from oauth1_proxy.shell.refusals import StreamedRefusals, refuse, refuse_internal, refuse_raw_tcp
@@ -106,6 +109,8 @@ class OAuth1Signer:
         # Per flow in flight, dropped at its response or error: no state kept per request served.
         self._signed: dict[str, SignedFlow] = {}
         self._skew: dict[str, int] = {}  # learned clock corrections, per profile
+        # The store's lookups for the policy (flow_input.token_lookup, stored_accounts), made once per store.
+        self._lookups: tuple[TokenStore | None, TokenLookup, StoredAccounts] = (None, _no_token, _no_accounts)
         self.stats = RunStats()  # what this run did, per profile, for the helper page (run_stats.py)
         self._retries: dict[str, asyncio.Future[None]] = {}  # our timestamp retries, by flow id
         self._signed_early: set[str] = set()  # flows signed in requestheaders (streamed bodies), by id
@@ -266,8 +271,7 @@ class OAuth1Signer:
             self.sign_flow(flow)
             signed = self._signed.get(flow.id)
             if signed is not None and self.config is not None:  # renew first when the idle limit is near
-                return self.lives.before_send(self.config, signed.profile, token_lookup(self.store),
-                                              key=signed.account_key)
+                return self.lives.before_send(self.config, signed.profile, self._tokens(), key=signed.account_key)
         except TokenMissingError as e:
             if isinstance(e, TokenExpiredError) and e.refreshable:  # the session handle buys a new token first
                 name = e.profile
@@ -427,6 +431,13 @@ class OAuth1Signer:
         if self.config is not None:
             refuse_raw_tcp(self.config, flow)
 
+    def _tokens(self) -> TokenLookup:
+        """token_lookup(self.store), made once per store (and stored_accounts with it, in ``_lookups``)."""
+        lookups = self._lookups
+        if lookups[0] is not self.store:
+            lookups = self._lookups = (self.store, token_lookup(self.store), stored_accounts(self.store))
+        return lookups[1]
+
     def _profiles_for(self, request: http.Request) -> tuple[Profile, ...]:
         """The profiles that sign this request (flow_input.profiles_for)."""
         assert self.config is not None
@@ -462,9 +473,9 @@ class OAuth1Signer:
                 body=None if streamed else request.raw_content, streamed=streamed,
             ),
             config,
-            tokens=token_lookup(self.store), login=login_help(flow, self.config, self.helper_url),
+            tokens=self._tokens(), login=login_help(flow, self.config, self.helper_url),
             now=int(time.time()), nonce=make_nonce, learned_skew=self._skew, chosen=chosen, candidates=candidates,
-            accounts=stored_accounts(self.store),
+            accounts=self._lookups[2],
         )
         if isinstance(decision, Pass):
             metrics.passed(candidates[0].name if candidates else "")
@@ -501,7 +512,11 @@ class OAuth1Signer:
             request.raw_content = decision.body
             if decision.set_content_length:
                 request.headers["content-length"] = str(len(decision.body))
-        metrics.signed(decision.profile.name, "")
-        metrics.signing_seconds(decision.profile.name, time.perf_counter() - started)
+        profile = decision.profile
+        metrics.signed(profile.name, "", time.perf_counter() - started)
         if logger.isEnabledFor(logging.INFO):  # SPEC §8: one line per signed request
-            logger.handle(_signed_line_record(decision.log_fields))
+            if SIGNED_LINES.active and not logger.disabled:  # buffered (logs.py): the path is cut at flush
+                SIGNED_LINES.take(time.time(), (profile.name, decision.method, decision.shown_host, decision.target,
+                                                profile.signature_method))
+            else:
+                logger.handle(_signed_line_record(decision.log_fields))
