@@ -1,0 +1,101 @@
+"""Instructions per request of a running ``oauth1-proxy run``, signing and matching nothing (issue 17).
+
+    .venv/bin/python scripts/measure/proxy_callgrind.py [N] [--tree DIR]
+
+Starts the bench's loopback upstream, then for each of the bench's two configs (one consumer-only profile for
+the upstream, and the same profile for port 9: nothing to sign) an ``oauth1-proxy run`` in reverse mode under
+``valgrind --tool=callgrind --instr-atstart=no``: 300 warm-up requests, instrumentation on (callgrind_control),
+N sequential keep-alive requests (default 500), instrumentation off, a dump. It prints the user-space
+instructions per request of each and their difference: what signing adds to one request in the whole proxy
+(mitmproxy's event loop, HTTP layers and every hook), stable where wall clock is not. ``--tree DIR``: run the
+``addon/`` of another checkout (``git worktree add DIR REV``) with this install's interpreter and libraries.
+Needs Debian's valgrind (scripts/system-deps); takes about a minute.
+"""
+
+from __future__ import annotations
+
+import glob
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "addon"))
+
+from oauth1_proxy.devtools.bench.proxy import write_config  # noqa: E402
+from oauth1_proxy.devtools.bench.upstream import running_upstream  # noqa: E402
+
+PATH = "/1.1/statuses/home_timeline.json?count=20&since_id=12345"
+LISTENING = re.compile(r"listening at \[?([0-9a-fA-F:.]+?)\]?:(\d+)\.")
+
+
+def _requests(port: int, n: int) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for _ in range(n):
+        connection.request("GET", PATH)
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200, response.status
+    connection.close()
+
+
+def count(name: str, config: Path, upstream: int, n: int, work: Path, tree: Path | None) -> float:
+    """Instructions per request of one proxy (a run with the instrumentation on over n requests only)."""
+    code = "import sys; from oauth1_proxy.cli import main; sys.exit(main())"
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree / "addon")
+    log = work / f"{name}.log"
+    out = work / f"cg.{name}"
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
+         sys.executable, "-c", code, "run", "--config", str(config),
+         "--mode", f"reverse:http://127.0.0.1:{upstream}", "--listen-host", "127.0.0.1", "--listen-port", "0",
+         "--set", "flow_detail=0", "--set", f"confdir={work / ('conf-' + name)}"],
+        stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    try:
+        for _ in range(1800):
+            time.sleep(0.1)
+            found = LISTENING.search(log.read_text(errors="replace"))
+            if found:
+                break
+        else:
+            raise SystemExit(f"{name}: no 'listening at' line:\n{log.read_text(errors='replace')[-2000:]}")
+        port = int(found[2])
+        _requests(port, 300)
+        time.sleep(1)
+        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
+        _requests(port, n)
+        subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+        time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(180)
+    totals = [int(line.split()[1]) for path in glob.glob(f"{out}.{proc.pid}*") for line in open(path)
+              if line.startswith("totals:")]
+    return max(totals) / n
+
+
+def main(argv: list[str]) -> int:
+    n = int(argv[0]) if argv and argv[0].isdigit() else 500
+    tree = Path(argv[argv.index("--tree") + 1]).resolve() if "--tree" in argv else None
+    with tempfile.TemporaryDirectory(prefix="proxy-callgrind-") as directory, running_upstream() as upstream:
+        work = Path(directory)
+        signed = count("signed", write_config(work, upstream, matching=True), upstream, n, work, tree)
+        idle = count("no-match", write_config(work, upstream, matching=False), upstream, n, work, tree)
+    print(f"{'tree ' + str(tree) if tree else 'this tree'}: {n} requests each, instructions per request")
+    print(f"  oauth1-proxy run, signing          {signed:12,.0f}")
+    print(f"  oauth1-proxy run, matching nothing {idle:12,.0f}")
+    print(f"  added by signing                   {signed - idle:12,.0f}  (no match / signing: {idle / signed:.1%})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
