@@ -378,7 +378,50 @@ def decide(
     already; ``accounts``: the named accounts stored for a profile (asked
     only when no header, default_account or unnamed token decides, SPEC §11).
     Raises only what ``tokens`` raises (TokenStoreError).
+
+    Two steps: ``prepare`` (everything the request, the config and the
+    choice of account decide) then ``finish`` (the token at ``now``, and the
+    signature). ShapeMemo keeps the first step's answer per request shape.
     """
+    prepared = prepare(request, config, tokens=tokens, chosen=chosen, candidates=candidates, accounts=accounts)
+    if not isinstance(prepared, Prepared):
+        return prepared
+    return finish(prepared, tokens=tokens, login=login, now=now, nonce=nonce, learned_skew=learned_skew,
+                  timestamp=timestamp)
+
+
+class Prepared(NamedTuple):
+    """What ``prepare`` settled for one request: the same for every request of its shape (ShapeMemo).
+
+    Never a secret beyond what the request itself holds (its headers and body).
+    """
+
+    profile: Profile
+    to_sign: RequestToSign  # the request as the upstream will receive it
+    origin_length: int  # of "scheme://authority", the part of to_sign.url before the target
+    headers: RequestHeaders
+    wanted: str | None  # the X-OAuth1-Profile header
+    streamed: bool
+    shown_host: str
+    account: str | None
+    account_key: str
+    encoded_form: bool  # a form body with a Content-Encoding: refused once the token is known (that order)
+    # The account was chosen because the store had the profile's unnamed token: a memo asks the store again.
+    unnamed_by_store: bool
+    # The choice of account read the store's named accounts (choose_account): not kept by a memo.
+    by_accounts: bool
+
+
+def prepare(
+    request: OutgoingRequest,
+    config: ProxyConfig,
+    *,
+    tokens: TokenLookup,
+    chosen: str | None = None,
+    candidates: tuple[Profile, ...] | None = None,
+    accounts: StoredAccounts = _no_accounts,
+) -> Prepared | Refuse | Pass:
+    """decide's first step: the profile, every check of the request, the account (SPEC §5, §11)."""
     scheme, host, port, path = request.scheme, request.host, request.port, request.target
     if candidates is None:
         candidates = config.profiles_for(scheme, host, port, path)
@@ -466,10 +509,13 @@ def decide(
         body = request.body
     account: str | None = None
     account_key = ""
+    unnamed_by_store = by_accounts = False
     if profile.has_dance and not profile.has_static_token:
         if headers.account is None and profile.default_account is None and tokens(profile.name) is not None:
             account_key = profile.name  # the usual case, the unnamed account: what choose_account picks, ~1 µs less
+            unnamed_by_store = True
         else:
+            by_accounts = True
             choice = choose_account(profile.name, headers.account, profile.default_account,
                                     has_key=lambda key: tokens(key) is not None, stored_accounts=accounts)
             if isinstance(choice, AccountRefusal):
@@ -482,32 +528,57 @@ def decide(
             f"{kind} and has no accounts; remove the header, or give the profile dance URLs and log the "
             "account in."
         )
+    origin = f"{scheme}://{_authority(scheme, host, port)}"
+    return Prepared(
+        profile=profile,
+        to_sign=RequestToSign(method=request.method, url=origin + path, content_type=content_type, body=body),
+        origin_length=len(origin), headers=headers, wanted=wanted, streamed=streamed, shown_host=request.shown_host,
+        account=account, account_key=account_key,
+        encoded_form=headers.content_encoding not in ("identity", "") and is_form_content_type(content_type),
+        unnamed_by_store=unnamed_by_store, by_accounts=by_accounts,
+    )
+
+
+def finish(
+    prepared: Prepared,
+    *,
+    tokens: TokenLookup,
+    login: LoginHelp,
+    now: int,
+    nonce: Callable[[], str],
+    learned_skew: Mapping[str, int] = NO_LEARNED_SKEW,
+    timestamp: str | None = None,
+) -> Sign | Refuse:
+    """decide's second step: the token credentials at ``now`` (SPEC §5, §11), then the signature (RFC 5849)."""
+    profile, account, account_key = prepared.profile, prepared.account, prepared.account_key
     try:
         token = token_credentials(profile, tokens, login, now, key=account_key or None, account=account)
     except TokenMissingError as e:
         return Refuse(error=e)
-    if headers.content_encoding not in ("identity", "") and is_form_content_type(content_type):
+    if prepared.encoded_form:
         return _refused(
             "a form body with a Content-Encoding cannot be signed (its parameters are signed as sent); "
             "send it uncompressed."
         )
-    method = request.method
-    origin = f"{scheme}://{_authority(scheme, host, port)}"
+    request = prepared.to_sign
     signed = sign_request(
-        RequestToSign(method=method, url=origin + path, content_type=content_type, body=body),
+        request,
         client=profile.client,
         token=token,
         # RFC 5849 §3.3: a nonce unique for every request and the current timestamp.
         nonce=nonce(),
         timestamp=timestamp if timestamp is not None
         else timestamp_for(profile, now, learned_skew.get(profile.name, 0)),
-        **profile.signing_options(request.shown_host),
+        **profile.signing_options(prepared.shown_host),
     )
+    body = request.body
     body_changed = signed.body != body
+    headers = prepared.headers
+    method = request.method
     return Sign(
         profile=profile,
         url=signed.url,
-        target=signed.url[len(origin):],
+        target=signed.url[prepared.origin_length:],
         authorization=signed.authorization,
         body=signed.body,
         body_changed=body_changed,
@@ -516,14 +587,77 @@ def decide(
         # parameters from the query and form body.
         strip_authorization=bool(headers.authorization_count)
         and (signed.authorization is not None or headers.oauth_authorization),
-        strip_profile_header=wanted is not None,
+        strip_profile_header=prepared.wanted is not None,
         set_content_length=body_changed and not headers.transfer_encoding,
         base_string=signed.base_string,
         normalized_parameters=signed.normalized_parameters,
-        may_retry=(method in ("GET", "HEAD", "OPTIONS") or not body) and not streamed,
+        may_retry=(method in ("GET", "HEAD", "OPTIONS") or not body) and not prepared.streamed,
         method=method,
-        shown_host=request.shown_host,
+        shown_host=prepared.shown_host,
         account=account,
         account_key=account_key,
         strip_account_header=headers.account is not None,
     )
+
+
+class ShapeMemo:
+    """decide, keeping ``prepare``'s answer per request shape (issue 17); only ``finish`` runs again.
+
+    A shape is a hashable key the caller builds from every input of
+    ``prepare`` but the store: the request as received (method, target,
+    destination, header fields, body), ``chosen`` and ``streamed``; the
+    config is the memo's own (a new config empties it). What ``prepare``
+    read of the store is asked again: an account chosen because the store
+    had the profile's unnamed token is kept only while it still has it, and
+    a choice among named accounts (choose_account) is never kept. ``finish``
+    (the token at this time, its expiry, the signature) runs for every
+    request. So the answer is ``decide``'s (tests/test_policy_memo.py).
+    At most ``size`` shapes (first in, first out); no I/O, no clock.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._config: ProxyConfig | None = None
+        self._prepared: dict[object, Prepared] = {}
+
+    def decide(
+        self,
+        shape: object | None,
+        request: Callable[[], OutgoingRequest],
+        config: ProxyConfig,
+        *,
+        tokens: TokenLookup,
+        login: LoginHelp,
+        now: int,
+        nonce: Callable[[], str],
+        learned_skew: Mapping[str, int] = NO_LEARNED_SKEW,
+        chosen: str | None = None,
+        candidates: tuple[Profile, ...] | None = None,
+        accounts: StoredAccounts = _no_accounts,
+    ) -> Decision:
+        """``decide(request(), config, ...)``; ``request()`` is made only for a shape not kept (or ``shape`` None)."""
+        if config is not self._config:
+            self._config = config
+            self._prepared = {}
+        kept = self._prepared.get(shape) if shape is not None else None
+        if kept is None or (kept.unnamed_by_store and tokens(kept.profile.name) is None):
+            prepared = prepare(request(), config, tokens=tokens, chosen=chosen, candidates=candidates,
+                               accounts=accounts)
+            if not isinstance(prepared, Prepared):
+                return prepared
+            if shape is not None and not prepared.by_accounts:
+                self._keep(shape, prepared)
+            kept = prepared
+        return finish(kept, tokens=tokens, login=login, now=now, nonce=nonce, learned_skew=learned_skew)
+
+    def _keep(self, shape: object, prepared: Prepared) -> None:
+        kept = self._prepared
+        kept[shape] = prepared
+        while len(kept) > self.size:
+            try:
+                del kept[next(iter(kept))]
+            except (KeyError, StopIteration, RuntimeError):
+                break
+
+    def __len__(self) -> int:
+        return len(self._prepared)

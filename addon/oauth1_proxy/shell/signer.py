@@ -40,10 +40,10 @@ from oauth1_proxy.policy import (
     Pass,
     Refuse,
     RequestHeaders,
+    ShapeMemo,
     StoredAccounts,
     TokenLookup,
     authority_matches,
-    decide,
     wire_host,
 )
 from oauth1_proxy.run_stats import RunStats
@@ -80,6 +80,9 @@ __all__ = ["REFUSED_HOST", "THIS_SCRIPT", "OAuth1Signer", "SignedFlow", "_is_thi
            "_no_token", "_parse_authority", "make_nonce"]
 
 
+_MAX_SHAPE_BYTES = 4096  # a longer target or body is decided afresh each time (the memo's memory stays small)
+
+
 class SignedFlow(NamedTuple):
     """What the signer remembers of a flow until its response: never a secret.
 
@@ -111,6 +114,7 @@ class OAuth1Signer:
         self._skew: dict[str, int] = {}  # learned clock corrections, per profile
         # The store's lookups for the policy (flow_input.token_lookup, stored_accounts), made once per store.
         self._lookups: tuple[TokenStore | None, TokenLookup, StoredAccounts] = (None, _no_token, _no_accounts)
+        self._shapes = ShapeMemo()  # the policy's first step per request shape (issue 17)
         self.stats = RunStats()  # what this run did, per profile, for the helper page (run_stats.py)
         self._retries: dict[str, asyncio.Future[None]] = {}  # our timestamp retries, by flow id
         self._signed_early: set[str] = set()  # flows signed in requestheaders (streamed bodies), by id
@@ -463,16 +467,25 @@ class OAuth1Signer:
             metrics.passed()
             return  # the usual unsigned request: no header is read
         started = time.perf_counter()
-        headers = RequestHeaders.from_fields(
-            request.headers.fields, authority=request.authority if request.is_http2 or request.is_http3 else None)
-        decision = decide(
-            OutgoingRequest(
+        data = request.data
+        body = None if streamed else data.content
+
+        def outgoing() -> OutgoingRequest:
+            headers = RequestHeaders.from_fields(
+                data.headers.fields, authority=request.authority if request.is_http2 or request.is_http3 else None)
+            return OutgoingRequest(
                 method=request.method, scheme=scheme, host=host, shown_host=shown_host, port=port, target=path,
                 headers=headers,
                 host_header_matches=authority_matches(headers.host, scheme, shown_host, port, _parse_authority),
-                body=None if streamed else request.raw_content, streamed=streamed,
-            ),
-            config,
+                body=body, streamed=streamed,
+            )
+
+        # The request as received, every input of the policy's first step but the store (policy.ShapeMemo).
+        shape = (chosen, streamed, data.method, scheme, port, raw_path, shown_host, data.http_version,
+                 data.authority, data.headers.fields, body) \
+            if len(raw_path) <= _MAX_SHAPE_BYTES and (body is None or len(body) <= _MAX_SHAPE_BYTES) else None
+        decision = self._shapes.decide(
+            shape, outgoing, config,
             tokens=self._tokens(), login=login_help(flow, self.config, self.helper_url),
             now=int(time.time()), nonce=make_nonce, learned_skew=self._skew, chosen=chosen, candidates=candidates,
             accounts=self._lookups[2],

@@ -1,0 +1,201 @@
+"""policy.ShapeMemo: the decision of a request of a shape seen before is decide's, as the store and the clock
+change (issue 17).
+
+Hypothesis draws sequences of steps over a small pool of request shapes (so shapes repeat) and one config
+with a profile of each kind (static token, consumer-only, the dance with its unnamed account, named accounts
+with a default, PLAINTEXT, require_headers, expiring tokens, a second config); between requests the store
+gains, loses and replaces tokens and the clock crosses expiries. Every decision of the memo must be the
+decision ``decide`` gives for the same inputs at that moment, field for field (a refusal: its kind, status
+and message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from oauth1_proxy import policy
+from oauth1_proxy.accounts import accounts_in
+from oauth1_proxy.config import ProxyConfig, parse_config
+from oauth1_proxy.lifetimes import format_instant
+from oauth1_proxy.policy import Pass, Prepared, Refuse, ShapeMemo, Sign, decide
+from oauth1_proxy.tokens import StoredToken
+from tests.test_policy import DANCE, NOW, make_request
+
+
+def _config(variant: int) -> ProxyConfig:
+    base = {"consumer_key": "ck", "consumer_secret": "cs"}
+    return parse_config({"profiles": {
+        "static": {**base, "hosts": ["static.example.com"], "token": "t", "token_secret": "ts"},
+        "two": {**base, "hosts": ["two.example.com"], "realm": f"R{variant}"},
+        "dance": {**base, "hosts": ["api.example.com"], **DANCE},
+        "named": {**base, "hosts": ["named.example.com"], **DANCE, **({"default_account": "alice"} if variant else {})},
+        "plain": {**base, "hosts": ["plain.example.com"], "signature_method": "PLAINTEXT"},
+        "ua": {**base, "hosts": ["ua.example.com"], "token": "t", "token_secret": "ts",
+               "require_headers": ["User-Agent"]},
+        "daily": {**base, "hosts": ["daily.example.com"], **DANCE, "expires_daily": "22:00 UTC"},
+    }}, f"memo-{variant}.yaml")
+
+
+CONFIGS = [_config(0), _config(1)]
+HOSTS = ["static.example.com", "two.example.com", "api.example.com", "named.example.com", "plain.example.com",
+         "ua.example.com", "daily.example.com", "other.example.com"]
+HEADERS = [{}, {"User-Agent": "x/1"}, {"X-OAuth1-Account": "bob"}, {"X-OAuth1-Profile": "dance"},
+           {"Authorization": "OAuth oauth_token=\"old\""}, {"Content-Type": "application/x-www-form-urlencoded"},
+           {"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"},
+           {"Host": "elsewhere.example.com"}]
+KEYS = ["dance", "named", "named@alice", "named@bob", "daily", "dance@bob"]
+
+
+def _token(version: int, expires: int | None) -> StoredToken:
+    return StoredToken(token=f"tok-{version}", token_secret=f"sec-{version}",
+                       obtained_at=format_instant(NOW - 7200),
+                       **({"expires_at": format_instant(expires)} if expires is not None else {}))
+
+
+# Weighted towards requests that reach the second step (a Sign or a token refusal), where the memo matters.
+shapes = st.tuples(st.sampled_from(HOSTS[:4] * 3 + HOSTS[4:]), st.sampled_from(["https"] * 5 + ["http"]),
+                   st.sampled_from([0] * 6 + [1] * 3 + list(range(2, len(HEADERS)))), st.sampled_from(["GET", "POST"]),
+                   st.sampled_from(["/v1/items"] * 4 + ["/v1/items?a=1", "*"]), st.sampled_from([b"", b"a=1&b=2"]),
+                   st.sampled_from([None] * 6 + ["dance", "static"]))
+steps = st.one_of(
+    st.tuples(st.just("request"), st.integers(0, 2)),  # one of the example's three shapes: shapes repeat
+    st.tuples(st.just("request"), st.integers(0, 2)),
+    st.tuples(st.just("store"), st.sampled_from(KEYS), st.one_of(st.none(), st.integers(0, 3)),
+              st.one_of(st.none(), st.integers(-60, 60))),
+    st.tuples(st.just("clock"), st.integers(0, 90_000)),
+    st.tuples(st.just("config"), st.integers(0, 1)),
+)
+
+
+def _request(shape: tuple[Any, ...]) -> tuple[policy.OutgoingRequest, str | None]:
+    host, scheme, headers, method, target, body, chosen = shape
+    fields = HEADERS[headers]
+    matches = "Host" not in fields
+    request = make_request(target, method=method, scheme=scheme, host=host, port=443 if scheme == "https" else 80,
+                           headers=fields, body=body, host_header_matches=matches)
+    return request, chosen
+
+
+def _seen(decision: policy.Decision) -> object:
+    if isinstance(decision, Refuse):
+        return ("refuse", type(decision.error).__name__, decision.status, decision.message, decision.profile,
+                decision.login_url)
+    return decision
+
+
+_DANCE_GET = ("api.example.com", "https", 0, "GET", "/v1/items", b"", None)
+
+
+@settings(max_examples=300, deadline=None)
+# The unnamed token goes while a named account stays: decide now picks the named one (choose_account).
+@example([_DANCE_GET] * 3, {"dance": 1, "dance@bob": 2}, [("request", 0), ("store", "dance", None, None),
+                                                          ("request", 0)])
+# A token replaced, then expiring under the memo.
+@example([_DANCE_GET] * 3, {"dance": 1}, [("request", 0), ("store", "dance", 2, 30), ("request", 0),
+                                          ("clock", 31), ("request", 0)])
+@given(st.lists(shapes, min_size=3, max_size=3), st.dictionaries(st.sampled_from(KEYS), st.integers(0, 3)),
+       st.lists(steps, min_size=1, max_size=40))
+def test_memo_decides_as_decide_while_tokens_accounts_clock_and_config_change(
+    pool: list[tuple[Any, ...]], first_store: dict[str, int], sequence: list[tuple[Any, ...]],
+) -> None:
+    memo = ShapeMemo(size=6)
+    store = {key: _token(version, None) for key, version in first_store.items()}
+    now, config = NOW, CONFIGS[0]
+    login = lambda p: (f"http://login/{p.name}", " hint")  # noqa: E731
+    for step in sequence:
+        if step[0] == "store":
+            _, key, version, expires_in = step
+            if version is None:
+                store.pop(key, None)
+            else:
+                store[key] = _token(version, None if expires_in is None else now + expires_in)
+        elif step[0] == "clock":
+            now += step[1]
+        elif step[0] == "config":
+            config = CONFIGS[step[1]]
+        else:
+            request, chosen = _request(pool[step[1]])
+            shape = pool[step[1]]
+            common: dict[str, Any] = {
+                "tokens": store.get, "login": login, "now": now, "nonce": lambda: "n0nce", "chosen": chosen,
+                "accounts": lambda name: accounts_in(store, name),  # noqa: B023
+            }
+            expected = decide(request, config, **common)
+            got = memo.decide(shape, lambda: request, config, **common)  # noqa: B023
+            assert _seen(got) == _seen(expected), step
+
+
+def _signing(memo: ShapeMemo, store: dict[str, StoredToken], request: policy.OutgoingRequest,
+             config: ProxyConfig, now: int = NOW) -> policy.Decision:
+    return memo.decide("shape", lambda: request, config, tokens=store.get, login=lambda p: ("u", ""), now=now,
+                       nonce=lambda: "n", accounts=lambda name: accounts_in(store, name))
+
+
+def test_memo_makes_the_request_once_for_a_shape_it_keeps() -> None:
+    memo, made = ShapeMemo(), []
+    request = make_request(host="static.example.com")
+
+    def build() -> policy.OutgoingRequest:
+        made.append(1)
+        return request
+
+    for _ in range(3):
+        assert isinstance(memo.decide("s", build, CONFIGS[0], tokens=dict().get, login=lambda p: ("u", ""),
+                                      now=NOW, nonce=lambda: "n"), Sign)
+    assert made == [1] and len(memo) == 1
+
+
+def test_memo_asks_the_store_again_for_an_unnamed_account() -> None:
+    memo, store = ShapeMemo(), {"dance": _token(1, None)}
+    request = make_request(host="api.example.com")
+    assert isinstance(_signing(memo, store, request, CONFIGS[0]), Sign)
+    del store["dance"]
+    refused = _signing(memo, store, request, CONFIGS[0])
+    assert isinstance(refused, Refuse) and refused.status == 401
+    store["dance@bob"] = _token(2, None)  # now the only account is a named one: choose_account picks it
+    assert isinstance(chosen := _signing(memo, store, request, CONFIGS[0]), Sign) and chosen.account == "bob"
+
+
+def test_memo_never_keeps_a_choice_among_named_accounts() -> None:
+    memo, store = ShapeMemo(), {"named@alice": _token(1, None), "named@bob": _token(2, None)}
+    request = make_request(host="named.example.com", headers={"X-OAuth1-Account": "bob"})
+    assert isinstance(_signing(memo, store, request, CONFIGS[0]), Sign)
+    assert len(memo) == 0
+
+
+def test_memo_checks_expiry_on_every_request() -> None:
+    memo, store = ShapeMemo(), {"dance": _token(1, NOW + 10)}
+    request = make_request(host="api.example.com")
+    assert isinstance(_signing(memo, store, request, CONFIGS[0], NOW), Sign)
+    expired = _signing(memo, store, request, CONFIGS[0], NOW + 10)
+    assert isinstance(expired, Refuse) and "expired" in expired.message
+
+
+def test_memo_forgets_every_shape_with_a_new_config() -> None:
+    memo = ShapeMemo()
+    request = make_request(host="two.example.com")
+    first = _signing(memo, {}, request, CONFIGS[0])
+    second = _signing(memo, {}, request, CONFIGS[1])
+    assert isinstance(first, Sign) and isinstance(second, Sign)
+    assert 'realm="R0"' in (first.authorization or "") and 'realm="R1"' in (second.authorization or "")
+    assert len(memo) == 1
+
+
+@pytest.mark.parametrize("host", ["other.example.com", "plain.example.com"])
+def test_memo_keeps_no_pass_and_no_refusal_of_the_first_step(host: str) -> None:
+    memo = ShapeMemo()
+    decision = _signing(memo, {}, make_request(host=host, scheme="http", port=80), CONFIGS[0])
+    assert isinstance(decision, Pass | Refuse) and len(memo) == 0
+
+
+def test_memo_is_bounded_first_in_first_out() -> None:
+    memo = ShapeMemo(size=3)
+    for i in range(5):
+        memo.decide(i, lambda: make_request(host="static.example.com"), CONFIGS[0], tokens=dict().get,
+                    login=lambda p: ("u", ""), now=NOW, nonce=lambda: "n")
+    assert len(memo) == 3 and list(memo._prepared) == [2, 3, 4]
+    assert all(isinstance(p, Prepared) for p in memo._prepared.values())
