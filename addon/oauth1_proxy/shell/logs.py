@@ -292,7 +292,9 @@ def _line_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
     Done at flush, off the hot path; a path done already comes back as it is.
     """
     path = args[3]
-    shown = path.partition("?")[0].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    shown = path.partition("?")[0] if path.find("?") >= 0 else path
+    if not shown.isascii():
+        shown = shown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return args if shown == path else (*args[:3], shown, *args[4:])
 
 
