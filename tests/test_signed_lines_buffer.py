@@ -29,7 +29,7 @@ def fresh() -> Iterator[logs.SignedLines]:
 
 
 def sign_one(lines: logs.SignedLines, args: tuple[str, ...] = ARGS) -> None:
-    record = logging.LogRecord.__new__(logging.LogRecord)  # what _signed_line_record makes while active
+    record = logging.LogRecord.__new__(logging.LogRecord)  # a minimal record: what the filter reads of one
     record.msg, record.args, record.created = logs.SIGNED_LINE, args, 1_700_000_000.5
     logs.logger.handle(record)
 

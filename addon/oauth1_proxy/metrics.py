@@ -112,9 +112,7 @@ def _count(family: _Counts, key: tuple[str, ...]) -> None:
 
 def signed(profile: str, account: str = "", seconds: float | None = None) -> None:
     """Count one request signed as ``profile`` (and ``account``), and how long signing it took. On the event loop."""
-    values = SIGNED.values
-    key = (profile, account)
-    values[key] = values.get(key, 0) + 1
+    _count(SIGNED, (profile, account))
     if seconds is not None:
         SIGNING_SECONDS.observe((profile,), seconds)
 

@@ -144,6 +144,12 @@ class OutgoingRequest(NamedTuple):
     streamed: bool = False  # the body streams after the headers: it cannot be part of the signature
 
 
+def shown_path(target: str) -> str:
+    """A request target as SPEC §8's line prints it: no query, a non-UTF-8 octet (a lone surrogate) as U+FFFD."""
+    path = target.partition("?")[0] if target.find("?") >= 0 else target
+    return path if path.isascii() else path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def wire_host(host: str) -> str:
     """The host as it goes on the wire (and to the resolver): mitmproxy decodes xn-- labels, IDNA encodes them back."""
     if host.isascii():
@@ -211,8 +217,8 @@ class Sign(NamedTuple):
     @property
     def log_fields(self) -> tuple[str, str, str, str, SignatureMethod]:
         """SPEC §8's line: profile, method, host, path (no query), signature method."""
-        path = self.target.partition("?")[0].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        return (self.profile.name, self.method, self.shown_host, path, self.profile.signature_method)
+        return (self.profile.name, self.method, self.shown_host, shown_path(self.target),
+                self.profile.signature_method)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,6 +17,7 @@ from mitmproxy.addons.eventstore import CallbackLogger
 from mitmproxy.addons.termlog import TermLogHandler
 from mitmproxy.contrib import click as miniclick
 
+from oauth1_proxy.policy import shown_path
 from oauth1_proxy.redaction import Redactor, make_redactor, summarise_bytes_literals
 
 SIGNED_LINE = "oauth1-proxy: signed profile=%s %s %s %s %s"  # SPEC §8: profile, method, host, path, method
@@ -102,9 +103,7 @@ _SIGNED_LINE_FIELDS: dict[str, Any] = {}  # what never changes in our per-reques
 _LOGGING_START: list[float] = []  # logging's start time (the base of relativeCreated), read off that record
 
 
-def _signed_line_record(
-    args: tuple[Any, ...], *, created: float | None = None, full: bool = False
-) -> logging.LogRecord:
+def _signed_line_record(args: tuple[Any, ...], *, created: float | None = None) -> logging.LogRecord:
     """The record of our per-request line: what LogRecord.__init__ makes, with less work per request (issue 5).
 
     Logger.info would also walk the stack for a caller nobody prints. The
@@ -112,15 +111,10 @@ def _signed_line_record(
     process) come from one record made by makeRecord; the time, thread and
     task are this request's, computed as LogRecord does. A custom record
     factory (logging.setLogRecordFactory) is honoured: makeRecord then.
-    While SIGNED_LINES takes the lines (it is the logger's first filter and
-    drops the record after reading its time and fields), the record holds
-    only these, unless ``full``. ``created``: the time it was signed, for the
-    records a flush makes.
+    While SIGNED_LINES takes the lines the signer hands them to it directly
+    (SignedLines.take) and makes no record. ``created``: the time it was
+    signed, for the records a flush makes.
     """
-    if SIGNED_LINES.active and not full:
-        record = logging.LogRecord.__new__(logging.LogRecord)
-        record.msg, record.args, record.created = SIGNED_LINE, args, time.time()
-        return record
     if logging.getLogRecordFactory() is not logging.LogRecord:
         record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, SIGNED_LINE, args, None, "sign_flow")
         if created is not None:
@@ -253,7 +247,7 @@ class SignedLines(logging.Filter):
         current = _sinks()
         if not at_exit and _shows_lines(current):
             self.sinks = current  # else mitmproxy's done has taken termlog away: the last ones seen still print
-        sample = _signed_line_record(batch[0][1], created=batch[0][0], full=True)
+        sample = _signed_line_record(batch[0][1], created=batch[0][0])
         for handler in self.sinks:
             if logging.INFO < handler.level or not handler.filter(sample):
                 continue
@@ -268,7 +262,7 @@ class SignedLines(logging.Filter):
                     handler.callback(mitmproxy_log.LogEntry(line, "info"))
             else:
                 for created, args in batch:
-                    record = _signed_line_record(args, created=created, full=True)
+                    record = _signed_line_record(args, created=created)
                     record.msg, record.args = self.redact(record.getMessage()), None
                     handler.handle(record)
 
@@ -291,11 +285,8 @@ def _line_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
 
     Done at flush, off the hot path; a path done already comes back as it is.
     """
-    path = args[3]
-    shown = path.partition("?")[0] if path.find("?") >= 0 else path
-    if not shown.isascii():
-        shown = shown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return args if shown == path else (*args[:3], shown, *args[4:])
+    shown = shown_path(args[3])
+    return args if shown == args[3] else (*args[:3], shown, *args[4:])
 
 
 def _shows_lines(handlers: list[logging.Handler]) -> bool:
