@@ -12,6 +12,7 @@ and message).
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import example, given, settings
@@ -24,6 +25,9 @@ from oauth1_proxy.lifetimes import format_instant
 from oauth1_proxy.policy import Pass, Prepared, Refuse, ShapeMemo, Sign, decide
 from oauth1_proxy.tokens import StoredToken
 from tests.test_policy import DANCE, NOW, make_request
+from tests.test_signing_fast import shortcuts_off
+from tests.test_signing_plan import fresh_plans
+from tests.wire import rfc_sign
 
 
 def _config(variant: int) -> ProxyConfig:
@@ -198,4 +202,88 @@ def test_memo_is_bounded_first_in_first_out() -> None:
         memo.decide(i, lambda: make_request(host="static.example.com"), CONFIGS[0], tokens=dict().get,
                     login=lambda p: ("u", ""), now=NOW, nonce=lambda: "n")
     assert len(memo) == 3 and list(memo._prepared) == [2, 3, 4]
-    assert all(isinstance(p, Prepared) for p in memo._prepared.values())
+    assert all(isinstance(kept.prepared, Prepared) for kept in memo._prepared.values())
+
+
+# --- a kept shape signed from its plan (policy.finish's ``kept``) ---------------------------------------------
+
+UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def _plan_config(method: str, placement: str, realm: str | None, body_hash: bool, token: str) -> ProxyConfig:
+    profile: dict[str, Any] = {"consumer_key": "ck+/", "consumer_secret": "c s&", "hosts": ["api.example.com"],
+                               "signature_method": method, "placement": placement, "body_hash": body_hash,
+                               **({"realm": realm} if realm is not None else {})}
+    if token == "static":
+        profile |= {"token": "t/k", "token_secret": "t=s"}
+    elif token == "stored":
+        profile |= DANCE
+    return parse_config({"profiles": {"p": profile}}, "plan.yaml")
+
+
+plan_cases = st.fixed_dictionaries({
+    "signature_method": st.sampled_from(["HMAC-SHA1", "HMAC-SHA256", "HMAC-SHA512", "PLAINTEXT"]),
+    "placement": st.sampled_from(["header", "query", "body"]),
+    "realm": st.sampled_from([None, "R", 'a "q"']),
+    "body_hash": st.booleans(),
+    "token": st.sampled_from(["static", "stored", "none"]),
+    "method": st.sampled_from(["GET", "POST", "PUT"]),
+    "target": st.sampled_from(["/v1/items", "/v1/items?a=1&b=%7E", "/a%2Fb?x=&y=1&y=0&oauth_nonce=old", "/?z"]),
+    "form": st.booleans(),
+    "body": st.sampled_from([b"", b"a=1&b=2", b"c=%20+d&oauth_token=x", b"{not a form}"]),
+})
+values = st.tuples(st.text(UNRESERVED, min_size=1, max_size=32), st.integers(0, 2**33))
+
+
+@settings(max_examples=150, deadline=None)
+@given(plan_cases, st.lists(values, min_size=4, max_size=6, unique_by=lambda v: v[0]))
+def test_memo_signs_a_kept_shape_from_its_plan_as_the_plain_recipe_and_the_rfc(
+    case: dict[str, Any], sequence: list[tuple[str, int]],
+) -> None:
+    # The same shape again and again, each time with its own nonce and clock: from the third time the memo's
+    # record holds the plan and finish fills it (policy._from_plan). Each answer must equal decide's with every
+    # shortcut off (no plan, no memo: test_signing_fast.shortcuts_off) field for field, and what it sends must
+    # be tests/wire.py's independent recipe's.
+    config = _plan_config(case["signature_method"], case["placement"], case["realm"], case["body_hash"],
+                          case["token"])
+    store = {"p": _token(1, None)} if case["token"] == "stored" else {}
+    content_type = FORM_TYPE if case["form"] else "text/plain"
+    request = make_request(case["target"], method=case["method"], headers={"Content-Type": content_type},
+                           body=case["body"])
+    token = {"static": ("t/k", "t=s"), "stored": ("tok-1", "sec-1"), "none": (None, "")}[case["token"]]
+    memo = ShapeMemo()
+    with fresh_plans(), mock.patch.object(policy, "_from_plan", wraps=policy._from_plan) as filled:
+        for nonce, now in sequence:
+            common: dict[str, Any] = {"tokens": store.get, "login": lambda p: ("u", ""), "now": now,
+                                      "nonce": lambda: nonce}  # noqa: B023
+            got = memo.decide("shape", lambda: request, config, **common)  # noqa: B023
+            with shortcuts_off():
+                expected = policy.decide(request, config, **common)
+            assert isinstance(got, Sign) and got == expected
+            rfc = rfc_sign(method=case["method"], url=f"https://api.example.com{case['target']}",
+                           content_type=content_type, body=case["body"], consumer_key="ck+/", consumer_secret="c s&",
+                           token=token[0], token_secret=token[1], signature_method=case["signature_method"],
+                           nonce=nonce, timestamp=str(now), placement=case["placement"], realm=case["realm"],
+                           include_body_hash=case["body_hash"])
+            assert (got.url, got.authorization, got.body, got.base_string) == \
+                (rfc.url, rfc.authorization, rfc.body, rfc.base_string)
+    plannable = case["signature_method"] != "PLAINTEXT"
+    # The comparisons above covered the plan's fill: from the third request on, for every HMAC method.
+    assert filled.call_count == (len(sequence) - 2 if plannable else 0)
+    assert (memo._prepared["shape"].plan is not None) == plannable
+
+
+def test_memo_signs_from_the_plan_only_with_the_token_it_was_made_with() -> None:
+    config = _plan_config("HMAC-SHA1", "header", None, False, "stored")
+    store = {"p": _token(1, None)}
+    request = make_request()
+    memo = ShapeMemo()
+    with fresh_plans(), mock.patch.object(policy, "_from_plan", wraps=policy._from_plan) as filled:
+        for version in (1, 1, 1, 2, 2, 2, 2):
+            store["p"] = _token(version, None)
+            got = memo.decide("s", lambda: request, config, tokens=store.get, login=lambda p: ("u", ""), now=NOW,
+                              nonce=lambda: "abc")
+            assert isinstance(got, Sign) and f'oauth_token="tok-{version}"' in (got.authorization or "")
+        # The third request, then the new token's third and fourth: its first two are the recipe's again.
+        assert filled.call_count == 3

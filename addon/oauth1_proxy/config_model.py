@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from .lifetimes import DailyExpiry
 from .limits import NO_LIMITS, ProfileLimits
 from .presets import realm_from_host
-from .signing import ClientCredentials, Placement, RSASigner, SignatureMethod
+from .signing import ClientCredentials, Placement, RSASigner, SignatureMethod, TokenCredentials
 from .stores.location import RedisLocation
 
 DEFAULT_TOKEN_STORE = "~/.config/oauth1-proxy/tokens.yaml"
@@ -80,6 +80,7 @@ class Profile:
     require_headers: tuple[str, ...] = ()  # refused before signing without them (Discogs: User-Agent)
     # Derived once, here, instead of for every request (issue 5).
     _client: ClientCredentials = field(init=False, repr=False, compare=False)
+    _static_token: TokenCredentials | None = field(init=False, repr=False, compare=False)
     _options: dict[str, Any] = field(init=False, repr=False, compare=False)
     _authorize_page: tuple[str, str, int, str] | None = field(init=False, repr=False, compare=False)
 
@@ -87,6 +88,8 @@ class Profile:
         set_ = object.__setattr__  # frozen: derived values are set once, at construction
         set_(self, "_client", ClientCredentials(key=self.consumer_key, secret=self.consumer_secret,
                                                  rsa_signer=self.rsa_signer))
+        set_(self, "_static_token", None if self.token is None
+             else TokenCredentials(token=self.token, secret=self.token_secret or ""))
         set_(self, "_options", {
             "signature_method": self.signature_method,
             "placement": self.placement,
@@ -118,6 +121,11 @@ class Profile:
     @property
     def client(self) -> ClientCredentials:
         return self._client
+
+    @property
+    def static_token(self) -> TokenCredentials | None:
+        """The token credentials of the config (``token``, ``token_secret``), or None: the same object each time."""
+        return self._static_token
 
     @property
     def has_static_token(self) -> bool:

@@ -34,8 +34,11 @@ from oauth1_proxy.signing import (
     SignatureMethod,
     TokenCredentials,
     is_form_content_type,
+    plan_of,
     sign_request,
 )
+from oauth1_proxy.signing_fast import is_unreserved
+from oauth1_proxy.signing_plan import Plan
 from oauth1_proxy.tokens import StoredToken
 
 PROFILE_HEADER = "X-OAuth1-Profile"
@@ -280,7 +283,7 @@ def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp,
     TokenExpiredError when the stored one has expired at ``now`` (SPEC §11: it counts as missing).
     """
     if profile.token is not None:
-        return TokenCredentials(token=profile.token, secret=profile.token_secret or "")
+        return profile.static_token
     if not profile.has_dance:
         # Consumer-only (two-legged): no login can store a token for it, and a
         # leftover one (from when it had dance URLs) is not used. The store is
@@ -545,6 +548,22 @@ def prepare(
     )
 
 
+class KeptShape:
+    """What ShapeMemo keeps of one request shape: ``prepare``'s answer, and once a plan signs it, the plan.
+
+    ``plan`` signs the shape with the token credentials ``token`` (signing.plan_of); ``made`` is a Sign
+    ``finish`` made for it by the recipe, whose other fields every later Sign of the shape shares.
+    """
+
+    __slots__ = ("prepared", "token", "plan", "made")
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        self.token: TokenCredentials | None = None
+        self.plan: Plan | None = None
+        self.made: Sign | None = None
+
+
 def finish(
     prepared: Prepared,
     *,
@@ -554,8 +573,14 @@ def finish(
     nonce: Callable[[], str],
     learned_skew: Mapping[str, int] = NO_LEARNED_SKEW,
     timestamp: str | None = None,
+    kept: KeptShape | None = None,
 ) -> Sign | Refuse:
-    """decide's second step: the token credentials at ``now`` (SPEC §5, §11), then the signature (RFC 5849)."""
+    """decide's second step: the token credentials at ``now`` (SPEC §5, §11), then the signature (RFC 5849).
+
+    ``kept`` (ShapeMemo's record of the shape): once sign_request has a plan for it, a later request of the
+    shape with the same token credentials is the plan's fill (signing_plan.py), the rest of the Sign the same
+    as the one made before; the answer is the recipe's either way (tests/test_policy_memo.py).
+    """
     profile, account, account_key = prepared.profile, prepared.account, prepared.account_key
     try:
         token = token_credentials(profile, tokens, login, now, key=account_key or None, account=account)
@@ -566,22 +591,23 @@ def finish(
             "a form body with a Content-Encoding cannot be signed (its parameters are signed as sent); "
             "send it uncompressed."
         )
+    # RFC 5849 §3.3: a nonce unique for every request and the current timestamp.
+    once = nonce()
+    if timestamp is None:
+        timestamp = timestamp_for(profile, now, learned_skew.get(profile.name, 0))
+    if kept is not None:
+        plan, made = kept.plan, kept.made
+        if plan is not None and made is not None and (kept.token is token or kept.token == token) \
+                and once and timestamp and is_unreserved(once + timestamp):
+            return _from_plan(plan, made, prepared.origin_length, once, timestamp)
     request = prepared.to_sign
-    signed = sign_request(
-        request,
-        client=profile.client,
-        token=token,
-        # RFC 5849 §3.3: a nonce unique for every request and the current timestamp.
-        nonce=nonce(),
-        timestamp=timestamp if timestamp is not None
-        else timestamp_for(profile, now, learned_skew.get(profile.name, 0)),
-        **profile.signing_options(prepared.shown_host),
-    )
+    options = profile.signing_options(prepared.shown_host)
+    signed = sign_request(request, client=profile.client, token=token, nonce=once, timestamp=timestamp, **options)
     body = request.body
     body_changed = signed.body != body
     headers = prepared.headers
     method = request.method
-    return Sign(
+    sign = Sign(
         profile=profile,
         url=signed.url,
         target=signed.url[prepared.origin_length:],
@@ -604,6 +630,29 @@ def finish(
         account_key=account_key,
         strip_account_header=headers.account is not None,
     )
+    if kept is not None:  # the shape's first requests, or new token credentials: the plan sign_request has now
+        plan = plan_of(request, client=profile.client, token=token, **options)
+        if plan is not None:
+            kept.token, kept.plan, kept.made = token, plan, sign
+    return sign
+
+
+def _from_plan(plan: Plan, made: Sign, origin_length: int, nonce: str, timestamp: str) -> Sign:
+    """The Sign of a kept shape from its plan: the placed text, base string and normalized parameters for
+    these values; every other field the one ``made`` has (the same shape, token and options)."""
+    placed, _, base_string, normalized = plan.fill(nonce, timestamp)
+    (profile, url, target, authorization, body, body_changed, strip_authorization, strip_profile_header,
+     set_content_length, _, _, may_retry, method, shown_host, account, account_key, strip_account_header) = made
+    where = plan.where
+    if where == "authorization":
+        authorization = placed
+    elif where == "url":
+        url, target = placed, placed[origin_length:]
+    else:
+        body = placed.encode("latin-1")
+    return Sign(profile, url, target, authorization, body, body_changed, strip_authorization, strip_profile_header,
+                set_content_length, base_string, normalized, may_retry, method, shown_host, account, account_key,
+                strip_account_header)
 
 
 class ShapeMemo:
@@ -624,7 +673,7 @@ class ShapeMemo:
     def __init__(self, size: int = 512) -> None:
         self.size = size
         self._config: ProxyConfig | None = None
-        self._prepared: dict[object, Prepared] = {}
+        self._prepared: dict[object, KeptShape] = {}
 
     def decide(
         self,
@@ -646,24 +695,26 @@ class ShapeMemo:
             self._config = config
             self._prepared = {}
         kept = self._prepared.get(shape) if shape is not None else None
-        if kept is None or (kept.unnamed_by_store and tokens(kept.profile.name) is None):
+        if kept is None or (kept.prepared.unnamed_by_store and tokens(kept.prepared.profile.name) is None):
             prepared = prepare(request(), config, tokens=tokens, chosen=chosen, candidates=candidates,
                                accounts=accounts)
             if not isinstance(prepared, Prepared):
                 return prepared
-            if shape is not None and not prepared.by_accounts:
-                self._keep(shape, prepared)
-            kept = prepared
-        return finish(kept, tokens=tokens, login=login, now=now, nonce=nonce, learned_skew=learned_skew)
+            if shape is None or prepared.by_accounts:
+                return finish(prepared, tokens=tokens, login=login, now=now, nonce=nonce, learned_skew=learned_skew)
+            kept = self._keep(shape, prepared)
+        return finish(kept.prepared, tokens=tokens, login=login, now=now, nonce=nonce, learned_skew=learned_skew,
+                      kept=kept)
 
-    def _keep(self, shape: object, prepared: Prepared) -> None:
+    def _keep(self, shape: object, prepared: Prepared) -> KeptShape:
         kept = self._prepared
-        kept[shape] = prepared
+        record = kept[shape] = KeptShape(prepared)
         while len(kept) > self.size:
             try:
                 del kept[next(iter(kept))]
             except (KeyError, StopIteration, RuntimeError):
                 break
+        return record
 
     def __len__(self) -> int:
         return len(self._prepared)

@@ -566,6 +566,47 @@ def place_parameters(
 # --- The whole request: RFC 5849 §3.1–§3.5 -----------------------------------------------------
 
 
+def _plan_key(request: RequestToSign, client: ClientCredentials, token: TokenCredentials | None,
+              signature_method: SignatureMethod, placement: Placement, realm: str | None, include_body_hash: bool,
+              body_hash_on_forms: bool, exclude_params: Collection[str], key_ampersand: bool,
+              is_form: bool) -> tuple[object, ...] | None:
+    """The shape a plan of this request is kept under (signing_plan.py); None: it is never planned."""
+    if signature_method not in _HMAC_METHODS:
+        return None
+    keeps_body = is_form or include_body_hash
+    url, body = request.url, request.body
+    if len(url) > plans.MAX_KEYED_BYTES or (keeps_body and len(body) > plans.MAX_KEYED_BYTES):
+        return None
+    return (signature_method, client.key, client.secret, None if token is None else token.token,
+            None if token is None else token.secret, request.method, url, request.content_type,
+            body if keeps_body else None, placement, realm, include_body_hash, body_hash_on_forms,
+            tuple(exclude_params), key_ampersand)
+
+
+def plan_of(
+    request: RequestToSign,
+    *,
+    client: ClientCredentials,
+    token: TokenCredentials | None,
+    signature_method: SignatureMethod,
+    placement: Placement = Placement.HEADER,
+    realm: str | None = None,
+    include_body_hash: bool = False,
+    body_hash_on_forms: bool = False,
+    exclude_params: Collection[str] = (),
+    key_ampersand: bool = True,
+) -> plans.Plan | None:
+    """The plan sign_request signs this request's shape from (no dance parameters), once it has made one.
+
+    ``Plan.fill`` with a nonce and a timestamp of non-empty unreserved text
+    then gives what sign_request would place (signing_plan.py).
+    """
+    is_form = request.content_type is not None and is_form_content_type(request.content_type)
+    shape = _plan_key(request, client, token, signature_method, placement, realm, include_body_hash,
+                      body_hash_on_forms, exclude_params, key_ampersand, is_form)
+    return None if shape is None else plans.PLANS.peek(shape)
+
+
 def sign_request(
     request: RequestToSign,
     *,
@@ -599,15 +640,10 @@ def sign_request(
     is_form = request.content_type is not None and is_form_content_type(request.content_type)
     # 0. A shape signed before: the recipe's own output with this nonce and timestamp written in, and the
     # signature computed afresh (signing_plan.py says why that is the recipe's answer, and when).
-    if planned and signature_method in _HMAC_METHODS and not extra_oauth_params and nonce and timestamp \
-            and shortcuts.is_unreserved(nonce + timestamp):
-        keeps_body = is_form or include_body_hash
-        url, body = request.url, request.body
-        if len(url) <= plans.MAX_KEYED_BYTES and (not keeps_body or len(body) <= plans.MAX_KEYED_BYTES):
-            shape = (signature_method, client.key, client.secret, None if token is None else token.token,
-                     None if token is None else token.secret, request.method, url, request.content_type,
-                     body if keeps_body else None, placement, realm, include_body_hash, body_hash_on_forms,
-                     tuple(exclude_params), key_ampersand)
+    if planned and not extra_oauth_params and nonce and timestamp and shortcuts.is_unreserved(nonce + timestamp):
+        shape = _plan_key(request, client, token, signature_method, placement, realm, include_body_hash,
+                          body_hash_on_forms, exclude_params, key_ampersand, is_form)
+        if shape is not None:
             plan = plans.PLANS.get(shape)
             if plan is True:  # the second time: make it from the recipe's output for the markers
                 marked = sign_request(
@@ -616,10 +652,11 @@ def sign_request(
                     include_body_hash=include_body_hash, body_hash_on_forms=body_hash_on_forms,
                     exclude_params=exclude_params, key_ampersand=key_ampersand, planned=False)
                 plan = plans.make_plan(marked, key=_method_key(client, token, key_ampersand),
-                                       hash_name=_HASH_NAMES[signature_method], keeps_body=keeps_body)
+                                       hash_name=_HASH_NAMES[signature_method],
+                                       keeps_body=is_form or include_body_hash)
                 plans.PLANS.put(shape, plan)
             if isinstance(plan, plans.Plan):
-                return SignedRequest._make(plan.signed(nonce, timestamp, body))
+                return SignedRequest._make(plan.signed(nonce, timestamp, request.body))
     # SPEC §5: the client's own oauth_* parameters are replaced.
     request = without_client_oauth_parameters(request, is_form)
     if placement is Placement.BODY and not is_form:

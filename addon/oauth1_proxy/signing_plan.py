@@ -90,9 +90,9 @@ class Plan(NamedTuple):
     timestamp_at: int  # where oauth_timestamp is in params (oauth_nonce follows it)
     inner: hmac.HMAC  # the HMAC (§3.4.2) fed with the base string up to the nonce: copied for each request
 
-    def signed(self, nonce: str, timestamp: str, body: bytes) -> tuple[str, str | None, bytes,
-                                                                      tuple[tuple[str, str], ...], str, str]:
-        """The fields of signing.SignedRequest for these values, the signature computed afresh (§3.4.2)."""
+    def fill(self, nonce: str, timestamp: str) -> tuple[str, str, str, str]:
+        """The placed text (the one ``where`` names), the signature, the base string and the normalized
+        parameters for these values, the signature computed afresh (§3.4.2)."""
         b0, b1, b2 = self.base_string
         rest = f"{nonce}{b1}{timestamp}{b2}"
         # "digest = HMAC-SHA1 (key, text)": the key and the text's first part are in ``inner`` already.
@@ -102,9 +102,15 @@ class Plan(NamedTuple):
         signature = binascii.b2a_base64(mac.digest(), newline=False).decode("ascii")
         encoded = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
         p0, p1, p2, p3 = self.placed
-        placed = f"{p0}{timestamp}{p1}{nonce}{p2}{encoded}{p3}"
-        where = self.where
         n0, n1, n2 = self.normalized
+        return (f"{p0}{timestamp}{p1}{nonce}{p2}{encoded}{p3}", signature, b0 + rest,
+                f"{n0}{nonce}{n1}{timestamp}{n2}")
+
+    def signed(self, nonce: str, timestamp: str, body: bytes) -> tuple[str, str | None, bytes,
+                                                                      tuple[tuple[str, str], ...], str, str]:
+        """The fields of signing.SignedRequest for these values (``fill``'s, and the protocol parameters)."""
+        placed, signature, base_string, normalized = self.fill(nonce, timestamp)
+        where = self.where
         at = self.timestamp_at
         params = self.params
         return (
@@ -113,8 +119,8 @@ class Plan(NamedTuple):
             placed.encode("latin-1") if where == "body" else (self.body if self.body is not None else body),
             (*params[:at], ("oauth_timestamp", timestamp), ("oauth_nonce", nonce), *params[at + 2:-1],
              ("oauth_signature", signature)),
-            b0 + rest,
-            f"{n0}{nonce}{n1}{timestamp}{n2}",
+            base_string,
+            normalized,
         )
 
 
@@ -182,6 +188,11 @@ class PlanCache:
         if found is _SEEN_ONCE:
             return True
         return None if found is _NO_PLAN else found  # type: ignore[return-value]
+
+    def peek(self, key: Hashable) -> Plan | None:
+        """The plan made for a shape, if any; no sighting is counted."""
+        found = self._plans.get(key)
+        return found if isinstance(found, Plan) else None
 
     def put(self, key: Hashable, plan: Plan | None) -> None:
         self._put(key, _NO_PLAN if plan is None else plan)

@@ -146,6 +146,8 @@ def _signed_line_record(args: tuple[Any, ...], *, created: float | None = None) 
 
 FLUSH_INTERVAL = 0.2  # seconds: a signed request's line is out within this, while the proxy runs
 MAX_PENDING = 4096  # lines: more than this waiting and they are written at once (memory stays flat)
+MAX_MESSAGES = 1024  # redacted messages kept by their fields (SignedLines._message)
+_MILLISECONDS = tuple(f"{n:03d}" for n in range(1000))  # a time stamp's last part, as MitmFormatter writes it
 
 
 class SignedLines(logging.Filter):
@@ -173,8 +175,12 @@ class SignedLines(logging.Filter):
         self.armed = False
         self.sinks: list[logging.Handler] = []
         self.registered = False
-        self._clock: tuple[int, str] = (-1, "")  # (second, "HH:MM:SS") of the last line formatted
+        self._clock: tuple[int, str] = (-1, "")  # (second, "HH:MM:SS.") of the last line formatted
         self.known = Redactor()  # the config's secrets (startup.read_config): a client may put them in the path
+        # A line's message, redacted, by its fields: clients repeat requests (issue 17). Emptied when a
+        # redactor changes (a new config, a secret the guard learnt).
+        self._messages: dict[tuple[Any, ...], str] = {}
+        self._redactors: tuple[Redactor, Redactor] | None = None
 
     def know_secrets(self, secrets: Iterable[str]) -> None:
         """Redact these secrets (every encoding) from the lines too, whether or not the capture guard runs."""
@@ -243,36 +249,56 @@ class SignedLines(logging.Filter):
         """Hand every waiting line to the handlers that would have shown it."""
         if not self.pending:
             return
-        batch, self.pending = [(created, _line_args(args)) for created, args in self.pending], []
+        batch, self.pending = self.pending, []
         current = _sinks()
         if not at_exit and _shows_lines(current):
             self.sinks = current  # else mitmproxy's done has taken termlog away: the last ones seen still print
-        sample = _signed_line_record(batch[0][1], created=batch[0][0])
+        sample = _signed_line_record(_line_args(batch[0][1]), created=batch[0][0])
+        redactors = (LOG_FILTER.redactor, self.known)
+        if self._redactors is None or any(a is not b for a, b in zip(redactors, self._redactors, strict=True)):
+            self._messages, self._redactors = {}, redactors
         for handler in self.sinks:
             if logging.INFO < handler.level or not handler.filter(sample):
                 continue
             if isinstance(handler, TermLogHandler):
-                text = "".join(self._format(handler.formatter, created, args) + "\n" for created, args in batch)
-                _write(handler.file, self.redact(text))
+                text = "".join([self._format(handler.formatter, created, args) + "\n" for created, args in batch])
+                _write(handler.file, text)
             elif isinstance(handler, CallbackLogger):
                 if at_exit:
                     continue  # the event log's loop is gone, and nobody reads it any more
                 for created, args in batch:
-                    line = self.redact(self._format(handler.formatter, created, args))
-                    handler.callback(mitmproxy_log.LogEntry(line, "info"))
+                    handler.callback(mitmproxy_log.LogEntry(self._format(handler.formatter, created, args), "info"))
             else:
                 for created, args in batch:
-                    record = _signed_line_record(args, created=created)
+                    record = _signed_line_record(_line_args(args), created=created)
                     record.msg, record.args = self.redact(record.getMessage()), None
                     handler.handle(record)
 
+    def _message(self, args: tuple[Any, ...]) -> str:
+        """SPEC §8's message for these fields (``_line_args``), redacted; kept per fields (bounded)."""
+        messages = self._messages
+        message = messages.get(args)
+        if message is None:
+            shown = _line_args(args)
+            message = messages.get(shown)
+            if message is None:
+                message = self.redact(SIGNED_LINE % shown)
+            if len(messages) >= MAX_MESSAGES:
+                messages.clear()
+            messages[args] = messages[shown] = message
+        return message
+
     def _format(self, formatter: logging.Formatter | None, created: float, args: tuple[Any, ...]) -> str:
-        """MitmFormatter.format of our record (no client, no traceback, INFO's colour: none), done cheaply."""
+        """MitmFormatter.format of our record (no client, no traceback, INFO's colour: none), done cheaply.
+
+        The message is redacted (``_message``); the time stamp around it is ours.
+        """
         second = int(created)
-        if second != self._clock[0]:
-            self._clock = (second, time.strftime("%H:%M:%S", time.localtime(second)))
-        stamp = f"{self._clock[1]}.{int((created - second) * 1000):03d}"
-        message = SIGNED_LINE % args
+        clock = self._clock
+        if second != clock[0]:
+            clock = self._clock = (second, time.strftime("%H:%M:%S.", time.localtime(second)))
+        stamp = clock[1] + _MILLISECONDS[int((created - second) * 1000)]
+        message = self._message(args)
         if isinstance(formatter, mitmproxy_log.MitmFormatter):
             if formatter.colorize:
                 message = miniclick.style(message)
