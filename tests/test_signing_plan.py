@@ -209,7 +209,7 @@ def test_long_url_or_body_is_never_planned() -> None:
 
 
 def test_planned_signature_is_the_hmac_of_the_whole_base_string() -> None:
-    # The plan feeds the HMAC the base string up to the nonce once (hmac's copy()); the signature is still
+    # The plan feeds the HMAC the base string up to the nonce once (hashlib's copy()); the signature is still
     # RFC 5849 §3.4.2's HMAC of the whole base string, computed here in one call.
     import base64
     import hmac
@@ -223,3 +223,25 @@ def test_planned_signature_is_the_hmac_of_the_whole_base_string() -> None:
     expected = base64.b64encode(hmac.digest(b"cs&ts", signed.base_string.encode("ascii"), "sha256")).decode()
     assert dict(signed.oauth_params)["oauth_signature"] == expected
     assert signing.SignedRequest is type(signed)
+
+
+@settings(max_examples=300, deadline=None)
+@example(b"", b"", b"", "sha1")
+@example(b"k" * 64, b"a", b"b", "sha1")  # a key of exactly one block: padded with nothing, not hashed
+@example(b"k" * 65, b"a", b"b", "sha1")  # one octet longer: hashed first (RFC 2104 §3)
+@example(b"k" * 129, b"x" * 200, b"y" * 70, "sha512")  # SHA-512's block is 128 octets
+@given(st.binary(max_size=300), st.binary(max_size=300), st.binary(max_size=300),
+       st.sampled_from(["sha1", "sha256", "sha512"]))
+def test_plan_hmac_states_give_the_standard_librarys_hmac_for_any_key_and_split(
+    key: bytes, first: bytes, rest: bytes, hash_name: str,
+) -> None:
+    # signing_plan.hmac_states is RFC 2104 §2 on hashlib's objects; the oracle is Python's hmac module.
+    import hmac
+
+    inner, outer = signing_plan.hmac_states(key, first, hash_name)
+    for _ in range(2):  # the states are copied, never consumed: a second request gets the same answer
+        mac = inner.copy()
+        mac.update(rest)
+        out = outer.copy()
+        out.update(mac.digest())
+        assert out.digest() == hmac.new(key, first + rest, hash_name).digest()

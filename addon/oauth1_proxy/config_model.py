@@ -178,6 +178,8 @@ class ProxyConfig:
         candidates = self.index.get((scheme.lower(), normalize_host(host), port))
         if not candidates:
             return ()
+        if len(candidates) == 1:  # the usual destination, one profile: no generator per request (issue 17)
+            return candidates if path.startswith(candidates[0].path_prefix) else ()
         return tuple(p for p in candidates if path.startswith(p.path_prefix))
 
     def profile_for(self, scheme: str, host: str, port: int, path: str) -> Profile | None:

@@ -50,7 +50,10 @@ class RunStats:
 
     def signed(self, profile: str) -> None:
         with self._lock:
-            self._counts(profile).signed += 1
+            counts = self._by_profile.get(profile)  # not _counts: setdefault makes a _Counts per request
+            if counts is None:
+                counts = self._counts(profile)
+            counts.signed += 1
 
     def refused_by_proxy(self, profile: str) -> None:
         with self._lock:

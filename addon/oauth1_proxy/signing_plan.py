@@ -32,8 +32,12 @@ the marker run's encoded signature exactly once, after them, in that text. Anyth
 an ``exclude_params`` that leaves the nonce out) is remembered as "no plan", and the recipe runs every time.
 
 The HMAC is fed the base string up to the nonce once, per plan; each request copies that state and feeds the
-rest (Python's ``hmac`` ``copy()``, made "to efficiently compute the digests of strings that share a common
-initial substring"): the digest is the HMAC of the whole base string.
+rest (hashlib's ``copy()``, made "to efficiently compute the digests of data sharing a common initial
+substring"): the digest is the HMAC of the whole base string. The HMAC is RFC 2104 §2's construction on
+hashlib's hash objects, as Python's ``hmac`` module builds it where OpenSSL's HMAC is missing
+(``hmac.HMAC._init_old``): copying ``hmac.HMAC`` costs three Python-level calls and an object per request,
+about a third of the plan's whole fill (issue 17's measurements, README). tests/test_signing_plan.py compares
+it with ``hmac.new`` (Hypothesis: keys shorter and longer than a block, every HMAC method's hash).
 
 tests/test_signing_plan.py compares planned requests with the recipe with every shortcut off and with
 tests/wire.py's independent recipe (Hypothesis), and checks that the usual requests are planned; the golden
@@ -43,11 +47,12 @@ Authorization bytes of tests/test_signing_differential.py are signed through a p
 from __future__ import annotations
 
 import binascii
-import hmac
+import hashlib
 from collections.abc import Hashable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, Self
 
-__all__ = ["NONCE_MARK", "TIMESTAMP_MARK", "MAX_PLANS", "MAX_KEYED_BYTES", "Plan", "PlanCache", "PLANS", "make_plan"]
+__all__ = ["NONCE_MARK", "TIMESTAMP_MARK", "MAX_PLANS", "MAX_KEYED_BYTES", "HashState", "Plan", "PlanCache", "PLANS",
+           "hmac_states", "make_plan"]
 
 # Unreserved letters that no real nonce (hex) or timestamp (digits) is: the recipe's output for these shows
 # where the values go.
@@ -88,18 +93,22 @@ class Plan(NamedTuple):
     body: bytes | None  # the body as sent when it is part of the shape and carries no parameter; None: as given
     params: tuple[tuple[str, str], ...]  # the protocol parameters as sent, the signature last
     timestamp_at: int  # where oauth_timestamp is in params (oauth_nonce follows it)
-    inner: hmac.HMAC  # the HMAC (§3.4.2) fed with the base string up to the nonce: copied for each request
+    inner: HashState  # RFC 2104's inner hash, fed the key and the base string up to the nonce: copied per request
+    outer: HashState  # its outer hash, fed the key
 
     def fill(self, nonce: str, timestamp: str) -> tuple[str, str, str, str]:
         """The placed text (the one ``where`` names), the signature, the base string and the normalized
         parameters for these values, the signature computed afresh (§3.4.2)."""
         b0, b1, b2 = self.base_string
         rest = f"{nonce}{b1}{timestamp}{b2}"
-        # "digest = HMAC-SHA1 (key, text)": the key and the text's first part are in ``inner`` already.
-        mac = self.inner.copy()
-        mac.update(rest.encode("ascii"))
+        # "digest = HMAC-SHA1 (key, text)": the key and the text's first part are in ``inner`` already;
+        # RFC 2104 §2: H(K XOR opad, H(K XOR ipad, text)).
+        inner = self.inner.copy()
+        inner.update(rest.encode("ascii"))
+        outer = self.outer.copy()
+        outer.update(inner.digest())
         # base64 (RFC 2045 §6.8) as signing.hmac_signature writes it, then §3.6 of base64 text.
-        signature = binascii.b2a_base64(mac.digest(), newline=False).decode("ascii")
+        signature = binascii.b2a_base64(outer.digest(), newline=False).decode("ascii")
         encoded = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
         p0, p1, p2, p3 = self.placed
         n0, n1, n2 = self.normalized
@@ -157,6 +166,7 @@ def make_plan(
         return None
     if where == "authorization" and authorization is None:
         return None
+    inner, outer = hmac_states(key.encode("ascii"), base_pieces[0].encode("ascii"), hash_name)
     return Plan(
         base_string=base_pieces,  # type: ignore[arg-type]
         normalized=normalized_pieces,  # type: ignore[arg-type]
@@ -164,8 +174,38 @@ def make_plan(
         where=where, url=url,
         body=body if keeps_body and where != "body" else None,
         params=params, timestamp_at=at,
-        inner=hmac.new(key.encode("ascii"), base_pieces[0].encode("ascii"), hash_name),
+        inner=inner, outer=outer,
     )
+
+
+class HashState(Protocol):
+    """A hashlib hash object, as a plan uses it."""
+
+    def copy(self) -> Self: ...
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
+
+_IPAD = bytes(octet ^ 0x36 for octet in range(256))  # RFC 2104 §2: "ipad = the byte 0x36 repeated B times"
+_OPAD = bytes(octet ^ 0x5C for octet in range(256))  # "opad = the byte 0x5C repeated B times"
+
+
+def hmac_states(key: bytes, text: bytes, hash_name: str) -> tuple[HashState, HashState]:
+    """RFC 2104 §2's inner hash fed K XOR ipad and ``text`` (the message's first part), and its outer hash fed
+    K XOR opad: copies of the two, the inner fed the message's rest, give HMAC(key, message).
+
+    §2: "(1) append zeros to the end of K to create a B byte string"; §3: "Applications that use keys longer
+    than B bytes will first hash the key using H".
+    """
+    inner: HashState = hashlib.new(hash_name)
+    block = hashlib.new(hash_name).block_size
+    if len(key) > block:
+        key = hashlib.new(hash_name, key).digest()
+    key = key.ljust(block, b"\0")
+    inner.update(key.translate(_IPAD))
+    inner.update(text)
+    outer: HashState = hashlib.new(hash_name, key.translate(_OPAD))
+    return inner, outer
 
 
 _SEEN_ONCE = object()  # a shape seen once: planned the second time, so that a one-off request costs no plan

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import os
 import secrets
-import threading
 
 from mitmproxy import ctx, http
 from mitmproxy.net.http import url
@@ -30,35 +29,40 @@ class _NonceSource:
     """Fresh nonces: 128 bits from the CSPRNG each, as hex (RFC 5849 §3.3), read from it 4 KiB at a time.
 
     One getrandom system call per 256 nonces instead of one per signed
-    request (issue 17: that call was the largest single entry of a signed
-    request's profile after the HMAC). Each 16 bytes are used once; a nonce
-    travels in the request, so bytes waiting here are no secret. A lock
-    keeps two threads from taking the same bytes; a forked child starts
-    with none (it would share the parent's).
+    request (issue 17). Each 16 bytes are used once: a read becomes 256
+    nonces in a list, and each is taken with one ``list.pop``, which no two
+    threads can both get (an atomic operation of the list, with or without
+    the GIL); two threads finding it empty each read their own fresh bytes.
+    A nonce travels in the request, so nonces waiting here are no secret. A
+    forked child starts with none (it would share the parent's).
     """
 
     SIZE = 16
     POOL = 4096
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool = b""
-        self._at = 0
+        self._nonces: list[str] = []
 
-    def __call__(self) -> str:
-        with self._lock:
-            at = self._at
-            if at + self.SIZE > len(self._pool):
-                self._pool, at = secrets.token_bytes(self.POOL), 0
-            self._at = at + self.SIZE
-            return self._pool[at:at + self.SIZE].hex()
+    def take(self) -> str:
+        try:
+            return self._nonces.pop()
+        except IndexError:  # the list is used up: the next read
+            pool = secrets.token_bytes(self.POOL).hex()
+            step = 2 * self.SIZE
+            nonces = [pool[at:at + step] for at in range(0, len(pool), step)]
+            nonce = nonces.pop()
+            self._nonces = nonces
+            return nonce
+
+    __call__ = take
 
     def forget(self) -> None:
-        self._pool, self._at = b"", 0
+        self._nonces = []
 
 
-make_nonce = _NonceSource()
-os.register_at_fork(after_in_child=make_nonce.forget)
+_NONCES = _NonceSource()
+make_nonce = _NONCES.take  # a bound method: cheaper to call than the instance (issue 17)
+os.register_at_fork(after_in_child=_NONCES.forget)
 
 
 def profiles_for(config: ProxyConfig, request: http.Request) -> tuple[Profile, ...]:

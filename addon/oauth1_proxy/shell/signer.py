@@ -83,6 +83,20 @@ __all__ = ["REFUSED_HOST", "THIS_SCRIPT", "OAuth1Signer", "SignedFlow", "_is_thi
 _MAX_SHAPE_BYTES = 4096  # a longer target or body is decided afresh each time (the memo's memory stays small)
 
 
+def _outgoing(request: http.Request, body: bytes | None, streamed: bool) -> OutgoingRequest:
+    """The policy's input for a flow's request (SPEC §5); each property and header read once (issue 5)."""
+    data = request.data
+    scheme, port, shown_host = request.scheme, request.port, request.host
+    headers = RequestHeaders.from_fields(
+        data.headers.fields, authority=request.authority if request.is_http2 or request.is_http3 else None)
+    return OutgoingRequest(
+        method=request.method, scheme=scheme, host=wire_host(shown_host), shown_host=shown_host, port=port,
+        target=data.path.decode("utf-8", "surrogateescape"), headers=headers,
+        host_header_matches=authority_matches(headers.host, scheme, shown_host, port, _parse_authority),
+        body=body, streamed=streamed,
+    )
+
+
 class SignedFlow(NamedTuple):
     """What the signer remembers of a flow until its response: never a secret.
 
@@ -469,17 +483,8 @@ class OAuth1Signer:
         started = time.perf_counter()
         data = request.data
         body = None if streamed else data.content
-
-        def outgoing() -> OutgoingRequest:
-            headers = RequestHeaders.from_fields(
-                data.headers.fields, authority=request.authority if request.is_http2 or request.is_http3 else None)
-            return OutgoingRequest(
-                method=request.method, scheme=scheme, host=host, shown_host=shown_host, port=port, target=path,
-                headers=headers,
-                host_header_matches=authority_matches(headers.host, scheme, shown_host, port, _parse_authority),
-                body=body, streamed=streamed,
-            )
-
+        # The policy's input, made only for a shape the memo does not keep (a closure over two names).
+        outgoing = lambda: _outgoing(request, body, streamed)  # noqa: E731
         # The request as received, every input of the policy's first step but the store (policy.ShapeMemo).
         shape = (chosen, streamed, data.method, scheme, port, raw_path, shown_host, data.http_version,
                  data.authority, data.headers.fields, body) \
@@ -497,16 +502,15 @@ class OAuth1Signer:
             return
         if isinstance(decision, Refuse):
             raise decision.error
-        self.limits.enter(flow, flow.id, decision)  # SPEC §11: admitted now, or raise MustQueue (nothing changed yet)
+        profile = decision.profile
+        flow_id = flow.id
+        if profile.limits.limited:  # SPEC §11: admitted now, or raise MustQueue (nothing changed yet)
+            self.limits.enter(flow, flow_id, decision)
         if decision.plaintext:
             self.guard.watch_request(flow)
-        self.stats.signed(decision.profile.name)
-        self._signed[flow.id] = SignedFlow(
-            profile=decision.profile.name,
-            base_string=decision.base_string,
-            may_retry=decision.may_retry and flow.id not in self._retries,
-            account_key=decision.account_key,
-        )
+        self.stats.signed(profile.name)
+        self._signed[flow_id] = SignedFlow(profile.name, decision.base_string,
+                                           decision.may_retry and flow_id not in self._retries, decision.account_key)
         if decision.strip_profile_header:
             del request.headers[PROFILE_HEADER]
         if decision.strip_account_header:
@@ -525,7 +529,6 @@ class OAuth1Signer:
             request.raw_content = decision.body
             if decision.set_content_length:
                 request.headers["content-length"] = str(len(decision.body))
-        profile = decision.profile
         metrics.signed(profile.name, "", time.perf_counter() - started)
         if logger.isEnabledFor(logging.INFO):  # SPEC §8: one line per signed request
             if SIGNED_LINES.active and not logger.disabled:  # buffered (logs.py): the path is cut at flush
