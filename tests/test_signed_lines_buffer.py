@@ -137,3 +137,43 @@ def test_line_args_is_idempotent() -> None:
     once = logs._line_args(("p", "GET", "h", "/a\udcff?b=1", "HMAC-SHA1"))
     assert once == ("p", "GET", "h", "/a\ufffd", "HMAC-SHA1")
     assert logs._line_args(once) is once
+
+
+async def test_signed_lines_redact_a_secret_learnt_after_the_same_line_was_written(fresh: logs.SignedLines) -> None:
+    # Messages are kept redacted per fields; a new redactor (a reloaded config, a secret the guard learnt)
+    # must not be served the message made before it.
+    out = io.StringIO()
+    handler = TermLogHandler(out)
+    handler.install()
+    try:
+        fresh.start()
+        sign_one(fresh)
+        fresh.flush()
+        fresh.know_secrets(["secret-in-path-123456"])
+        sign_one(fresh)
+        fresh.flush()
+    finally:
+        handler.uninstall()
+    first, second = out.getvalue().splitlines()
+    assert first.endswith("/v1/secret-in-path-123456 HMAC-SHA1")
+    assert second.endswith("/v1/REDACTED HMAC-SHA1") and "secret-in-path" not in second
+
+
+async def test_signed_lines_honour_the_loggers_level_when_flushed(fresh: logs.SignedLines) -> None:
+    # The signer hands lines to the buffer without asking the level (issue 17); the flush asks it.
+    out = io.StringIO()
+    handler = TermLogHandler(out)
+    handler.install()
+    level = logs.logger.level
+    try:
+        fresh.start()
+        sign_one(fresh)
+        logs.logger.setLevel(logging.WARNING)
+        fresh.flush()
+        logs.logger.setLevel(level)
+        sign_one(fresh)
+        fresh.flush()
+    finally:
+        logs.logger.setLevel(level)
+        handler.uninstall()
+    assert len(out.getvalue().splitlines()) == 1

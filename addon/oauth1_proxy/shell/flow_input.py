@@ -16,7 +16,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 
 from oauth1_proxy.accounts import accounts_in
 from oauth1_proxy.config import Profile, ProxyConfig, normalize_host
-from oauth1_proxy.policy import LoginHelp, StoredAccounts, TokenLookup, wire_host
+from oauth1_proxy.policy import StoredAccounts, TokenLookup, wire_host
 from oauth1_proxy.stores.managed import ManagedTokenStore
 from oauth1_proxy.tokens import FileTokenStore, StoredToken, TokenStore
 from oauth1_proxy.web import REVERSE_PREFIX
@@ -81,20 +81,21 @@ def profile_name(config: ProxyConfig | None, request: http.Request) -> str:
     return found[0].name if found else ""
 
 
-def login_help(flow: http.HTTPFlow, config: ProxyConfig | None, helper_url: str | None) -> LoginHelp:
-    """Where to log a profile in, for the message of a missing token (built only when one is missing)."""
+def login_for(flow: http.HTTPFlow, config: ProxyConfig | None, helper_url: str | None,
+              profile: Profile) -> tuple[str, str]:
+    """Where to log a profile in, for the message of a missing token (SPEC §5).
 
-    def login(profile: Profile) -> tuple[str, str]:
-        source = config.source if config else "FILE"
-        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
-            host, port = flow.client_conn.sockname[:2]
-            login_url = f"http://{host}:{port}{REVERSE_PREFIX}/login/{profile.name}"
-        else:
-            login_url = f"http://{ctx.options.oauth1_helper_host}/login/{profile.name}"
-        direct = f" (or {helper_url}login/{profile.name} in a browser)" if helper_url else ""
-        return login_url, f"{direct}, or run: oauth1-proxy login {profile.name} --config {source}"
-
-    return login
+    The policy's LoginHelp is ``functools.partial(login_for, flow, config, helper_url)``: made for every
+    signed request and called only when a token is missing, a partial costs no Python call (issue 17).
+    """
+    source = config.source if config else "FILE"
+    if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+        host, port = flow.client_conn.sockname[:2]
+        login_url = f"http://{host}:{port}{REVERSE_PREFIX}/login/{profile.name}"
+    else:
+        login_url = f"http://{ctx.options.oauth1_helper_host}/login/{profile.name}"
+    direct = f" (or {helper_url}login/{profile.name} in a browser)" if helper_url else ""
+    return login_url, f"{direct}, or run: oauth1-proxy login {profile.name} --config {source}"
 
 
 def token_lookup(store: TokenStore | None) -> TokenLookup:

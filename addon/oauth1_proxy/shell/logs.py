@@ -250,6 +250,8 @@ class SignedLines(logging.Filter):
         if not self.pending:
             return
         batch, self.pending = self.pending, []
+        if not logger.isEnabledFor(logging.INFO):  # the signer hands lines over without asking (SPEC §8's level)
+            return
         current = _sinks()
         if not at_exit and _shows_lines(current):
             self.sinks = current  # else mitmproxy's done has taken termlog away: the last ones seen still print
@@ -261,13 +263,12 @@ class SignedLines(logging.Filter):
             if logging.INFO < handler.level or not handler.filter(sample):
                 continue
             if isinstance(handler, TermLogHandler):
-                text = "".join([self._format(handler.formatter, created, args) + "\n" for created, args in batch])
-                _write(handler.file, text)
+                _write(handler.file, "\n".join(self._format(handler.formatter, batch)) + "\n")
             elif isinstance(handler, CallbackLogger):
                 if at_exit:
                     continue  # the event log's loop is gone, and nobody reads it any more
-                for created, args in batch:
-                    handler.callback(mitmproxy_log.LogEntry(self._format(handler.formatter, created, args), "info"))
+                for line in self._format(handler.formatter, batch):
+                    handler.callback(mitmproxy_log.LogEntry(line, "info"))
             else:
                 for created, args in batch:
                     record = _signed_line_record(_line_args(args), created=created)
@@ -288,22 +289,29 @@ class SignedLines(logging.Filter):
             messages[args] = messages[shown] = message
         return message
 
-    def _format(self, formatter: logging.Formatter | None, created: float, args: tuple[Any, ...]) -> str:
-        """MitmFormatter.format of our record (no client, no traceback, INFO's colour: none), done cheaply.
+    def _format(self, formatter: logging.Formatter | None, batch: list[tuple[float, tuple[Any, ...]]]) -> list[str]:
+        """MitmFormatter.format of our records (no client, no traceback, INFO's colour: none), done cheaply.
 
-        The message is redacted (``_message``); the time stamp around it is ours.
+        Each message is redacted (``_message``, kept per fields); the time stamp around it is ours. One loop,
+        no call per line but for a message not seen before (issue 17).
         """
-        second = int(created)
-        clock = self._clock
-        if second != clock[0]:
-            clock = self._clock = (second, time.strftime("%H:%M:%S.", time.localtime(second)))
-        stamp = clock[1] + _MILLISECONDS[int((created - second) * 1000)]
-        message = self._message(args)
         if isinstance(formatter, mitmproxy_log.MitmFormatter):
-            if formatter.colorize:
+            template, colorize = formatter.without_client, formatter.colorize
+        else:
+            template, colorize = "[%s] %s", False
+        messages = self._messages
+        clock_second, clock = self._clock
+        lines = []
+        for created, args in batch:
+            second = int(created)
+            if second != clock_second:
+                clock_second, clock = second, time.strftime("%H:%M:%S.", time.localtime(second))
+            message = messages.get(args) or self._message(args)
+            if colorize:
                 message = miniclick.style(message)
-            return formatter.without_client % (stamp, message)
-        return f"[{stamp}] {message}"
+            lines.append(template % (clock + _MILLISECONDS[int((created - second) * 1000)], message))
+        self._clock = (clock_second, clock)
+        return lines
 
 
 def _line_args(args: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
+from functools import partial
 from typing import Any, NamedTuple
 
 from mitmproxy import ctx, exceptions, http, tcp
@@ -53,7 +54,7 @@ from oauth1_proxy.shell.diagnosis import DIAGNOSED_STATUSES, learn_from_refusal
 from oauth1_proxy.shell.flow_input import (
     _no_accounts,
     _parse_authority,
-    login_help,
+    login_for,
     make_nonce,
     profiles_for,
     stored_accounts,
@@ -289,7 +290,8 @@ class OAuth1Signer:
             self.sign_flow(flow)
             signed = self._signed.get(flow.id)
             if signed is not None and self.config is not None:  # renew first when the idle limit is near
-                return self.lives.before_send(self.config, signed.profile, self._tokens(), key=signed.account_key)
+                # sign_flow has just made the store's lookups (_tokens).
+                return self.lives.before_send(self.config, signed.profile, self._lookups[1], key=signed.account_key)
         except TokenMissingError as e:
             if isinstance(e, TokenExpiredError) and e.refreshable:  # the session handle buys a new token first
                 name = e.profile
@@ -491,7 +493,7 @@ class OAuth1Signer:
             if len(raw_path) <= _MAX_SHAPE_BYTES and (body is None or len(body) <= _MAX_SHAPE_BYTES) else None
         decision = self._shapes.decide(
             shape, outgoing, config,
-            tokens=self._tokens(), login=login_help(flow, self.config, self.helper_url),
+            tokens=self._tokens(), login=partial(login_for, flow, config, self.helper_url),
             now=int(time.time()), nonce=make_nonce, learned_skew=self._skew, chosen=chosen, candidates=candidates,
             accounts=self._lookups[2],
         )
@@ -530,9 +532,9 @@ class OAuth1Signer:
             if decision.set_content_length:
                 request.headers["content-length"] = str(len(decision.body))
         metrics.signed(profile.name, "", time.perf_counter() - started)
-        if logger.isEnabledFor(logging.INFO):  # SPEC §8: one line per signed request
-            if SIGNED_LINES.active and not logger.disabled:  # buffered (logs.py): the path is cut at flush
-                SIGNED_LINES.take(time.time(), (profile.name, decision.method, decision.shown_host, decision.target,
-                                                profile.signature_method))
-            else:
-                logger.handle(_signed_line_record(decision.log_fields))
+        # SPEC §8: one line per signed request.
+        if SIGNED_LINES.loop is not None:  # buffered (logs.py): the level is looked at and the path cut at flush
+            SIGNED_LINES.take(time.time(), (profile.name, decision.method, decision.shown_host, decision.target,
+                                            profile.signature_method))
+        elif logger.isEnabledFor(logging.INFO):
+            logger.handle(_signed_line_record(decision.log_fields))
