@@ -284,7 +284,7 @@ def token_credentials(profile: Profile, tokens: TokenLookup, login: LoginHelp,
     """
     if profile.token is not None:
         return profile.static_token
-    if not profile.has_dance:
+    if profile.request_token_url is None:  # not profile.has_dance, without the property's call (issue 17)
         # Consumer-only (two-legged): no login can store a token for it, and a
         # leftover one (from when it had dance URLs) is not used. The store is
         # not read for every request either (issue 5).
@@ -597,8 +597,11 @@ def finish(
         timestamp = timestamp_for(profile, now, learned_skew.get(profile.name, 0))
     if kept is not None:
         plan, made = kept.plan, kept.made
-        if plan is not None and made is not None and (kept.token is token or kept.token == token) \
-                and once and timestamp and is_unreserved(once + timestamp):
+        both = once + timestamp
+        # Non-empty unreserved text (signing_plan.py); ASCII letters and digits (a hex nonce, a decimal
+        # timestamp) are, without a call.
+        if plan is not None and made is not None and (kept.token is token or kept.token == token) and once \
+                and timestamp and ((both.isascii() and both.isalnum()) or is_unreserved(both)):
             return _from_plan(plan, made, prepared.origin_length, once, timestamp)
     request = prepared.to_sign
     options = profile.signing_options(prepared.shown_host)
