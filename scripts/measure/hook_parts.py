@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/measure/hook_parts.py [--host HOST] [--without PART,PART...]
 
-Each flow goes through requestheaders, request and response as in scripts/measure/hook_cycle.py (the bench's
+Each flow goes through requestheaders, request and response by scripts/measure/hook_cycle.py's loop (the bench's
 in-place config: HMAC-SHA1, a static token, its long GET), under ``valgrind --tool=callgrind``: a run with
 3,000 flows minus a run with 1,000 (the start-up and the flows' own making cancel out), divided by 2,000.
 ``--host other.example.com``: flows no profile signs. ``--without`` replaces parts by no-ops, to read what
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import re
 import subprocess
@@ -27,6 +26,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "addon"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import hook_cycle  # noqa: E402  (this folder's: the same flows through the same hooks)
 
 PARTS = ("metrics", "stats", "lines", "nonce", "fill")
 
@@ -57,41 +59,6 @@ def _cut(signer: Any, parts: set[str]) -> None:
         policy._from_plan = once  # type: ignore[assignment]
 
 
-async def _flows(n: int, host: str, config: Path, parts: set[str]) -> None:
-    from mitmproxy.addons.proxyauth import ProxyAuth
-    from mitmproxy.addons.termlog import TermLog
-    from mitmproxy.test import taddons, tflow, tutils
-
-    from oauth1_proxy.devtools.bench import inplace
-    from oauth1_proxy.shell.signer import OAuth1Signer
-
-    logging.getLogger().setLevel(logging.DEBUG)  # as mitmdump does
-    signer = OAuth1Signer()
-    _cut(signer, parts)
-    with open(os.devnull, "w") as devnull, \
-            taddons.context(TermLog(devnull), ProxyAuth(), signer) as tctx:  # type: ignore[no-untyped-call]
-        tctx.configure(signer, oauth1_config=str(config), listen_host="127.0.0.1")
-        signer.running()
-        flows = []
-        for _ in range(n):
-            flow = tflow.tflow()
-            flow.request.scheme, flow.request.host, flow.request.port = "https", host, 443
-            flow.request.path = inplace.PATH
-            flow.request.headers["host"] = host
-            flows.append(flow)
-        response = tutils.tresp()
-        for flow in flows:
-            signer.requestheaders(flow)
-            result = signer.request(flow)
-            if result is not None:
-                await result
-            flow.response = response
-            result = signer.response(flow)
-            if result is not None:
-                await result
-        signer.done()
-
-
 def _instructions(n: int, host: str, config: Path, parts: str) -> int:
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, "--one",
@@ -106,7 +73,8 @@ def _instructions(n: int, host: str, config: Path, parts: str) -> int:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--one"]:
         n, host, config, parts = argv[1:5]
-        asyncio.run(_flows(int(n), host, Path(config), set(filter(None, parts.split(",")))))
+        cut = set(filter(None, parts.split(",")))
+        asyncio.run(hook_cycle.cycle(int(n), host, Path(config), prepare=lambda signer: _cut(signer, cut)))
         return 0
     from oauth1_proxy.devtools.bench import inplace
 
