@@ -103,6 +103,19 @@ class Outcome:
     detail: str
 
 
+def _hold_port(host: str, port: int) -> socket.socket | None:
+    """Bind (never listen on) a port no process listens on any more: connects to it are refused, and the kernel
+    gives it to no other socket. None if something took it first."""
+    holder = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind((host, port))
+    except OSError:
+        holder.close()
+        return None
+    return holder
+
+
 def one_request(balancer: Balancer, ca_file: Path, url: str) -> Outcome:
     """One HTTPS request through the balancer on a connection of its own (a new client each time)."""
     started = time.monotonic()
@@ -137,6 +150,7 @@ def test_two_instances_behind_haproxy_survive_kill_9_of_one_under_load(
         instances.append((proxy, int(ops_url(proxy).rpartition(":")[2])))
     ca_file = instances[0][0].ca_file
     balancer = start_haproxy(instances)
+    held: socket.socket | None = None
     try:
         url = f"{provider.base_url}/api/echo?load=1"
         first = one_request(balancer, ca_file, url)
@@ -160,6 +174,10 @@ def test_two_instances_behind_haproxy_survive_kill_9_of_one_under_load(
             victim = instances[0][0].process
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=10)
+            # The dead instance's port stays closed, as a real deployment's fixed port would: here it is an
+            # ephemeral one (port 0), and haproxy's next connect to it could otherwise be given that same port
+            # as its own source, a TCP self-connect that "succeeds" and hangs until the check marks it down.
+            held = _hold_port(instances[0][0].host, instances[0][0].port)
             killed_at.append(time.monotonic())
             time.sleep(3.0)
             stop.set()
@@ -187,6 +205,8 @@ def test_two_instances_behind_haproxy_survive_kill_9_of_one_under_load(
     finally:
         balancer.process.terminate()
         balancer.process.wait(timeout=10)
+        if held is not None:
+            held.close()
     logs = "".join(balancer.output) + "\n".join(p.text() for p, _ in instances)
     for secret in SECRETS:
         assert secret not in logs
