@@ -485,8 +485,8 @@ class OAuth1Signer:
         started = time.perf_counter()
         data = request.data
         body = None if streamed else data.content
-        # The policy's input, made only for a shape the memo does not keep (a closure over two names).
-        outgoing = lambda: _outgoing(request, body, streamed)  # noqa: E731
+        # The policy's input, made only for a shape the memo does not keep (a partial, as the login help).
+        outgoing = partial(_outgoing, request, body, streamed)
         # The request as received, every input of the policy's first step but the store (policy.ShapeMemo).
         shape = (chosen, streamed, data.method, scheme, port, raw_path, shown_host, data.http_version,
                  data.authority, data.headers.fields, body) \
