@@ -183,7 +183,8 @@ class OAuth1Signer:
         self.helper.configure(updated)
 
     def running(self) -> None:
-        """Start: load the config if not yet, hold reverse mode's Host, filter logs, start the helper, log profiles."""
+        """Start: load the config if not yet, hold reverse mode's Host, filter logs, start the helper and the ops
+        listener, settle the heap (startup.settle_heap), log profiles."""
         if self.config is None and ctx.options.oauth1_config:
             self._load_config()
         self.reverse.names = self.reverse.parse(ctx.options.oauth1_reverse_hosts)
@@ -193,6 +194,7 @@ class OAuth1Signer:
         install_log_filter()
         self.helper.running()
         self.ops.running()
+        startup.settle_heap()
         if self.config is None:
             logger.warning("oauth1-proxy: no oauth1_config set; nothing will be signed.")
             return

@@ -6,6 +6,7 @@ never per request.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Sequence
@@ -211,3 +212,23 @@ def warn_if_insecure() -> None:
             "(and a PLAINTEXT signature's secrets) may go to an impostor. This is your explicit choice; "
             "remove --set ssl_insecure=true (-k) to verify again."
         )
+
+
+_HEAP_SETTLED: list[bool] = []  # once per process: a second freeze would keep what the first left alive
+
+
+def settle_heap() -> None:
+    """Move what start-up made out of the cyclic garbage collector's way, once per process (issue 17).
+
+    The modules, mitmproxy's addons and the config live as long as the
+    process. ``gc.collect()`` frees start-up's garbage first, then
+    ``gc.freeze()`` (Python's "permanent generation") has every later full
+    collection walk only what was made since, instead of the whole heap each
+    time (README, Performance: what a full collection cost a running proxy).
+    Reference counting still frees a frozen object that is no longer used.
+    """
+    if _HEAP_SETTLED:
+        return
+    _HEAP_SETTLED.append(True)
+    gc.collect()
+    gc.freeze()
