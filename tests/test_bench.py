@@ -71,8 +71,8 @@ def test_bench_quick_prints_every_figure_and_exits_0() -> None:
 @pytest.mark.e2e
 def test_bench_quick_json_is_one_object_with_every_figure() -> None:
     done = subprocess.run(
-        [*BENCH_COMMAND, "--quick", "--json", "--load", "builtin", "--connections", "4"],
-        capture_output=True, text=True, timeout=240, check=False,
+        [*BENCH_COMMAND, "--quick", "--json", "--load", "builtin", "--connections", "4", "--rounds", "5"],
+        capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     figures = json.loads(done.stdout)
@@ -87,8 +87,34 @@ def test_bench_quick_json_is_one_object_with_every_figure() -> None:
         assert proxy[name]["load"]["rps"] > 0
         assert proxy[name]["load"]["p99_ms"] >= proxy[name]["load"]["p50_ms"] > 0
     assert proxy["throughput_ratio"] > 0 and proxy["signing_throughput_ratio"] > 0
+    # --rounds: that many alternating rounds, and with 5 or more an interval around the signing figure.
+    assert proxy["rounds"] == 5 and len(proxy["signing_paired_throughput_ratios"]) == 5
+    low, high = proxy["signing_throughput_ratio_interval"]
+    assert low <= proxy["signing_throughput_ratio"] <= high
     # Every request oauth1-proxy forwarded in the measured rounds arrived signed.
     assert proxy["upstream_saw"]["signed"] >= proxy["oauth1_proxy_requests_measured"] > 0
+
+
+def test_bench_rounds_below_one_is_refused_naming_the_value_and_the_default() -> None:
+    done = subprocess.run([*BENCH_COMMAND, "--rounds", "0"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "--rounds 0: give 1 or more rounds (the default is 15)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_median_interval_holds_the_median_narrows_with_more_rounds_and_needs_five() -> None:
+    from oauth1_proxy.devtools.bench.proxy import median_interval
+
+    spread = [0.80, 0.88, 0.91, 0.93, 0.94, 0.95, 0.97, 0.99, 1.02, 1.07]  # rounds as this machine gives them
+    few, many = median_interval(spread[:5] * 3), median_interval(spread * 12)
+    assert few is not None and many is not None
+    for interval, values in ((few, spread[:5] * 3), (many, spread * 12)):
+        median = sorted(values)[len(values) // 2]
+        assert interval[0] <= median <= interval[1]
+    assert many[1] - many[0] < few[1] - few[0]
+    # Seeded: the same rounds, the same interval; fewer than five rounds, none.
+    assert median_interval(spread * 12) == many
+    assert median_interval(spread[:4]) is None
 
 
 def test_bench_against_a_commit_runs_that_commits_tree_with_this_install(tmp_path: Path) -> None:

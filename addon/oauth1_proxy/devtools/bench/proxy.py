@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import statistics
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,18 @@ def paired(ours: list[LoadResult], bare: list[LoadResult], figure: Callable[[Loa
     return [figure(o, b) for o, b in zip(ours, bare, strict=True)]
 
 
+def median_interval(values: Sequence[float], confidence: float = 0.9, resamples: int = 2000
+                    ) -> tuple[float, float] | None:
+    """Where the median of ``values`` lies, ``confidence`` of the time: the percentile bootstrap (resampling
+    the rounds with replacement; seeded, so the same rounds give the same interval). None below 5 values."""
+    if len(values) < 5:
+        return None
+    draw = random.Random(0).choices
+    medians = sorted(statistics.median(draw(values, k=len(values))) for _ in range(resamples))
+    cut = int(resamples * (1 - confidence) / 2)
+    return medians[cut], medians[-cut - 1]
+
+
 def _median_cpu_difference(ours: list[LoadResult], other: list[LoadResult]) -> float | None:
     pairs = [o.cpu_us_per_request - b.cpu_us_per_request for o, b in zip(ours, other, strict=True)
              if o.cpu_us_per_request is not None and b.cpu_us_per_request is not None]
@@ -222,13 +235,16 @@ def _ours() -> list[str]:
 
 
 def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[str], None],
-                against: str | None = None) -> dict[str, Any]:
-    """The three proxies (four with ``against``), alternating rounds of the same load; medians and ratios."""
+                against: str | None = None, rounds: int | None = None) -> dict[str, Any]:
+    """The three proxies (four with ``against``), alternating rounds of the same load; medians and ratios.
+
+    ``rounds``: how many (default 15, 1 with ``quick``)."""
     tool = load_tool(load)
     # Many short rounds, taking turns (ABC, CBA): on a shared machine the
     # speed drifts within seconds, and each round of ours is compared with
     # the other proxies' rounds next to it.
-    rounds, seconds, latency_seconds, warmup = (1, 2.0, 1.0, 0.5) if quick else (15, 2.0, 1.0, 2.0)
+    default_rounds, seconds, latency_seconds, warmup = (1, 2.0, 1.0, 0.5) if quick else (15, 2.0, 1.0, 2.0)
+    rounds = default_rounds if rounds is None else rounds
     out: dict[str, Any] = {
         "load": "builtin asyncio generator" if tool == "builtin" else "wrk",
         "connections": connections,
@@ -297,6 +313,7 @@ def bench_proxy(quick: bool, load: str, connections: int, progress: Callable[[st
     idle_load = throughput[NOTHING_TO_SIGN]
     out["signing_paired_throughput_ratios"] = paired(ours_load, idle_load, lambda o, b: o.rps / b.rps)
     out["signing_throughput_ratio"] = statistics.median(out["signing_paired_throughput_ratios"])
+    out["signing_throughput_ratio_interval"] = median_interval(out["signing_paired_throughput_ratios"])
     out["signing_added_one_connection_p50_ms"] = statistics.median(
         paired(latency["oauth1-proxy"], latency[NOTHING_TO_SIGN], lambda o, b: o.p50_ms - b.p50_ms))
     out["signing_added_cpu_us_per_request"] = _median_cpu_difference(ours_load, idle_load)
