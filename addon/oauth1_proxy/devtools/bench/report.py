@@ -99,7 +99,7 @@ def print_proxy(proxy: dict[str, Any], out: TextIO) -> None:
           f"p99 {proxy['added_one_connection_p99_ms']:+.2f} ms with 1 connection", file=out)
     idle_cpu = proxy["signing_added_cpu_us_per_request"]
     rounds = ", ".join(f"{r:.0%}" for r in proxy["signing_paired_throughput_ratios"])
-    interval = proxy.get("signing_throughput_ratio_interval")
+    interval = proxy["signing_throughput_ratio_interval"]
     print(f"  signing itself (oauth1-proxy / {NOTHING_TO_SIGN}): throughput {proxy['signing_throughput_ratio']:.1%}"
           + (f" (90% interval of that median: {interval[0]:.1%} to {interval[1]:.1%}, bootstrap over the "
              "rounds)" if interval else "")
