@@ -30,6 +30,7 @@ MITMPROXY_SHELL = {
     "cli",
     "shell.dispatch",
     "shell.signer",
+    "shell.kept_apply",
     "shell.capture",
     "shell.frontends",
     "shell.logs",

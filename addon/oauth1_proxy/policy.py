@@ -555,13 +555,15 @@ class KeptShape:
     ``finish`` made for it by the recipe, whose other fields every later Sign of the shape shares.
     """
 
-    __slots__ = ("prepared", "token", "plan", "made")
+    __slots__ = ("prepared", "token", "plan", "made", "applied")
 
     def __init__(self, prepared: Prepared) -> None:
         self.prepared = prepared
         self.token: TokenCredentials | None = None
         self.plan: Plan | None = None
         self.made: Sign | None = None
+        # The caller's own record of how a Sign of this shape was applied (the shell's KeptApply); never read here.
+        self.applied: object = None
 
 
 def finish(
@@ -658,6 +660,11 @@ def _from_plan(plan: Plan, made: Sign, origin_length: int, nonce: str, timestamp
                 strip_account_header)
 
 
+def _login_unasked(profile: Profile) -> tuple[str, str]:
+    """ShapeMemo.again's LoginHelp: a missing token is decide's to word, so nothing here is shown."""
+    return "", ""
+
+
 class ShapeMemo:
     """decide, keeping ``prepare``'s answer per request shape (issue 17); only ``finish`` runs again.
 
@@ -708,6 +715,55 @@ class ShapeMemo:
             kept = self._keep(shape, prepared)
         return finish(kept.prepared, tokens=tokens, login=login, now=now, nonce=nonce, learned_skew=learned_skew,
                       kept=kept)
+
+    def again(
+        self,
+        shape: object,
+        config: ProxyConfig,
+        *,
+        tokens: TokenLookup,
+        now: int,
+        nonce: Callable[[], str],
+        learned_skew: Mapping[str, int] = NO_LEARNED_SKEW,
+    ) -> tuple[KeptShape, str, str] | None:
+        """A kept shape's request signed by its plan, in one call: (its record, the placed text, the base string).
+
+        ``decide``'s Sign for it is ``record.made`` with these two texts in place of the placed one (the
+        Authorization value, the URL or the body: ``plan.where``) and of the base string (``_from_plan``). None
+        wherever ``decide`` would do more than fill the plan: a shape not kept, no plan yet, other token
+        credentials, a token missing or expired (``decide`` then says why), a nonce or timestamp that is not
+        non-empty unreserved text, and a shape whose record has no ``applied`` yet: the caller applies the
+        texts with it. tests/test_policy_memo.py compares the two.
+        """
+        if config is not self._config:
+            return None
+        kept = self._prepared.get(shape)
+        if kept is None or kept.applied is None:
+            return None
+        plan, made, prepared = kept.plan, kept.made, kept.prepared
+        if plan is None or made is None:
+            return None
+        profile = prepared.profile
+        if prepared.unnamed_by_store and tokens(profile.name) is None:
+            return None
+        try:
+            token = token_credentials(profile, tokens, _login_unasked, now, key=prepared.account_key or None,
+                                      account=prepared.account)
+        except TokenMissingError:
+            return None
+        if not (kept.token is token or kept.token == token):
+            return None
+        once = nonce()
+        timestamp = timestamp_for(profile, now, learned_skew.get(profile.name, 0))
+        both = once + timestamp
+        if not (once and timestamp and ((both.isascii() and both.isalnum()) or is_unreserved(both))):
+            return None
+        placed, _, base_string, _ = plan.fill(once, timestamp)
+        return kept, placed, base_string
+
+    def kept(self, shape: object) -> KeptShape | None:
+        """The record kept for a shape, if any (to set its ``applied``)."""
+        return self._prepared.get(shape)
 
     def _keep(self, shape: object, prepared: Prepared) -> KeptShape:
         kept = self._prepared

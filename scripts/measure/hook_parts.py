@@ -8,8 +8,8 @@ in-place config: HMAC-SHA1, a static token, its long GET), under ``valgrind --to
 ``--host other.example.com``: flows no profile signs. ``--without`` replaces parts by no-ops, to read what
 each costs as the difference to the whole (not a correct proxy then, a measurement only):
 metrics (metrics.signed, provider_answer), stats (RunStats.signed), lines (SignedLines.take and so the
-flush), nonce (a constant nonce), fill (each kept shape's Sign made once and served again: the plan's
-fill, its HMAC and the Sign). Needs Debian's valgrind; takes about a minute per run.
+flush), nonce (a constant nonce), fill (each plan's fill made once and served again: its HMAC and
+texts). Needs Debian's valgrind; takes about a minute per run.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ PARTS = ("metrics", "stats", "lines", "nonce", "fill")
 
 
 def _cut(signer: Any, parts: set[str]) -> None:
-    from oauth1_proxy import policy
+    from oauth1_proxy import signing_plan
     from oauth1_proxy.shell import logs
     from oauth1_proxy.shell import signer as shell
 
@@ -49,14 +49,14 @@ def _cut(signer: Any, parts: set[str]) -> None:
         shell.make_nonce = lambda: "0123456789abcdef0123456789abcdef"  # type: ignore[assignment]
     if "fill" in parts:
         served: dict[int, Any] = {}
-        made = policy._from_plan
+        fill = signing_plan.Plan.fill
 
-        def once(plan: Any, sign: Any, origin_length: int, nonce: str, timestamp: str) -> Any:
-            if id(sign) not in served:
-                served[id(sign)] = made(plan, sign, origin_length, nonce, timestamp)
-            return served[id(sign)]
+        def once(plan: Any, nonce: str, timestamp: str) -> Any:
+            if id(plan) not in served:
+                served[id(plan)] = fill(plan, nonce, timestamp)
+            return served[id(plan)]
 
-        policy._from_plan = once  # type: ignore[assignment]
+        signing_plan.Plan.fill = once  # type: ignore[method-assign]
 
 
 def _instructions(n: int, host: str, config: Path, parts: str) -> int:

@@ -48,7 +48,7 @@ from oauth1_proxy.policy import (
     wire_host,
 )
 from oauth1_proxy.run_stats import RunStats
-from oauth1_proxy.shell import startup
+from oauth1_proxy.shell import kept_apply, startup
 from oauth1_proxy.shell.capture import CaptureGuard
 from oauth1_proxy.shell.diagnosis import DIAGNOSED_STATUSES, learn_from_refusal
 from oauth1_proxy.shell.flow_input import (
@@ -63,8 +63,9 @@ from oauth1_proxy.shell.flow_input import (
 from oauth1_proxy.shell.flow_input import _no_token as _no_token
 from oauth1_proxy.shell.flow_input import profile_name as profile_name
 from oauth1_proxy.shell.helper import OAuth1Helper
+from oauth1_proxy.shell.kept_apply import KeptApply
 from oauth1_proxy.shell.limits import Limiter, MustQueue
-from oauth1_proxy.shell.logs import SIGNED_LINES, _signed_line_record, install_log_filter, logger
+from oauth1_proxy.shell.logs import SIGNED_LINES, _line_args, _signed_line_record, install_log_filter, logger
 from oauth1_proxy.shell.ops import OpsListener
 from oauth1_proxy.shell.refusals import REFUSED_HOST as REFUSED_HOST
 from oauth1_proxy.shell.refusals import StreamedRefusals, refuse, refuse_internal, refuse_raw_tcp
@@ -487,15 +488,32 @@ class OAuth1Signer:
         started = time.perf_counter()
         data = request.data
         body = None if streamed else data.content
-        # The policy's input, made only for a shape the memo does not keep (a partial, as the login help).
-        outgoing = partial(_outgoing, request, body, streamed)
         # The request as received, every input of the policy's first step but the store (policy.ShapeMemo).
         shape = (chosen, streamed, data.method, scheme, port, raw_path, shown_host, data.http_version,
                  data.authority, data.headers.fields, body) \
             if len(raw_path) <= _MAX_SHAPE_BYTES and (body is None or len(body) <= _MAX_SHAPE_BYTES) else None
+        tokens = self._tokens()
+        if shape is not None:  # a shape signed before: its plan's texts, applied as the last one was (kept_apply.py)
+            again = self._shapes.again(shape, config, tokens=tokens, now=int(time.time()), nonce=make_nonce,
+                                       learned_skew=self._skew)
+            if again is not None:
+                kept, authorization, base_string = again
+                applied: KeptApply = kept.applied  # type: ignore[assignment]
+                flow_id, name = flow.id, applied.name
+                self.stats.signed(name)
+                self._signed[flow_id] = SignedFlow(
+                    name, base_string, applied.may_retry and flow_id not in self._retries, applied.account_key)
+                data.headers.fields = (*applied.fields,
+                                       (b"Authorization", authorization.encode("utf-8", "surrogateescape")))
+                if applied.path is not None:
+                    data.path = applied.path
+                metrics.signed(name, "", time.perf_counter() - started)
+                self._signed_line(applied.line)
+                return
         decision = self._shapes.decide(
-            shape, outgoing, config,
-            tokens=self._tokens(), login=partial(login_for, flow, config, self.helper_url),
+            # The policy's input, made only for a shape the memo does not keep (a partial, as the login help).
+            shape, partial(_outgoing, request, body, streamed), config,
+            tokens=tokens, login=partial(login_for, flow, config, self.helper_url),
             now=int(time.time()), nonce=make_nonce, learned_skew=self._skew, chosen=chosen, candidates=candidates,
             accounts=self._lookups[2],
         )
@@ -534,9 +552,16 @@ class OAuth1Signer:
             if decision.set_content_length:
                 request.headers["content-length"] = str(len(decision.body))
         metrics.signed(profile.name, "", time.perf_counter() - started)
-        # SPEC §8: one line per signed request.
+        self._signed_line((profile.name, decision.method, decision.shown_host, decision.target,
+                           profile.signature_method))
+        if shape is not None:
+            kept_apply.record(self._shapes.kept(shape), decision, request, raw_path)
+
+    @staticmethod
+    def _signed_line(line: tuple[Any, ...]) -> None:
+        """SPEC §8: one line per signed request: profile, method, host, target (its query cut where it is
+        printed: logs._line_args), signature method."""
         if SIGNED_LINES.loop is not None:  # buffered (logs.py): the level is looked at and the path cut at flush
-            SIGNED_LINES.take(time.time(), (profile.name, decision.method, decision.shown_host, decision.target,
-                                            profile.signature_method))
+            SIGNED_LINES.take(time.time(), line)
         elif logger.isEnabledFor(logging.INFO):
-            logger.handle(_signed_line_record(decision.log_fields))
+            logger.handle(_signed_line_record(_line_args(line)))
