@@ -49,11 +49,13 @@ class RunStats:
         return self._by_profile.setdefault(profile, _Counts())
 
     def signed(self, profile: str) -> None:
-        with self._lock:
-            counts = self._by_profile.get(profile)  # not _counts: setdefault makes a _Counts per request
-            if counts is None:
+        """Count one signed request. The event loop is the only writer of ``signed``, so a profile already
+        counted takes no lock (a reader sees the count before or after; issue 17); a new entry is made under it."""
+        counts = self._by_profile.get(profile)  # not _counts: setdefault makes a _Counts per request
+        if counts is None:
+            with self._lock:
                 counts = self._counts(profile)
-            counts.signed += 1
+        counts.signed += 1
 
     def refused_by_proxy(self, profile: str) -> None:
         with self._lock:

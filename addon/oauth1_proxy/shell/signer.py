@@ -393,8 +393,9 @@ class OAuth1Signer:
         signed = self._signed.pop(flow.id, None)
         if signed is None or flow.response is None:
             return None
-        metrics.provider_answer(signed.profile, flow.response.status_code)
-        if flow.response.status_code not in DIAGNOSED_STATUSES:
+        status = flow.response.status_code
+        metrics.provider_answer(signed.profile, status)
+        if status not in DIAGNOSED_STATUSES:
             return None
         return self._diagnose_safely(flow, signed)
 
