@@ -252,7 +252,7 @@ def test_memo_signs_a_kept_shape_from_its_plan_as_the_plain_recipe_and_the_rfc(
     request = make_request(case["target"], method=case["method"], headers={"Content-Type": content_type},
                            body=case["body"])
     token = {"static": ("t/k", "t=s"), "stored": ("tok-1", "sec-1"), "none": (None, "")}[case["token"]]
-    memo = ShapeMemo()
+    memo, answered = ShapeMemo(), 0
     with fresh_plans(), mock.patch.object(policy, "_from_plan", wraps=policy._from_plan) as filled:
         for nonce, now in sequence:
             common: dict[str, Any] = {"tokens": store.get, "login": lambda p: ("u", ""), "now": now,
@@ -268,9 +268,22 @@ def test_memo_signs_a_kept_shape_from_its_plan_as_the_plain_recipe_and_the_rfc(
                            include_body_hash=case["body_hash"])
             assert (got.url, got.authorization, got.body, got.base_string) == \
                 (rfc.url, rfc.authorization, rfc.body, rfc.base_string)
+            # ShapeMemo.again, for the same nonce and clock, once the caller has a record for the shape: the
+            # texts of decide's Sign.
+            kept = memo.kept("shape")
+            assert kept is not None
+            kept.applied = kept.applied or object()
+            again = memo.again("shape", config, tokens=store.get, now=now, nonce=lambda: nonce)  # noqa: B023
+            if again is not None:
+                answered += 1
+                assert kept.plan is not None and again[0] is kept
+                placed = {"authorization": got.authorization, "url": got.url, "body": got.body.decode("latin-1")}
+                assert (again[1], again[2]) == (placed[kept.plan.where], got.base_string)
     plannable = case["signature_method"] != "PLAINTEXT"
-    # The comparisons above covered the plan's fill: from the third request on, for every HMAC method.
+    # The comparisons above covered the plan's fill: from the third request on, for every HMAC method; and
+    # ShapeMemo.again from the second on (the plan is made at the second request).
     assert filled.call_count == (len(sequence) - 2 if plannable else 0)
+    assert answered == (len(sequence) - 1 if plannable else 0)
     assert (memo._prepared["shape"].plan is not None) == plannable
 
 
@@ -278,12 +291,19 @@ def test_memo_signs_from_the_plan_only_with_the_token_it_was_made_with() -> None
     config = _plan_config("HMAC-SHA1", "header", None, False, "stored")
     store = {"p": _token(1, None)}
     request = make_request()
-    memo = ShapeMemo()
+    memo, answers = ShapeMemo(), []
     with fresh_plans(), mock.patch.object(policy, "_from_plan", wraps=policy._from_plan) as filled:
         for version in (1, 1, 1, 2, 2, 2, 2):
             store["p"] = _token(version, None)
+            again = memo.again("s", config, tokens=store.get, now=NOW, nonce=lambda: "abc")
             got = memo.decide("s", lambda: request, config, tokens=store.get, login=lambda p: ("u", ""), now=NOW,
                               nonce=lambda: "abc")
             assert isinstance(got, Sign) and f'oauth_token="tok-{version}"' in (got.authorization or "")
+            kept = memo.kept("s")
+            assert kept is not None
+            kept.applied = object()
+            answers.append(again is not None)
         # The third request, then the new token's third and fourth: its first two are the recipe's again.
         assert filled.call_count == 3
+        # ShapeMemo.again likewise answers only with the plan's token (asked before each decide).
+        assert answers == [False, False, True, False, False, True, True]

@@ -733,7 +733,8 @@ class ShapeMemo:
         wherever ``decide`` would do more than fill the plan: a shape not kept, no plan yet, other token
         credentials, a token missing or expired (``decide`` then says why), a nonce or timestamp that is not
         non-empty unreserved text, and a shape whose record has no ``applied`` yet: the caller applies the
-        texts with it. tests/test_policy_memo.py compares the two.
+        texts with it. tests/test_policy_memo.py compares the two; tests/test_signer_again.py, what the proxy
+        sends either way.
         """
         if config is not self._config:
             return None

@@ -82,6 +82,7 @@ __all__ = ["REFUSED_HOST", "THIS_SCRIPT", "OAuth1Signer", "SignedFlow", "_is_thi
            "_no_token", "_parse_authority", "make_nonce"]
 
 
+_new_tuple = tuple.__new__
 _MAX_SHAPE_BYTES = 4096  # a longer target or body is decided afresh each time (the memo's memory stays small)
 
 
@@ -495,21 +496,23 @@ class OAuth1Signer:
             if len(raw_path) <= _MAX_SHAPE_BYTES and (body is None or len(body) <= _MAX_SHAPE_BYTES) else None
         tokens = self._tokens()
         if shape is not None:  # a shape signed before: its plan's texts, applied as the last one was (kept_apply.py)
-            again = self._shapes.again(shape, config, tokens=tokens, now=int(time.time()), nonce=make_nonce,
+            created = time.time()
+            again = self._shapes.again(shape, config, tokens=tokens, now=int(created), nonce=make_nonce,
                                        learned_skew=self._skew)
             if again is not None:
                 kept, authorization, base_string = again
                 applied: KeptApply = kept.applied  # type: ignore[assignment]
                 flow_id, name = flow.id, applied.name
                 self.stats.signed(name)
-                self._signed[flow_id] = SignedFlow(
-                    name, base_string, applied.may_retry and flow_id not in self._retries, applied.account_key)
+                # SignedFlow(...) without its generated __new__'s Python frame (issue 17).
+                self._signed[flow_id] = _new_tuple(SignedFlow, (
+                    name, base_string, applied.may_retry and flow_id not in self._retries, applied.account_key))
                 data.headers.fields = (*applied.fields,
                                        (b"Authorization", authorization.encode("utf-8", "surrogateescape")))
                 if applied.path is not None:
                     data.path = applied.path
                 metrics.signed(name, "", time.perf_counter() - started)
-                self._signed_line(applied.line)
+                self._signed_line(applied.line, created)
                 return
         decision = self._shapes.decide(
             # The policy's input, made only for a shape the memo does not keep (a partial, as the login help).
@@ -554,15 +557,15 @@ class OAuth1Signer:
                 request.headers["content-length"] = str(len(decision.body))
         metrics.signed(profile.name, "", time.perf_counter() - started)
         self._signed_line((profile.name, decision.method, decision.shown_host, decision.target,
-                           profile.signature_method))
+                           profile.signature_method), time.time())
         if shape is not None:
             kept_apply.record(self._shapes.kept(shape), decision, request, raw_path)
 
     @staticmethod
-    def _signed_line(line: tuple[Any, ...]) -> None:
+    def _signed_line(line: tuple[Any, ...], created: float) -> None:
         """SPEC §8: one line per signed request: profile, method, host, target (its query cut where it is
-        printed: logs._line_args), signature method."""
+        printed: logs._line_args), signature method; ``created``: when it was signed."""
         if SIGNED_LINES.loop is not None:  # buffered (logs.py): the level is looked at and the path cut at flush
-            SIGNED_LINES.take(time.time(), line)
+            SIGNED_LINES.take(created, line)
         elif logger.isEnabledFor(logging.INFO):
             logger.handle(_signed_line_record(_line_args(line)))
