@@ -37,36 +37,15 @@ from tests.wire import verify_signed_request
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z
 
-CONFIG = f"""\
-token_store: tokens.yaml
-profiles:
-  static:
-    hosts: [static.example.com]
-    consumer_key: ck
-    consumer_secret: "{CONSUMER_SECRET}"
-    token: the-token
-    token_secret: "{TOKEN_SECRET}"
-  query:
-    hosts: [query.example.com]
-    consumer_key: ck
-    consumer_secret: "{CONSUMER_SECRET}"
-    token: the-token
-    token_secret: "{TOKEN_SECRET}"
-    placement: query
-  body:
-    hosts: [body.example.com]
-    consumer_key: ck
-    consumer_secret: "{CONSUMER_SECRET}"
-    token: the-token
-    token_secret: "{TOKEN_SECRET}"
-    placement: body
-  limited:
-    hosts: [limited.example.com]
-    consumer_key: ck
-    consumer_secret: "{CONSUMER_SECRET}"
-    token: the-token
-    token_secret: "{TOKEN_SECRET}"
-    rate_limit: 1000/second
+def _static(name: str, extra: str = "") -> str:
+    """A profile with a static token for ``name``.example.com; ``extra``: more of its keys."""
+    return (f"  {name}:\n    hosts: [{name}.example.com]\n    consumer_key: ck\n"
+            f'    consumer_secret: "{CONSUMER_SECRET}"\n    token: the-token\n    token_secret: "{TOKEN_SECRET}"\n'
+            + extra)
+
+
+CONFIG = "token_store: tokens.yaml\nprofiles:\n" + _static("static") + _static("query", "    placement: query\n") \
+    + _static("body", "    placement: body\n") + _static("limited", "    rate_limit: 1000/second\n") + f"""\
   dance:
     hosts: [dance.example.com, static.example.com]
     path_prefix: /v1
