@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from mitmproxy import http
 
-from oauth1_proxy.policy import KeptShape, Sign
+from oauth1_proxy.policy import ShapeMemo, Sign
 
 __all__ = ["KeptApply", "record"]
 
@@ -33,15 +33,16 @@ class KeptApply(NamedTuple):
     line: tuple[Any, ...]  # SPEC §8's fields, as SignedLines.take keeps them
 
 
-def record(kept: KeptShape | None, decision: Sign, request: http.Request, received_path: bytes) -> None:
-    """Set ``kept.applied`` from a request just signed with ``decision`` the long way, where it applies."""
-    if kept is None or kept.applied is not None or kept.made is None or kept.plan is None:
+def record(memo: ShapeMemo, shape: object, decision: Sign, request: http.Request, received_path: bytes) -> None:
+    """Set the kept shape's ``applied`` from a request just signed with ``decision`` the long way, where it
+    applies. The Sign is looked at first: a query or body placement never looks the shape up again."""
+    authorization, profile = decision.authorization, decision.profile
+    if authorization is None or decision.body_changed or profile.limits.limited:
         return
-    authorization = decision.authorization
-    if kept.plan.where != "authorization" or authorization is None or decision.body_changed:
-        return
-    profile = decision.profile
-    if profile.limits.limited or decision.plaintext:
+    kept = memo.kept(shape)
+    # No plan (yet, or ever: PLAINTEXT and RSA have none): nothing for ShapeMemo.again to fill.
+    if kept is None or kept.applied is not None or kept.made is None or kept.plan is None \
+            or kept.plan.where != "authorization":
         return
     fields = request.headers.fields
     if fields[-1:] != ((b"Authorization", authorization.encode("utf-8", "surrogateescape")),):

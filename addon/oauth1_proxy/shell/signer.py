@@ -559,7 +559,7 @@ class OAuth1Signer:
         self._signed_line((profile.name, decision.method, decision.shown_host, decision.target,
                            profile.signature_method), time.time())
         if shape is not None:
-            kept_apply.record(self._shapes.kept(shape), decision, request, raw_path)
+            kept_apply.record(self._shapes, shape, decision, request, raw_path)
 
     @staticmethod
     def _signed_line(line: tuple[Any, ...], created: float) -> None:
