@@ -307,3 +307,34 @@ def test_memo_signs_from_the_plan_only_with_the_token_it_was_made_with() -> None
         assert filled.call_count == 3
         # ShapeMemo.again likewise answers only with the plan's token (asked before each decide).
         assert answers == [False, False, True, False, False, True, True]
+
+
+@pytest.mark.parametrize("token", ["static", "none"])
+def test_memo_answers_again_only_for_a_nonce_of_unreserved_text_and_with_any_clock(token: str) -> None:
+    # ShapeMemo.again does not ask the store for a static token or none (consumer-only), and does not look at
+    # the timestamp (str of an int: digits, "-" with a clock behind 1970): only the nonce decides whether the
+    # plan may fill it. Whatever it answers equals decide's texts for the same values.
+    config = _plan_config("HMAC-SHA1", "header", None, False, token)
+    request = make_request()
+    memo = ShapeMemo()
+
+    def asked(name: str) -> None:
+        raise AssertionError("the store was asked")
+
+    with fresh_plans():
+        for _ in range(2):  # the first request, then the one that makes the plan
+            memo.decide("s", lambda: request, config, tokens=asked, login=lambda p: ("u", ""), now=NOW,
+                        nonce=lambda: "n0")
+        kept = memo.kept("s")
+        assert kept is not None and kept.plan is not None
+        kept.applied = object()
+        for nonce, now, answers in [("", NOW, False), ("a b", NOW, False), ("a+b", NOW, False), ("é", NOW, False),
+                                    ("\udcff", NOW, False), ("aZ09-._~", NOW, True), ("abc", -5, True),
+                                    ("abc", 0, True)]:
+            again = memo.again("s", config, tokens=asked, now=now, nonce=lambda: nonce)  # noqa: B023
+            assert (again is not None) == answers, (nonce, now)
+            if again is not None:
+                got = memo.decide("s", lambda: request, config, tokens=asked, login=lambda p: ("u", ""), now=now,
+                                  nonce=lambda: nonce)  # noqa: B023
+                assert isinstance(got, Sign) and (again[1], again[2]) == (got.authorization, got.base_string)
+                assert f'oauth_timestamp="{now}"' in again[1]

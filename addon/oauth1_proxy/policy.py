@@ -37,7 +37,7 @@ from oauth1_proxy.signing import (
     plan_of,
     sign_request,
 )
-from oauth1_proxy.signing_fast import is_unreserved
+from oauth1_proxy.signing_fast import UNRESERVED, is_unreserved
 from oauth1_proxy.signing_plan import Plan
 from oauth1_proxy.tokens import StoredToken
 
@@ -745,21 +745,23 @@ class ShapeMemo:
         if plan is None or made is None:
             return None
         profile = prepared.profile
-        if prepared.unnamed_by_store and tokens(profile.name) is None:
-            return None
-        try:
-            token = token_credentials(profile, tokens, _login_unasked, now, key=prepared.account_key or None,
-                                      account=prepared.account)
-        except TokenMissingError:
-            return None
-        if not (kept.token is token or kept.token == token):
-            return None
+        # A static token or none (consumer-only) is the one the plan was made with: the config is the same.
+        if profile.token is None and profile.request_token_url is not None:  # the store's (token_credentials)
+            if prepared.unnamed_by_store and tokens(profile.name) is None:
+                return None
+            try:
+                token = token_credentials(profile, tokens, _login_unasked, now, key=prepared.account_key or None,
+                                          account=prepared.account)
+            except TokenMissingError:
+                return None
+            if not (kept.token is token or kept.token == token):
+                return None
         once = nonce()
-        timestamp = timestamp_for(profile, now, learned_skew.get(profile.name, 0))
-        both = once + timestamp
-        if not (once and timestamp and ((both.isascii() and both.isalnum()) or is_unreserved(both))):
+        # timestamp_for's, written out (issue 17): str of an int, so non-empty unreserved text ("-" and digits).
+        timestamp = str(now + profile.clock_skew + learned_skew.get(profile.name, 0))
+        if not once or once.encode("utf-8", "surrogateescape").translate(None, UNRESERVED):  # is_unreserved's test
             return None
-        placed, _, base_string, _ = plan.fill(once, timestamp)
+        placed, _, base_string = plan.place(once, timestamp)
         return kept, placed, base_string
 
     def kept(self, shape: object) -> KeptShape | None:

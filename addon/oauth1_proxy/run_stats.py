@@ -31,7 +31,7 @@ class ProviderRefusal:
 
 
 @dataclass(slots=True)
-class _Counts:
+class ProfileCounts:
     signed: int = 0
     refused_by_proxy: int = 0
     refused_by_provider: int = 0
@@ -42,20 +42,26 @@ class _Counts:
 class RunStats:
     """Thread-safe counters: the signer writes on the event loop, the helper reads from its threads."""
 
-    _by_profile: dict[str, _Counts] = field(default_factory=dict)
+    _by_profile: dict[str, ProfileCounts] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _counts(self, profile: str) -> _Counts:
-        return self._by_profile.setdefault(profile, _Counts())
+    def _counts(self, profile: str) -> ProfileCounts:
+        return self._by_profile.setdefault(profile, ProfileCounts())
 
     def signed(self, profile: str) -> None:
         """Count one signed request. The event loop is the only writer of ``signed``, so a profile already
         counted takes no lock (a reader sees the count before or after; issue 17); a new entry is made under it."""
-        counts = self._by_profile.get(profile)  # not _counts: setdefault makes a _Counts per request
+        counts = self._by_profile.get(profile)  # not _counts: setdefault makes a ProfileCounts per request
         if counts is None:
             with self._lock:
                 counts = self._counts(profile)
         counts.signed += 1
+
+    def counts(self, profile: str) -> ProfileCounts:
+        """The counts of one profile (made now under the lock, if new): a caller signing many requests of it adds
+        1 to ``signed`` itself, on the event loop (as ``signed`` does; issue 17)."""
+        with self._lock:
+            return self._counts(profile)
 
     def refused_by_proxy(self, profile: str) -> None:
         with self._lock:
@@ -70,7 +76,7 @@ class RunStats:
     def snapshot(self, profile: str, *, clock_offset: int | None = None) -> dict[str, Any]:
         """The JSON the helper serves for one profile (``clock_offset``: the learned correction, seconds)."""
         with self._lock:
-            c = self._by_profile.get(profile) or _Counts()
+            c = self._by_profile.get(profile) or ProfileCounts()
             last = c.last_refusal
             return {
                 "signed": c.signed,
@@ -95,4 +101,4 @@ def no_stats(profile: str) -> Mapping[str, Any]:
     return {}
 
 
-__all__: Sequence[str] = ["ProviderRefusal", "RunStats", "describe_request", "no_stats"]
+__all__: Sequence[str] = ["ProfileCounts", "ProviderRefusal", "RunStats", "describe_request", "no_stats"]

@@ -99,6 +99,13 @@ class Plan(NamedTuple):
     def fill(self, nonce: str, timestamp: str) -> tuple[str, str, str, str]:
         """The placed text (the one ``where`` names), the signature, the base string and the normalized
         parameters for these values, the signature computed afresh (§3.4.2)."""
+        placed, signature, base_string = self.place(nonce, timestamp)
+        n0, n1, n2 = self.normalized
+        return placed, signature, base_string, f"{n0}{nonce}{n1}{timestamp}{n2}"
+
+    def place(self, nonce: str, timestamp: str) -> tuple[str, str, str]:
+        """``fill`` but the normalized parameters (policy.ShapeMemo.again sends none): the placed text, the
+        signature and the base string."""
         b0, b1, b2 = self.base_string
         rest = f"{nonce}{b1}{timestamp}{b2}"
         # "digest = HMAC-SHA1 (key, text)": the key and the text's first part are in ``inner`` already;
@@ -111,9 +118,7 @@ class Plan(NamedTuple):
         signature = binascii.b2a_base64(outer.digest(), newline=False).decode("ascii")
         encoded = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
         p0, p1, p2, p3 = self.placed
-        n0, n1, n2 = self.normalized
-        return (f"{p0}{timestamp}{p1}{nonce}{p2}{encoded}{p3}", signature, b0 + rest,
-                f"{n0}{nonce}{n1}{timestamp}{n2}")
+        return f"{p0}{timestamp}{p1}{nonce}{p2}{encoded}{p3}", signature, b0 + rest
 
     def signed(self, nonce: str, timestamp: str, body: bytes) -> tuple[str, str | None, bytes,
                                                                       tuple[tuple[str, str], ...], str, str]:

@@ -7,9 +7,9 @@ in-place config: HMAC-SHA1, a static token, its long GET), under ``valgrind --to
 3,000 flows minus a run with 1,000 (the start-up and the flows' own making cancel out), divided by 2,000.
 ``--host other.example.com``: flows no profile signs. ``--without`` replaces parts by no-ops, to read what
 each costs as the difference to the whole (not a correct proxy then, a measurement only):
-metrics (metrics.signed, provider_answer), stats (RunStats.signed), lines (SignedLines.take and so the
-flush), nonce (a constant nonce), fill (each plan's fill made once and served again: its HMAC and
-texts). Needs Debian's valgrind; takes about a minute per run.
+metrics (metrics.signed, signed_again, provider_answer), stats (RunStats.signed: the long way only), lines
+(SignedLines.take and so the flush), nonce (a constant nonce), fill (each plan's place made once and served
+again: its HMAC and texts). Needs Debian's valgrind; takes about a minute per run.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def _cut(signer: Any, parts: set[str]) -> None:
 
     if "metrics" in parts:
         shell.metrics.signed = lambda *a: None  # type: ignore[assignment]
+        shell.metrics.signed_again = lambda *a: None  # type: ignore[assignment]
         shell.metrics.provider_answer = lambda *a: None  # type: ignore[assignment]
     if "stats" in parts:
         signer.stats.signed = lambda *a: None
@@ -49,14 +50,14 @@ def _cut(signer: Any, parts: set[str]) -> None:
         shell.make_nonce = lambda: "0123456789abcdef0123456789abcdef"  # type: ignore[assignment]
     if "fill" in parts:
         served: dict[int, Any] = {}
-        fill = signing_plan.Plan.fill
+        place = signing_plan.Plan.place
 
         def once(plan: Any, nonce: str, timestamp: str) -> Any:
             if id(plan) not in served:
-                served[id(plan)] = fill(plan, nonce, timestamp)
+                served[id(plan)] = place(plan, nonce, timestamp)
             return served[id(plan)]
 
-        signing_plan.Plan.fill = once  # type: ignore[method-assign]
+        signing_plan.Plan.place = once  # type: ignore[method-assign]
 
 
 def _instructions(n: int, host: str, config: Path, parts: str) -> int:

@@ -16,7 +16,9 @@ from typing import Any, NamedTuple
 
 from mitmproxy import http
 
+from oauth1_proxy import metrics
 from oauth1_proxy.policy import ShapeMemo, Sign
+from oauth1_proxy.run_stats import ProfileCounts, RunStats
 
 __all__ = ["KeptApply", "record"]
 
@@ -31,9 +33,12 @@ class KeptApply(NamedTuple):
     may_retry: bool  # the Sign's (SignedFlow's, with the flow not one of our retries)
     account_key: str
     line: tuple[Any, ...]  # SPEC §8's fields, as SignedLines.take keeps them
+    counts: ProfileCounts  # the profile's counts for the helper page (RunStats.counts): ``signed`` += 1 per request
+    meter: metrics.Meter  # its /metrics series (metrics.signed_again)
 
 
-def record(memo: ShapeMemo, shape: object, decision: Sign, request: http.Request, received_path: bytes) -> None:
+def record(memo: ShapeMemo, shape: object, decision: Sign, request: http.Request, received_path: bytes,
+           stats: RunStats) -> None:
     """Set the kept shape's ``applied`` from a request just signed with ``decision`` the long way, where it
     applies. The Sign is looked at first: a query or body placement never looks the shape up again."""
     authorization, profile = decision.authorization, decision.profile
@@ -52,4 +57,5 @@ def record(memo: ShapeMemo, shape: object, decision: Sign, request: http.Request
         name=profile.name, fields=fields[:-1], path=None if path == received_path else path,
         may_retry=decision.may_retry, account_key=decision.account_key,
         line=(profile.name, decision.method, decision.shown_host, decision.target, profile.signature_method),
+        counts=stats.counts(profile.name), meter=metrics.meter(profile.name),
     )

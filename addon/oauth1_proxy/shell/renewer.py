@@ -69,8 +69,10 @@ class Renewer:
         self._last_used: dict[str, float] = {}  # token key -> the last request this process signed with it
         self._done_at: dict[tuple[str, str], float] = {}  # (kind, key) -> when the last call succeeded
         self.calls = 0  # provider calls started (renewals and refreshes), for tests and the log
-        self._config: ProxyConfig | None = None  # the config _watched was made for
-        self._watched: dict[str, Profile] = {}  # profiles renewed before their idle limit, by name
+        # Profiles renewed before their idle limit, by name, and the config that was made for (read by the
+        # signer for every signed request: a profile not in it needs no before_send call).
+        self.watched_config: ProxyConfig | None = None
+        self.watched: dict[str, Profile] = {}
 
     # --- what the signer asks on every signed request (cheap: no I/O) -------------------------
 
@@ -100,12 +102,12 @@ class Renewer:
         """After a request was signed: a coroutine renewing its token first when the idle limit is near, else None.
 
         The signature stays valid: a renewal revives the same token and secret.
-        Cheap for every other request: one set lookup.
+        Cheap for every other request: one set lookup; none, when the caller looks at ``watched`` first.
         """
-        if config is not self._config:
-            self._config = config
-            self._watched = {p.name: p for p in config.profiles if self.watches(p) and not p.has_static_token}
-        profile = self._watched.get(name)
+        if config is not self.watched_config:
+            self.watched_config = config
+            self.watched = {p.name: p for p in config.profiles if self.watches(p) and not p.has_static_token}
+        profile = self.watched.get(name)
         if profile is None:
             return None
         key = key or name  # the store's key of the token signed with (an account's: accounts.token_key)

@@ -293,9 +293,11 @@ class OAuth1Signer:
         try:
             self.sign_flow(flow)
             signed = self._signed.get(flow.id)
-            if signed is not None and self.config is not None:  # renew first when the idle limit is near
-                # sign_flow has just made the store's lookups (_tokens).
-                return self.lives.before_send(self.config, signed.profile, self._lookups[1], key=signed.account_key)
+            lives = self.lives
+            if signed is not None and self.config is not None and (
+                    lives.watched_config is not self.config or signed.profile in lives.watched):
+                # Renew first when the idle limit is near; sign_flow has just made the store's lookups (_tokens).
+                return lives.before_send(self.config, signed.profile, self._lookups[1], key=signed.account_key)
         except TokenMissingError as e:
             if isinstance(e, TokenExpiredError) and e.refreshable:  # the session handle buys a new token first
                 name = e.profile
@@ -394,7 +396,7 @@ class OAuth1Signer:
         signed = self._signed.pop(flow.id, None)
         if signed is None or flow.response is None:
             return None
-        status = flow.response.status_code
+        status = flow.response.data.status_code  # the property's value, without its call
         metrics.provider_answer(signed.profile, status)
         if status not in DIAGNOSED_STATUSES:
             return None
@@ -494,7 +496,8 @@ class OAuth1Signer:
         shape = (chosen, streamed, data.method, scheme, port, raw_path, shown_host, data.http_version,
                  data.authority, data.headers.fields, body) \
             if len(raw_path) <= _MAX_SHAPE_BYTES and (body is None or len(body) <= _MAX_SHAPE_BYTES) else None
-        tokens = self._tokens()
+        lookups = self._lookups
+        tokens = lookups[1] if lookups[0] is self.store else self._tokens()
         if shape is not None:  # a shape signed before: its plan's texts, applied as the last one was (kept_apply.py)
             created = time.time()
             again = self._shapes.again(shape, config, tokens=tokens, now=int(created), nonce=make_nonce,
@@ -502,17 +505,21 @@ class OAuth1Signer:
             if again is not None:
                 kept, authorization, base_string = again
                 applied: KeptApply = kept.applied  # type: ignore[assignment]
-                flow_id, name = flow.id, applied.name
-                self.stats.signed(name)
+                flow_id = flow.id
+                applied.counts.signed += 1  # RunStats.signed, on its kept counts (the loop is their only writer)
                 # SignedFlow(...) without its generated __new__'s Python frame (issue 17).
                 self._signed[flow_id] = _new_tuple(SignedFlow, (
-                    name, base_string, applied.may_retry and flow_id not in self._retries, applied.account_key))
+                    applied.name, base_string, applied.may_retry and flow_id not in self._retries,
+                    applied.account_key))
                 data.headers.fields = (*applied.fields,
                                        (b"Authorization", authorization.encode("utf-8", "surrogateescape")))
                 if applied.path is not None:
                     data.path = applied.path
-                metrics.signed(name, "", time.perf_counter() - started)
-                self._signed_line(applied.line, created)
+                metrics.signed_again(applied.meter, time.perf_counter() - started)
+                if SIGNED_LINES.loop is not None:  # _signed_line's first case, without its call
+                    SIGNED_LINES.take(created, applied.line)
+                else:
+                    self._signed_line(applied.line, created)
                 return
         decision = self._shapes.decide(
             # The policy's input, made only for a shape the memo does not keep (a partial, as the login help).
@@ -559,7 +566,7 @@ class OAuth1Signer:
         self._signed_line((profile.name, decision.method, decision.shown_host, decision.target,
                            profile.signature_method), time.time())
         if shape is not None:
-            kept_apply.record(self._shapes, shape, decision, request, raw_path)
+            kept_apply.record(self._shapes, shape, decision, request, raw_path, self.stats)
 
     @staticmethod
     def _signed_line(line: tuple[Any, ...], created: float) -> None:
