@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.exposition import choose_encoder
@@ -149,7 +149,8 @@ def signed(profile: str, account: str = "", seconds: float | None = None) -> Non
         SIGNING_SECONDS.observe((profile,), seconds)
 
 
-class Meter(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Meter:
     """Where the requests of one profile and account are counted: a caller that signs many keeps it
     (``signed_again``), instead of two lookups per request (issue 17)."""
 

@@ -37,7 +37,7 @@ from oauth1_proxy.signing import (
     plan_of,
     sign_request,
 )
-from oauth1_proxy.signing_fast import UNRESERVED, is_unreserved
+from oauth1_proxy.signing_fast import is_unreserved
 from oauth1_proxy.signing_plan import Plan
 from oauth1_proxy.tokens import StoredToken
 
@@ -759,7 +759,9 @@ class ShapeMemo:
         once = nonce()
         # timestamp_for's, written out (issue 17): str of an int, so non-empty unreserved text ("-" and digits).
         timestamp = str(now + profile.clock_skew + learned_skew.get(profile.name, 0))
-        if not once or once.encode("utf-8", "surrogateescape").translate(None, UNRESERVED):  # is_unreserved's test
+        # Non-empty unreserved text (signing_plan.py); ASCII letters and digits (a hex nonce) are, by bytes.isalnum
+        # (a table lookup per octet; str.isalnum asks the Unicode database).
+        if not (once and ((once.isascii() and once.encode().isalnum()) or is_unreserved(once))):
             return None
         placed, _, base_string = plan.place(once, timestamp)
         return kept, placed, base_string
