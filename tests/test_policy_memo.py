@@ -273,7 +273,7 @@ def test_memo_signs_a_kept_shape_from_its_plan_as_the_plain_recipe_and_the_rfc(
             kept = memo.kept("shape")
             assert kept is not None
             kept.applied = kept.applied or object()
-            again = memo.again("shape", config, tokens=store.get, now=now, nonce=lambda: nonce)  # noqa: B023
+            again = memo.again("shape", config, store.get, now, lambda: nonce, {})  # noqa: B023
             if again is not None:
                 answered += 1
                 assert kept.plan is not None and again[0] is kept
@@ -295,7 +295,7 @@ def test_memo_signs_from_the_plan_only_with_the_token_it_was_made_with() -> None
     with fresh_plans(), mock.patch.object(policy, "_from_plan", wraps=policy._from_plan) as filled:
         for version in (1, 1, 1, 2, 2, 2, 2):
             store["p"] = _token(version, None)
-            again = memo.again("s", config, tokens=store.get, now=NOW, nonce=lambda: "abc")
+            again = memo.again("s", config, store.get, NOW, lambda: "abc", {})
             got = memo.decide("s", lambda: request, config, tokens=store.get, login=lambda p: ("u", ""), now=NOW,
                               nonce=lambda: "abc")
             assert isinstance(got, Sign) and f'oauth_token="tok-{version}"' in (got.authorization or "")
@@ -331,7 +331,7 @@ def test_memo_answers_again_only_for_a_nonce_of_unreserved_text_and_with_any_clo
         for nonce, now, answers in [("", NOW, False), ("a b", NOW, False), ("a+b", NOW, False), ("é", NOW, False),
                                     ("\udcff", NOW, False), ("aZ09-._~", NOW, True), ("abc", -5, True),
                                     ("abc", 0, True)]:
-            again = memo.again("s", config, tokens=asked, now=now, nonce=lambda: nonce)  # noqa: B023
+            again = memo.again("s", config, asked, now, lambda: nonce, {})  # noqa: B023
             assert (again is not None) == answers, (nonce, now)
             if again is not None:
                 got = memo.decide("s", lambda: request, config, tokens=asked, login=lambda p: ("u", ""), now=now,

@@ -720,11 +720,11 @@ class ShapeMemo:
         self,
         shape: object,
         config: ProxyConfig,
-        *,
         tokens: TokenLookup,
         now: int,
         nonce: Callable[[], str],
-        learned_skew: Mapping[str, int] = NO_LEARNED_SKEW,
+        learned_skew: Mapping[str, int],
+        /,
     ) -> tuple[KeptShape, str, str] | None:
         """A kept shape's request signed by its plan, in one call: (its record, the placed text, the base string).
 
@@ -734,7 +734,8 @@ class ShapeMemo:
         credentials, a token missing or expired (``decide`` then says why), a nonce or timestamp that is not
         non-empty unreserved text, and a shape whose record has no ``applied`` yet: the caller applies the
         texts with it. tests/test_policy_memo.py compares the two; tests/test_signer_again.py, what the proxy
-        sends either way.
+        sends either way. Positional arguments (``decide``'s keywords, in order): a call with keywords takes
+        CPython's slower path, once per signed request (issue 17).
         """
         if config is not self._config:
             return None

@@ -299,6 +299,7 @@ class SignedLines(logging.Filter):
             template, colorize = formatter.without_client, formatter.colorize
         else:
             template, colorize = "[%s] %s", False
+        plain = template == "[%s] %s" and not colorize  # mitmdump's to a file or pipe: written as an f-string
         messages = self._messages
         clock_second, clock = self._clock
         lines = []
@@ -307,6 +308,9 @@ class SignedLines(logging.Filter):
             if second != clock_second:
                 clock_second, clock = second, time.strftime("%H:%M:%S.", time.localtime(second))
             message = messages.get(args) or self._message(args)
+            if plain:  # template % (...), at less than half its cost (issue 17)
+                lines.append(f"[{clock}{_MILLISECONDS[int((created - second) * 1000)]}] {message}")
+                continue
             if colorize:
                 message = miniclick.style(message)
             lines.append(template % (clock + _MILLISECONDS[int((created - second) * 1000)], message))

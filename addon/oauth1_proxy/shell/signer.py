@@ -500,8 +500,7 @@ class OAuth1Signer:
         tokens = lookups[1] if lookups[0] is self.store else self._tokens()
         if shape is not None:  # a shape signed before: its plan's texts, applied as the last one was (kept_apply.py)
             created = time.time()
-            again = self._shapes.again(shape, config, tokens=tokens, now=int(created), nonce=make_nonce,
-                                       learned_skew=self._skew)
+            again = self._shapes.again(shape, config, tokens, int(created), make_nonce, self._skew)
             if again is not None:
                 kept, authorization, base_string = again
                 applied: KeptApply = kept.applied  # type: ignore[assignment]
