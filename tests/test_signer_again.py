@@ -123,7 +123,7 @@ def _one_way(tmp_path: Path, sequence: list[Any], *, one_step: bool) -> tuple[li
     folder.mkdir()
     store = FileTokenStore(folder / "tokens.yaml")
     store.put("dance", _token(0))
-    metrics.SIGNED.cells.clear()
+    metrics.SIGNED.values.clear()
     metrics.SIGNING_SECONDS.values.clear()
     out: list[Any] = []
     lines: list[str] = []
@@ -150,7 +150,7 @@ def _one_way(tmp_path: Path, sequence: list[Any], *, one_step: bool) -> tuple[li
                 signer.response(flow)
             counted = ({name: signer.explain(name)["signed"] for name in ("static", "dance", "query", "body",
                                                                              "limited")},
-                       {key: cell[0] for key, cell in metrics.SIGNED.cells.items()},
+                       {key: cell[0] for key, cell in metrics.SIGNED.values.items()},
                        {key: sum(row[:-1]) for key, row in metrics.SIGNING_SECONDS.values.items()})
     finally:
         logging.getLogger("oauth1_proxy").removeHandler(handler)

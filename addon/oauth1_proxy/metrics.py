@@ -8,7 +8,7 @@ Rules:
    class and a result: names from the config and the token store, never a
    secret, a URL, a path or a query. Their number is bounded by the config.
 3. No I/O here; the ops listener (shell/ops.py) renders ``exposition()``.
-4. The hot path (one call per request) adds to plain dicts on the event loop
+4. The hot path (one call per request) adds to cells in plain dicts on the event loop
    (about 0.2 µs), which prometheus_client reads at scrape time through a
    collector; a ``Counter.labels(...).inc()`` plus a ``Histogram.observe``
    cost about 3.5 µs per signed request (issue 5 counts microseconds).
@@ -28,42 +28,28 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 
 class _Counts:
-    """A counter family kept in a plain dict, read by prometheus_client at scrape time (rule 4).
+    """A counter family kept in plain Python objects, read by prometheus_client at scrape time (rule 4).
 
-    Written on the proxy's event loop only (one writer); a scrape on the
-    ops listener's thread reads a copy (``dict(d)`` is one C call).
+    Each label set's count is a one-element list (a cell): a caller that counts many events of one label set
+    may keep its cell (``cell``, ``meter``) and add to it with no lookup per event. Written on the proxy's
+    event loop only (one writer); a scrape on the ops listener's thread reads a copy of the dict
+    (``dict(d)`` is one C call).
     """
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
         self.name, self.documentation, self.labels = name, documentation, list(labels)
-        self.values: dict[tuple[str, ...], int] = {}
-
-    def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
-        for key, value in dict(self.values).items():
-            family.add_metric(key, value)
-        yield family
-
-    describe = collect
-
-
-class _Tallies(_Counts):
-    """A counter family whose values are one-element lists (cells): a caller may keep a cell and add to it,
-    with no lookup per event (``meter``)."""
-
-    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
-        super().__init__(name, documentation, labels)
-        self.cells: dict[tuple[str, ...], list[int]] = {}
+        self.values: dict[tuple[str, ...], list[int]] = {}
 
     def cell(self, key: tuple[str, ...]) -> list[int]:
-        found = self.cells.get(key)
+        """The cell of one label set (made at its first use, at zero)."""
+        found = self.values.get(key)
         if found is None:
-            found = self.cells[key] = [0]
+            found = self.values[key] = [0]
         return found
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
-        for key, cell in dict(self.cells).items():
+        for key, cell in dict(self.values).items():
             family.add_metric(key, cell[0])
         yield family
 
@@ -108,7 +94,7 @@ def _le(bound: float) -> str:
     return repr(float(bound))
 
 
-SIGNED = _Tallies("oauth1_proxy_requests_signed", "Requests the proxy signed and forwarded.", ["profile", "account"])
+SIGNED = _Counts("oauth1_proxy_requests_signed", "Requests the proxy signed and forwarded.", ["profile", "account"])
 REFUSED = _Counts("oauth1_proxy_requests_refused",
                   "Requests to a configured host the proxy answered itself (never forwarded), by its status.",
                   ["profile", "account", "status"])
@@ -138,8 +124,10 @@ _STATUS_CLASSES = {status: status_class(status) for status in range(100, 600)}
 
 
 def _count(family: _Counts, key: tuple[str, ...]) -> None:
-    values = family.values
-    values[key] = values.get(key, 0) + 1
+    cell = family.values.get(key)
+    if cell is None:
+        cell = family.values[key] = [0]
+    cell[0] += 1
 
 
 def signed(profile: str, account: str = "", seconds: float | None = None) -> None:
@@ -189,7 +177,10 @@ def provider_answer(profile: str, status: int) -> None:
     """Count one answer of the provider to a request signed as ``profile``, by status class (``_count``, written
     out: once per signed request)."""
     values, key = PROVIDER_ANSWERS.values, (profile, _STATUS_CLASSES.get(status) or status_class(status))
-    values[key] = values.get(key, 0) + 1
+    cell = values.get(key)
+    if cell is None:
+        cell = values[key] = [0]
+    cell[0] += 1
 
 
 def signing_seconds(profile: str, seconds: float) -> None:
