@@ -225,6 +225,36 @@ def test_planned_signature_is_the_hmac_of_the_whole_base_string() -> None:
     assert signing.SignedRequest is type(signed)
 
 
+@pytest.mark.parametrize("method", [m for m in SignatureMethod if m.is_hmac])
+def test_planned_authorization_has_the_signature_percent_encoded_with_or_without_plus_and_slash(
+    method: SignatureMethod,
+) -> None:
+    # Plan.place replaces "+" and "/" only where a signature has them, and the plan's last piece holds the
+    # padding's "%3D" (one "=" for SHA-1 and SHA-256, two for SHA-512). Oracles: the standard library's HMAC,
+    # base64 and quote (RFC 5849 §3.6), and tests/wire.py's independent recipe; every case below is seen.
+    import base64
+    import hmac
+    from urllib.parse import quote
+
+    request = RequestToSign(method="GET", url="https://api.example.com/1/x?a=1")
+    seen = set()
+    with fresh_plans() as cache:
+        for i in range(200):
+            signed = sign_request(request, client=ClientCredentials(key="ck", secret="cs"),
+                                  token=TokenCredentials(token="t", secret="ts"), signature_method=method,
+                                  nonce=f"n{i}", timestamp="7")
+            assert signed.authorization is not None
+            digest = hmac.digest(b"cs&ts", signed.base_string.encode("ascii"), method.value[5:].lower().replace("-", ""))
+            signature = base64.b64encode(digest).decode()
+            assert dict(signed.oauth_params)["oauth_signature"] == signature
+            assert f'oauth_signature="{quote(signature, safe="")}"' in signed.authorization
+            one = {**_PINNED, "extra": (), "signature_method": method, "nonce": f"n{i}", "timestamp": "7"}
+            assert _fields(_ours(one)) == _fields(_recipe(one))
+            seen.add(("+" in signature, "/" in signature))
+        assert _planned_shapes(cache)
+    assert seen == {(False, False), (True, False), (False, True), (True, True)}
+
+
 @settings(max_examples=300, deadline=None)
 @example(b"", b"", b"", "sha1")
 @example(b"k" * 64, b"a", b"b", "sha1")  # a key of exactly one block: padded with nothing, not hashed
