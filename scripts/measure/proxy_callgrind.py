@@ -9,7 +9,10 @@ N sequential keep-alive requests (default 500), instrumentation off, a dump. It 
 instructions per request of each and their difference: what signing adds to one request in the whole proxy
 (mitmproxy's event loop, HTTP layers and every hook), stable where wall clock is not. ``--tree DIR``: run the
 ``addon/`` of another checkout (``git worktree add DIR REV``) with this install's interpreter and libraries.
-Needs Debian's valgrind (scripts/system-deps); takes about a minute.
+``--cache-sim``: also simulate the caches and the branch predictor (``--cache-sim=yes --branch-sim=yes``,
+about three times slower) and print callgrind's cycle estimate, Ir + 10 (L1 misses + mispredicted branches)
++ 100 last-level misses: instructions alone miss what signing's extra code and data cost in misses.
+Needs Debian's valgrind (scripts/system-deps); takes about a minute (three with ``--cache-sim``).
 """
 
 from __future__ import annotations
@@ -45,8 +48,10 @@ def _requests(port: int, n: int) -> None:
     connection.close()
 
 
-def count(name: str, config: Path, upstream: int, n: int, work: Path, tree: Path | None) -> float:
-    """Instructions per request of one proxy (a run with the instrumentation on over n requests only)."""
+def count(name: str, config: Path, upstream: int, n: int, work: Path, tree: Path | None,
+          cache_sim: bool = False) -> dict[str, float]:
+    """Events per request of one proxy (a run with the instrumentation on over n requests only): ``Ir``
+    (instructions), and with ``cache_sim`` the miss and branch events and ``CEst``, callgrind's cycle estimate."""
     code = "import sys; from oauth1_proxy.cli import main; sys.exit(main())"
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if tree is not None:
@@ -55,6 +60,7 @@ def count(name: str, config: Path, upstream: int, n: int, work: Path, tree: Path
     out = work / f"cg.{name}"
     proc = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
+         *(["--cache-sim=yes", "--branch-sim=yes"] if cache_sim else []),
          sys.executable, "-c", code, "run", "--config", str(config),
          "--mode", f"reverse:http://127.0.0.1:{upstream}", "--listen-host", "127.0.0.1", "--listen-port", "0",
          "--set", "flow_detail=0", "--set", f"confdir={work / ('conf-' + name)}"],
@@ -78,22 +84,40 @@ def count(name: str, config: Path, upstream: int, n: int, work: Path, tree: Path
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(180)
-    totals = [int(line.split()[1]) for path in glob.glob(f"{out}.{proc.pid}*") for line in open(path)
-              if line.startswith("totals:")]
-    return max(totals) / n
+    found: list[dict[str, float]] = []
+    for path in glob.glob(f"{out}.{proc.pid}*"):
+        lines = open(path).read().splitlines()
+        names = next(line.split()[1:] for line in lines if line.startswith("events:"))
+        for line in lines:
+            if line.startswith("totals:"):  # callgrind leaves trailing zero counts out
+                values = [int(v) for v in line.split()[1:]]
+                found.append({k: v / n for k, v in zip(names, values + [0] * (len(names) - len(values)), strict=True)})
+    events = max(found, key=lambda e: e["Ir"])
+    if cache_sim:
+        events["CEst"] = (events["Ir"] + 10 * (events["I1mr"] + events["D1mr"] + events["D1mw"]
+                                               + events["Bcm"] + events["Bim"])
+                          + 100 * (events["ILmr"] + events["DLmr"] + events["DLmw"]))
+    return events
 
 
 def main(argv: list[str]) -> int:
     n = int(argv[0]) if argv and argv[0].isdigit() else 500
     tree = Path(argv[argv.index("--tree") + 1]).resolve() if "--tree" in argv else None
+    cache_sim = "--cache-sim" in argv
     with tempfile.TemporaryDirectory(prefix="proxy-callgrind-") as directory, running_upstream() as upstream:
         work = Path(directory)
-        signed = count("signed", write_config(work, upstream, matching=True), upstream, n, work, tree)
-        idle = count("no-match", write_config(work, upstream, matching=False), upstream, n, work, tree)
-    print(f"{'tree ' + str(tree) if tree else 'this tree'}: {n} requests each, instructions per request")
-    print(f"  oauth1-proxy run, signing          {signed:12,.0f}")
-    print(f"  oauth1-proxy run, matching nothing {idle:12,.0f}")
-    print(f"  added by signing                   {signed - idle:12,.0f}  (no match / signing: {idle / signed:.1%})")
+        signed = count("signed", write_config(work, upstream, matching=True), upstream, n, work, tree, cache_sim)
+        idle = count("no-match", write_config(work, upstream, matching=False), upstream, n, work, tree, cache_sim)
+    print(f"{'tree ' + str(tree) if tree else 'this tree'}: {n} requests each, per request")
+    for event, what in (("Ir", "instructions"), ("CEst", "cycle estimate")):
+        if event in signed:
+            a, b = signed[event], idle[event]
+            print(f"  {what}: signing {a:12,.0f}, matching nothing {b:12,.0f}, added {a - b:10,.0f}"
+                  f"  (no match / signing: {b / a:.1%})")
+    if cache_sim:
+        for event in ("I1mr", "D1mr", "D1mw", "Bcm", "Bim", "ILmr", "DLmr", "DLmw"):
+            print(f"    {event:5} signing {signed[event]:10,.0f}, matching nothing {idle[event]:10,.0f}, "
+                  f"added {signed[event] - idle[event]:8,.0f}")
     return 0
 
 
