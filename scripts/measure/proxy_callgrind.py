@@ -12,6 +12,8 @@ instructions per request of each and their difference: what signing adds to one 
 ``--cache-sim``: also simulate the caches and the branch predictor (``--cache-sim=yes --branch-sim=yes``,
 about three times slower) and print callgrind's cycle estimate, Ir + 10 (L1 misses + mispredicted branches)
 + 100 last-level misses: instructions alone miss what signing's extra code and data cost in misses.
+``--top K``: also the K functions (C functions: the interpreter, CPython's objects, OpenSSL, libc) whose own
+instructions per request signing adds most to (callgrind_annotate of each run, one minus the other).
 Needs Debian's valgrind (scripts/system-deps); takes about a minute (three with ``--cache-sim``).
 """
 
@@ -49,7 +51,7 @@ def _requests(port: int, n: int) -> None:
 
 
 def count(name: str, config: Path, upstream: int, n: int, work: Path, tree: Path | None,
-          cache_sim: bool = False) -> dict[str, float]:
+          cache_sim: bool = False) -> tuple[dict[str, float], str]:
     """Events per request of one proxy (a run with the instrumentation on over n requests only): ``Ir``
     (instructions), and with ``cache_sim`` the miss and branch events and ``CEst``, callgrind's cycle estimate."""
     code = "import sys; from oauth1_proxy.cli import main; sys.exit(main())"
@@ -84,30 +86,49 @@ def count(name: str, config: Path, upstream: int, n: int, work: Path, tree: Path
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(180)
-    found: list[dict[str, float]] = []
+    found: list[tuple[dict[str, float], str]] = []
     for path in glob.glob(f"{out}.{proc.pid}*"):
         lines = open(path).read().splitlines()
         names = next(line.split()[1:] for line in lines if line.startswith("events:"))
         for line in lines:
             if line.startswith("totals:"):  # callgrind leaves trailing zero counts out
                 values = [int(v) for v in line.split()[1:]]
-                found.append({k: v / n for k, v in zip(names, values + [0] * (len(names) - len(values)), strict=True)})
-    events = max(found, key=lambda e: e["Ir"])
+                found.append(({k: v / n for k, v in zip(names, values + [0] * (len(names) - len(values)),
+                                                         strict=True)}, path))
+    events, path = max(found, key=lambda e: e[0]["Ir"])
     if cache_sim:
         events["CEst"] = (events["Ir"] + 10 * (events["I1mr"] + events["D1mr"] + events["D1mw"]
                                                + events["Bcm"] + events["Bim"])
                           + 100 * (events["ILmr"] + events["DLmr"] + events["DLmw"]))
-    return events
+    return events, path
+
+
+def by_function(path: str, n: int) -> dict[str, float]:
+    """Each function's own instructions per request in one callgrind dump (callgrind_annotate, every line)."""
+    text = subprocess.run(["callgrind_annotate", "--threshold=100", "--inclusive=no", "--show=Ir", path],
+                          check=True, capture_output=True, text=True).stdout
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        row = re.match(r"\s*([\d,]+) \([^)]*\)\s+(.*)$", line)
+        if row and "PROGRAM TOTALS" not in line:
+            # "file:function [object]"; recursion levels ('2) and the build's own path folded away
+            name = re.sub(r"'\d+", "", re.sub(r"/tmp/python-build[^ ]*?/Python-[\d.]+/", "", row[2]))
+            found[name] = found.get(name, 0) + int(row[1].replace(",", "")) / n
+    return found
 
 
 def main(argv: list[str]) -> int:
     n = int(argv[0]) if argv and argv[0].isdigit() else 500
     tree = Path(argv[argv.index("--tree") + 1]).resolve() if "--tree" in argv else None
     cache_sim = "--cache-sim" in argv
+    top = int(argv[argv.index("--top") + 1]) if "--top" in argv else 0
     with tempfile.TemporaryDirectory(prefix="proxy-callgrind-") as directory, running_upstream() as upstream:
         work = Path(directory)
-        signed = count("signed", write_config(work, upstream, matching=True), upstream, n, work, tree, cache_sim)
-        idle = count("no-match", write_config(work, upstream, matching=False), upstream, n, work, tree, cache_sim)
+        signed, signed_path = count("signed", write_config(work, upstream, matching=True), upstream, n, work, tree,
+                                    cache_sim)
+        idle, idle_path = count("no-match", write_config(work, upstream, matching=False), upstream, n, work, tree,
+                                cache_sim)
+        functions = (by_function(signed_path, n), by_function(idle_path, n)) if top else None
     print(f"{'tree ' + str(tree) if tree else 'this tree'}: {n} requests each, per request")
     for event, what in (("Ir", "instructions"), ("CEst", "cycle estimate")):
         if event in signed:
@@ -118,6 +139,12 @@ def main(argv: list[str]) -> int:
         for event in ("I1mr", "D1mr", "D1mw", "Bcm", "Bim", "ILmr", "DLmr", "DLmw"):
             print(f"    {event:5} signing {signed[event]:10,.0f}, matching nothing {idle[event]:10,.0f}, "
                   f"added {signed[event] - idle[event]:8,.0f}")
+    if functions is not None:
+        a, b = functions
+        added = sorted(((a.get(k, 0) - b.get(k, 0), k) for k in set(a) | set(b)), reverse=True)
+        print(f"  the {top} functions whose own instructions per request signing adds most to:")
+        for value, name in added[:top]:
+            print(f"    {value:+9,.0f}  {name[:140]}")
     return 0
 
 
