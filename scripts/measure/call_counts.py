@@ -13,25 +13,22 @@ printed only as a hint. One type's ``__new__`` shows twice (its address differs 
 
 from __future__ import annotations
 
-import http.client
 import os
 import pstats
-import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "addon"))
+sys.path[:0] = [str(ROOT / "addon"), str(Path(__file__).resolve().parent)]  # ours, and proxy_callgrind.py
+
+from proxy_callgrind import send_requests, start_run  # noqa: E402
 
 from oauth1_proxy.devtools.bench.proxy import write_config  # noqa: E402
 from oauth1_proxy.devtools.bench.upstream import running_upstream  # noqa: E402
 
-PATH = "/1.1/statuses/home_timeline.json?count=20&since_id=12345"
-LISTENING = re.compile(r"listening at \[?([0-9a-fA-F:.]+?)\]?:(\d+)\.")
 ON, OFF = signal.SIGRTMIN + 1, signal.SIGRTMIN + 2
 PROFILED = f"""
 import cProfile, os, signal, sys
@@ -43,39 +40,17 @@ sys.exit(main())
 """
 
 
-def _requests(port: int, n: int) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    for _ in range(n):
-        connection.request("GET", PATH)
-        response = connection.getresponse()
-        response.read()
-        assert response.status == 200, response.status
-    connection.close()
-
-
 def calls(name: str, config: Path, upstream: int, n: int, work: Path) -> tuple[dict[str, float], dict[str, float]]:
     """Calls and cProfile's own seconds per request, per function, of one proxy over n requests."""
-    log, out = work / f"{name}.log", work / f"{name}.prof"
+    out = work / f"{name}.prof"
     env = {**os.environ, "PYTHONHASHSEED": "0", "CALL_COUNTS_OUT": str(out)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", PROFILED, "run", "--config", str(config),
-         "--mode", f"reverse:http://127.0.0.1:{upstream}", "--listen-host", "127.0.0.1", "--listen-port", "0",
-         "--set", "flow_detail=0", "--set", f"confdir={work / ('conf-' + name)}"],
-        stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    proc, port = start_run(name, [sys.executable, "-c", PROFILED], config, upstream, work, env, 60)
     try:
-        for _ in range(600):
-            time.sleep(0.1)
-            found = LISTENING.search(log.read_text(errors="replace"))
-            if found:
-                break
-        else:
-            raise SystemExit(f"{name}: no 'listening at' line:\n{log.read_text(errors='replace')[-2000:]}")
-        port = int(found[2])
-        _requests(port, 300)
+        send_requests(port, 300)
         time.sleep(1)
         os.kill(proc.pid, ON)
         time.sleep(0.3)
-        _requests(port, n)
+        send_requests(port, n)
         time.sleep(0.5)  # the last flush of SPEC §8's lines
         os.kill(proc.pid, OFF)
         for _ in range(100):

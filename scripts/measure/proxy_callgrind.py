@@ -40,7 +40,26 @@ PATH = "/1.1/statuses/home_timeline.json?count=20&since_id=12345"
 LISTENING = re.compile(r"listening at \[?([0-9a-fA-F:.]+?)\]?:(\d+)\.")
 
 
-def _requests(port: int, n: int) -> None:
+def start_run(name: str, command: list[str], config: Path, upstream: int, work: Path, env: dict[str, str],
+              timeout: float) -> tuple[subprocess.Popen[bytes], int]:
+    """``command`` (what runs the CLI) with ``run`` in reverse mode to the upstream, its log in ``work``, started
+    and listening: the process and its port (shared with call_counts.py)."""
+    log = work / f"{name}.log"
+    proc = subprocess.Popen(
+        [*command, "run", "--config", str(config),
+         "--mode", f"reverse:http://127.0.0.1:{upstream}", "--listen-host", "127.0.0.1", "--listen-port", "0",
+         "--set", "flow_detail=0", "--set", f"confdir={work / ('conf-' + name)}"],
+        stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    for _ in range(int(timeout * 10)):
+        time.sleep(0.1)
+        found = LISTENING.search(log.read_text(errors="replace"))
+        if found:
+            return proc, int(found[2])
+    proc.kill()
+    raise SystemExit(f"{name}: no 'listening at' line:\n{log.read_text(errors='replace')[-2000:]}")
+
+
+def send_requests(port: int, n: int) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     for _ in range(n):
         connection.request("GET", PATH)
@@ -58,28 +77,16 @@ def count(name: str, config: Path, upstream: int, n: int, work: Path, tree: Path
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if tree is not None:
         env["PYTHONPATH"] = str(tree / "addon")
-    log = work / f"{name}.log"
     out = work / f"cg.{name}"
-    proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
-         *(["--cache-sim=yes", "--branch-sim=yes"] if cache_sim else []),
-         sys.executable, "-c", code, "run", "--config", str(config),
-         "--mode", f"reverse:http://127.0.0.1:{upstream}", "--listen-host", "127.0.0.1", "--listen-port", "0",
-         "--set", "flow_detail=0", "--set", f"confdir={work / ('conf-' + name)}"],
-        stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    proc, port = start_run(name, ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                  f"--callgrind-out-file={out}.%p",
+                                  *(["--cache-sim=yes", "--branch-sim=yes"] if cache_sim else []),
+                                  sys.executable, "-c", code], config, upstream, work, env, 180)
     try:
-        for _ in range(1800):
-            time.sleep(0.1)
-            found = LISTENING.search(log.read_text(errors="replace"))
-            if found:
-                break
-        else:
-            raise SystemExit(f"{name}: no 'listening at' line:\n{log.read_text(errors='replace')[-2000:]}")
-        port = int(found[2])
-        _requests(port, 300)
+        send_requests(port, 300)
         time.sleep(1)
         subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
-        _requests(port, n)
+        send_requests(port, n)
         subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
         time.sleep(1)
