@@ -60,6 +60,9 @@ def calls(name: str, config: Path, upstream: int, n: int, work: Path) -> tuple[d
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
+    if not out.exists():
+        raise SystemExit(f"{name}: the profiler wrote no stats to {out}; the proxy's log:\n"
+                         f"{(work / (name + '.log')).read_text(errors='replace')[-2000:]}")
     stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
     named = {f"{Path(file).name}:{line}:{function}": row for (file, line, function), row in stats.items()}
     return ({k: row[1] / n for k, row in named.items()}, {k: row[2] / n for k, row in named.items()})

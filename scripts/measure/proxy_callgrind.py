@@ -45,11 +45,12 @@ def start_run(name: str, command: list[str], config: Path, upstream: int, work: 
     """``command`` (what runs the CLI) with ``run`` in reverse mode to the upstream, its log in ``work``, started
     and listening: the process and its port (shared with call_counts.py)."""
     log = work / f"{name}.log"
-    proc = subprocess.Popen(
-        [*command, "run", "--config", str(config),
-         "--mode", f"reverse:http://127.0.0.1:{upstream}", "--listen-host", "127.0.0.1", "--listen-port", "0",
-         "--set", "flow_detail=0", "--set", f"confdir={work / ('conf-' + name)}"],
-        stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    with log.open("wb") as sink:  # the child keeps its own copy of the file
+        proc = subprocess.Popen(
+            [*command, "run", "--config", str(config),
+             "--mode", f"reverse:http://127.0.0.1:{upstream}", "--listen-host", "127.0.0.1", "--listen-port", "0",
+             "--set", "flow_detail=0", "--set", f"confdir={work / ('conf-' + name)}"],
+            stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, env=env)
     for _ in range(int(timeout * 10)):
         time.sleep(0.1)
         found = LISTENING.search(log.read_text(errors="replace"))
